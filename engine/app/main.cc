@@ -1,0 +1,278 @@
+// heraldd: wiring only. Reads the config, starts Kafka (embedded or real),
+// the shards with their client listeners, the ops server and ingest, prints
+// where everything listens, and on SIGTERM/SIGINT drains in order: stop
+// consuming, let dispatched broadcasts finish, close clients with 1001,
+// commit, exit 0.
+#include <prometheus/counter.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "channels/client_listener.h"
+#include "config/config.h"
+#include "fanout/dispatcher.h"
+#include "fanout/frame_codec.h"
+#include "fanout/probe.h"
+#include "fanout/shard.h"
+#include "ingest/kafka_cluster.h"
+#include "ingest/live_ingest.h"
+#include "ingest/probe.h"
+#include "metrics/registry.h"
+#include "ops/http_server.h"
+
+extern char** environ;
+
+namespace herald::app {
+namespace {
+
+constexpr std::uint32_t reserved_descriptors = 256;  // Kafka sockets, files, ops connections
+
+/// Raises the soft open-file limit to the hard one; returns the limit in force.
+rlim_t raise_fd_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return 1024;
+    }
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur;
+}
+
+std::string json_string(std::string_view s) {
+    std::string out;
+    fanout::append_json_string(out, s);
+    return out;
+}
+
+int run(int argc, char** argv) {
+    std::vector<std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        env.emplace_back(*e);
+    }
+    auto loaded = config::load(argc, argv, env);
+    if (!loaded) {
+        if (loaded.err().code == std::errc::operation_canceled) {
+            if (loaded.err().detail == "version") {
+                std::cout << "heraldd " << HERALD_VERSION << "\n";
+            } else {
+                std::cout << config::usage("heraldd");
+            }
+            return 0;
+        }
+        std::cerr << "heraldd: config error: " << loaded.err().detail << "\n";
+        return 2;
+    }
+    const config::config cfg = loaded->cfg;
+    base::log_level level{};
+    base::parse_log_level(cfg.log_level, level);
+    base::set_log_level(level);
+    for (const auto& w : loaded->warnings) {
+        HERALD_LOG_WARN("config", w);
+    }
+    HERALD_LOG_INFO("app", "heraldd ", HERALD_VERSION, " starting: ", cfg.shards, " shard(s), instance ",
+                    cfg.instance_id);
+
+    // Signals are taken by sigwait() below; every thread started after this inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    const rlim_t fd_limit = raise_fd_limit();
+    const std::uint32_t derived_max =
+        fd_limit > reserved_descriptors ? static_cast<std::uint32_t>(fd_limit - reserved_descriptors) : 64;
+    const std::uint32_t max_connections = cfg.max_connections != 0 ? cfg.max_connections : derived_max;
+    HERALD_LOG_INFO("app", "open-file limit ", fd_limit, ": accepting at most ", max_connections,
+                    " live connections");
+
+    metrics::registry registry;
+
+    // Kafka: the embedded mock cluster unless --brokers names a real one.
+    std::unique_ptr<ingest::kafka_cluster> kafka;
+    if (cfg.brokers.empty()) {
+        auto started = ingest::kafka_cluster::start_embedded(
+            cfg.mock_brokers, cfg.topic_partitions,
+            {cfg.topic_announcements, cfg.topic_subscriptions, cfg.topic_receipts, cfg.topic_dlq});
+        if (!started) {
+            std::cerr << "heraldd: " << started.err().detail << "\n";
+            return 1;
+        }
+        kafka = std::move(*started);
+        HERALD_LOG_INFO("app", "embedded Kafka (librdkafka mock cluster) at ", kafka->bootstrap_servers());
+    } else {
+        kafka = ingest::kafka_cluster::external(cfg.brokers);
+    }
+
+    // Shards, each with its own acceptor on the client port.
+    fanout::probe fanout_probe(registry, cfg.shards);
+    ingest::probe ingest_probe(registry);
+    channels::connection_budget budget;
+    budget.max = max_connections;
+    auto& accepted = prometheus::BuildCounter()
+                         .Name("herald_connections_accepted_total")
+                         .Help("Live connections accepted on the client port")
+                         .Register(registry.prom());
+    budget.accepted = &accepted.Add({});
+    auto& rejected = prometheus::BuildCounter()
+                         .Name("herald_connections_rejected_total")
+                         .Help("Live connections refused at accept, by reason")
+                         .Register(registry.prom());
+    budget.rejected_limit = &rejected.Add({{"reason", "max_connections"}});
+    budget.rejected_fd = &rejected.Add({{"reason", "out_of_descriptors"}});
+
+    fanout::shard_options shard_opts;
+    shard_opts.queue_capacity = cfg.shard_queue_capacity;
+    shard_opts.session.send_queue_frames = cfg.send_queue_frames;
+    shard_opts.session.send_queue_bytes = cfg.send_queue_bytes;
+    shard_opts.session.close_slow_consumers = cfg.slow_consumer_policy == "close";
+    shard_opts.session.handshake_timeout_ms = cfg.handshake_timeout_ms;
+    shard_opts.session.max_audiences = cfg.max_audiences_per_connection;
+    shard_opts.session.max_client_frame_bytes = cfg.max_client_frame_bytes;
+    shard_opts.session.ping_interval_ms = cfg.ping_interval_ms;
+
+    ingest::live_ingest_options ingest_opts;
+    ingest_opts.bootstrap_servers = kafka->bootstrap_servers();
+    ingest_opts.group_id = cfg.group_id;
+    ingest_opts.client_id = "heraldd-" + cfg.instance_id;
+    ingest_opts.topic = cfg.topic_announcements;
+    ingest_opts.dlq_topic = cfg.topic_dlq;
+    ingest_opts.offset_reset = cfg.offset_reset;
+    ingest_opts.embedded_cluster = kafka->embedded();
+    ingest_opts.commit_interval_ms = cfg.commit_interval_ms;
+    ingest_opts.decode_limits.max_payload_bytes = cfg.max_payload_bytes;
+    ingest_opts.decode_limits.max_clock_skew_ns = static_cast<std::int64_t>(cfg.max_clock_skew_s) * 1'000'000'000;
+    ingest_opts.decode_limits.max_deliver_ahead_ns =
+        static_cast<std::int64_t>(cfg.max_deliver_ahead_s) * 1'000'000'000;
+    ingest::live_ingest ingest(ingest_opts, ingest_probe);
+
+    std::unique_ptr<fanout::dispatcher> dispatcher;
+    std::vector<std::unique_ptr<fanout::shard>> shards;
+    std::vector<fanout::shard*> shard_ptrs;
+    std::uint16_t client_port = cfg.client_port;
+    for (std::uint32_t i = 0; i < cfg.shards; ++i) {
+        shards.push_back(std::make_unique<fanout::shard>(
+            base::shard_id(i), shard_opts, fanout_probe, budget,
+            [&dispatcher](const fanout::broadcast_ptr& b) { dispatcher->on_shard_done(b); }));
+        auto port = shards.back()->listen(cfg.client_host, client_port);
+        if (!port) {
+            std::cerr << "heraldd: client_port: " << port.err().detail << "\n";
+            return 1;
+        }
+        client_port = *port;  // port 0: every later shard joins the port the first one got
+        shard_ptrs.push_back(shards.back().get());
+    }
+    dispatcher = std::make_unique<fanout::dispatcher>(
+        shard_ptrs, fanout_probe, [&ingest](const fanout::broadcast_ptr& b) { ingest.on_broadcast_done(b); });
+
+    // Ops API.
+    std::atomic<bool> shutting_down{false};
+    std::uint16_t ops_port = 0;
+    ops::http_server ops_server([&](const ops::http_request& req) -> ops::http_response {
+        if (req.method != "GET" && req.method != "HEAD") {
+            return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+        }
+        if (req.path == "/metrics") {
+            return {200, "text/plain; version=0.0.4; charset=utf-8", registry.render()};
+        }
+        if (req.path == "/healthz") {
+            return {200, "text/plain; charset=utf-8", "ok\n"};
+        }
+        if (req.path == "/readyz") {
+            if (shutting_down.load()) {
+                return {503, "text/plain; charset=utf-8", "not ready: shutting down\n"};
+            }
+            if (!ingest.ready()) {
+                return {503, "text/plain; charset=utf-8", "not ready: waiting for the Kafka partition assignment\n"};
+            }
+            return {200, "text/plain; charset=utf-8", "ready\n"};
+        }
+        if (req.path == "/v1/info") {
+            std::string body = "{\"version\":" + json_string(HERALD_VERSION) +
+                               ",\"instance_id\":" + json_string(cfg.instance_id) +
+                               ",\"shards\":" + std::to_string(cfg.shards) +
+                               ",\"client_port\":" + std::to_string(client_port) +
+                               ",\"ops_port\":" + std::to_string(ops_port) +
+                               ",\"ready\":" + (ingest.ready() ? "true" : "false") +
+                               ",\"kafka\":{\"bootstrap_servers\":" + json_string(kafka->bootstrap_servers()) +
+                               ",\"embedded\":" + (kafka->embedded() ? "true" : "false") +
+                               ",\"group_id\":" + json_string(cfg.group_id) + "}" +
+                               ",\"topics\":{\"announcements\":" + json_string(cfg.topic_announcements) +
+                               ",\"subscriptions\":" + json_string(cfg.topic_subscriptions) +
+                               ",\"receipts\":" + json_string(cfg.topic_receipts) +
+                               ",\"dlq\":" + json_string(cfg.topic_dlq) + "}}\n";
+            return {200, "application/json", std::move(body)};
+        }
+        return {404, "text/plain; charset=utf-8", "not found\n"};
+    });
+    auto bound_ops = ops_server.listen(cfg.ops_host, cfg.ops_port);
+    if (!bound_ops) {
+        std::cerr << "heraldd: ops_port: " << bound_ops.err().detail << "\n";
+        return 1;
+    }
+    ops_port = *bound_ops;
+
+    for (auto& s : shards) {
+        s->start();
+    }
+    ops_server.start();
+    if (auto started = ingest.start(*dispatcher); !started) {
+        std::cerr << "heraldd: " << started.err().detail << "\n";
+        return 1;
+    }
+
+    // One machine-readable line on stdout: tests, tools/run and people read it.
+    std::printf("heraldd listening client=%s:%u ops=%s:%u brokers=%s\n", cfg.client_host.c_str(), client_port,
+                cfg.ops_host.c_str(), ops_port, kafka->bootstrap_servers().c_str());
+    std::fflush(stdout);
+    HERALD_LOG_INFO("app", "live clients: ws://", cfg.client_host, ":", client_port, "/v1/ws?audience=...  sse: /v1/sse");
+    HERALD_LOG_INFO("app", "ops: http://", cfg.ops_host, ":", ops_port, "/metrics /healthz /readyz /v1/info");
+
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    HERALD_LOG_INFO("app", "received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT", ": draining");
+    shutting_down.store(true);
+
+    // 1. Stop reading Kafka. 2. Let what was dispatched finish, within the deadline.
+    ingest.stop_consuming();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown_deadline_ms);
+    auto queues_empty = [&] {
+        for (auto* s : shard_ptrs) {
+            if (s->queue_depth() != 0) return false;
+        }
+        return true;
+    };
+    while (!queues_empty() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    dispatcher->stop();
+    // 3. Close clients with 1001 (held broadcasts are cancelled, left uncommitted).
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    for (auto& s : shards) {
+        s->shutdown(1001, "server shutting down", static_cast<std::uint32_t>(std::max<std::int64_t>(left.count(), 200)));
+    }
+    // 4. Final commit and leave the group.
+    ingest.finish();
+    ops_server.stop();
+    HERALD_LOG_INFO("app", "stopped cleanly");
+    return 0;
+}
+
+}  // namespace
+}  // namespace herald::app
+
+int main(int argc, char** argv) { return herald::app::run(argc, argv); }

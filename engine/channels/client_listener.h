@@ -1,0 +1,60 @@
+// Accepts live connections for one shard.
+//
+// Every shard binds its own acceptor to the client port with SO_REUSEPORT,
+// so the kernel spreads new connections across shards and a connection never
+// changes threads: no hand-off queue, no lock. When the process runs out of
+// file descriptors (or reaches max_connections) a connection is accepted and
+// closed at once and counted, instead of spinning on EMFILE.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/result.h"
+
+namespace prometheus {
+class Counter;
+}
+
+namespace herald::channels {
+
+/// Connections open across all shards, against the configured ceiling.
+/// Touched once per connect/disconnect, never per delivery.
+struct connection_budget {
+    std::atomic<std::uint32_t> open{0};
+    std::uint32_t max = 0;
+    prometheus::Counter* accepted = nullptr;
+    prometheus::Counter* rejected_limit = nullptr;
+    prometheus::Counter* rejected_fd = nullptr;
+};
+
+class client_listener {
+public:
+    using accept_handler = std::function<void(boost::asio::ip::tcp::socket)>;
+
+    client_listener(boost::asio::io_context& ioc, connection_budget& budget, accept_handler on_accept);
+    ~client_listener();
+
+    /// Binds host:port (port 0: any free port) with SO_REUSEPORT and listens.
+    /// Returns the bound port.
+    base::result<std::uint16_t> bind(const std::string& host, std::uint16_t port);
+
+    void start();
+    void stop();
+
+private:
+    void accept_next();
+
+    boost::asio::io_context& ioc_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    connection_budget& budget_;
+    accept_handler on_accept_;
+    int reserve_fd_ = -1;  // released to accept-and-close when descriptors run out
+    bool stopped_ = false;
+};
+
+}  // namespace herald::channels

@@ -1,0 +1,497 @@
+#include "channels/live_session.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
+#include <cerrno>
+#include <unordered_set>
+
+#include "base/audience_name.h"
+#include "base/clock.h"
+#include "channels/http_request.h"
+#include "fanout/frame_codec.h"
+
+namespace herald::channels {
+namespace {
+
+using fanout::ws_opcode;
+constexpr std::size_t max_iov = 64;
+constexpr std::int64_t close_linger_ns = 2'000'000'000;
+constexpr int send_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+const std::string& ping_frame() {
+    static const std::string frame = fanout::websocket_frame(ws_opcode::ping, "herald");
+    return frame;
+}
+
+constexpr std::string_view sse_keepalive = ": keep-alive\n\n";
+
+}  // namespace
+
+live_session::live_session(boost::asio::ip::tcp::socket socket, session_env& env)
+    : socket_(std::move(socket)),
+      env_(env),
+      request_(std::make_unique<std::string>()),
+      parser_(env.limits.max_client_frame_bytes) {
+    accepted_mono_ns_ = base::mono_now_ns();
+    last_rx_mono_ns_ = accepted_mono_ns_;
+    last_keepalive_mono_ns_ = accepted_mono_ns_;
+}
+
+live_session::~live_session() { drop_queue(); }
+
+void live_session::start() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) {
+        finish();
+        return;
+    }
+    // Frames are small and latency matters more than packet count. (Fails
+    // harmlessly on the Unix sockets tests use.)
+    socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    wait_readable();
+}
+
+void live_session::wait_readable() {
+    if (read_waiting_ || state_ == state::closed) {
+        return;
+    }
+    read_waiting_ = true;
+    socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->read_waiting_ = false;
+                           if (ec) {
+                               if (ec != boost::asio::error::operation_aborted) {
+                                   self->finish();
+                               }
+                               return;
+                           }
+                           self->on_readable();
+                       });
+}
+
+void live_session::on_readable() {
+    auto& buf = env_.read_buffer;
+    const int fd = socket_.native_handle();
+    for (;;) {
+        if (state_ == state::closed) {
+            return;
+        }
+        const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n > 0) {
+            last_rx_mono_ns_ = base::mono_now_ns();
+            const std::string_view bytes(buf.data(), static_cast<std::size_t>(n));
+            if (state_ == state::handshake) {
+                handle_request_bytes(bytes);
+            } else if (upgraded_ && channel_ == live_channel::websocket) {
+                handle_client_frames(bytes);
+            }
+            // SSE clients have nothing to say after the request; extra bytes are ignored.
+            if (static_cast<std::size_t>(n) < buf.size()) {
+                break;
+            }
+            continue;
+        }
+        if (n == 0) {
+            finish();  // peer closed
+            return;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (would_block(errno)) {
+            break;
+        }
+        finish();
+        return;
+    }
+    wait_readable();
+}
+
+void live_session::handle_request_bytes(std::string_view bytes) {
+    request_->append(bytes);
+    const std::size_t end = request_->find("\r\n\r\n");
+    if (end == std::string::npos) {
+        if (request_->size() > env_.limits.max_request_bytes) {
+            respond_and_close(431, "Request Header Fields Too Large", "request header too large\n");
+        }
+        return;
+    }
+    if (end + 4 > env_.limits.max_request_bytes) {
+        respond_and_close(431, "Request Header Fields Too Large", "request header too large\n");
+        return;
+    }
+    auto parsed = parse_http_request(std::string_view(*request_).substr(0, end + 4));
+    const std::string leftover = request_->substr(end + 4);
+    if (!parsed) {
+        respond_and_close(400, "Bad Request", parsed.err().detail + "\n");
+        return;
+    }
+    const http_request& req = *parsed;
+    if (req.method != "GET") {
+        respond_and_close(405, "Method Not Allowed", "only GET is served on the client port\n");
+        return;
+    }
+    if (req.path == "/" || req.path == "/demo") {
+        respond_and_close(200, "OK", env_.demo_page, "text/html; charset=utf-8");
+        return;
+    }
+    const bool is_ws = req.path == "/v1/ws";
+    const bool is_sse = req.path == "/v1/sse";
+    if (!is_ws && !is_sse) {
+        respond_and_close(404, "Not Found", "unknown path; live streams are /v1/ws and /v1/sse\n");
+        return;
+    }
+    // Audiences: every audience= parameter, deduplicated, each validated.
+    std::vector<std::string> audiences;
+    for (auto& a : req.query_values("audience")) {
+        if (!base::is_valid_audience(a)) {
+            respond_and_close(400, "Bad Request",
+                              "audience \"" + a.substr(0, 200) +
+                                  "\" is invalid: 1..128 characters of [a-z0-9._:-], starting with a letter or digit\n");
+            return;
+        }
+        if (std::find(audiences.begin(), audiences.end(), a) == audiences.end()) {
+            audiences.push_back(std::move(a));
+        }
+    }
+    if (audiences.empty()) {
+        respond_and_close(400, "Bad Request", "at least one audience= query parameter is required\n");
+        return;
+    }
+    if (audiences.size() > env_.limits.max_audiences) {
+        respond_and_close(400, "Bad Request",
+                          "too many audiences: at most " + std::to_string(env_.limits.max_audiences) + "\n");
+        return;
+    }
+    std::string response;
+    if (is_ws) {
+        if (!req.upgrade_websocket) {
+            respond_and_close(426, "Upgrade Required",
+                              "/v1/ws speaks WebSocket: send Connection: Upgrade and Upgrade: websocket "
+                              "(for a plain HTTP stream use /v1/sse)\n");
+            return;
+        }
+        if (req.websocket_version != "13" || req.websocket_key.empty()) {
+            respond_and_close(426, "Upgrade Required",
+                              "WebSocket version 13 with a Sec-WebSocket-Key is required\n");
+            return;
+        }
+        channel_ = live_channel::websocket;
+        response =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: " +
+            websocket_accept_key(req.websocket_key) + "\r\n\r\n";
+    } else {
+        channel_ = live_channel::sse;
+        response =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\n\r\n"
+            "retry: 2000\n\n";
+    }
+    request_.reset();
+    state_ = state::open;
+    upgraded_ = true;
+    send_control(std::move(response));
+    if (state_ != state::open) {
+        return;
+    }
+    env_.on_open(*this, audiences);
+    if (is_ws && !leftover.empty()) {
+        handle_client_frames(leftover);
+    }
+}
+
+void live_session::handle_client_frames(std::string_view bytes) {
+    parser_.feed(bytes, [this](const ws_event& ev) {
+        if (state_ == state::closed) {
+            return;
+        }
+        switch (ev.kind) {
+            case ws_event::ping:
+                if (state_ == state::open) {
+                    send_control(fanout::websocket_frame(ws_opcode::pong, ev.payload));
+                }
+                break;
+            case ws_event::close:
+                if (state_ == state::closing) {
+                    finish();  // the reply to our close
+                } else {
+                    // Echo the client's code, then let it close the TCP connection.
+                    close(ev.close_code == 0 ? 1000 : ev.close_code, "");
+                }
+                break;
+            case ws_event::error:
+                close(ev.close_code, ev.reason);
+                break;
+            default:
+                // pong, text and binary: nothing to do (client messages are not part of v1).
+                break;
+        }
+    });
+}
+
+void live_session::respond_and_close(int status, std::string_view reason_phrase, std::string_view body,
+                                     std::string_view content_type) {
+    std::string response = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase) + "\r\n";
+    response += "Content-Type: " + std::string(content_type) + "\r\n";
+    if (status == 426) {
+        response += "Sec-WebSocket-Version: 13\r\n";
+    }
+    response += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+    response.append(body);
+    request_.reset();
+    state_ = state::closing;
+    closing_since_mono_ns_ = base::mono_now_ns();
+    close_after_flush_ = true;
+    send_control(std::move(response));
+}
+
+void live_session::send_control(std::string bytes) {
+    if (state_ == state::closed) {
+        return;
+    }
+    std::size_t written = 0;
+    if (queue_.empty()) {
+        const ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), send_flags);
+        if (n < 0 && !would_block(errno) && errno != EINTR) {
+            finish();
+            return;
+        }
+        written = n > 0 ? static_cast<std::size_t>(n) : 0;
+    }
+    if (written == bytes.size()) {
+        if (close_after_flush_) {
+            shutdown_socket();
+        }
+        return;
+    }
+    auto owned = std::make_unique<std::string>(std::move(bytes));
+    const char* data = owned->data();
+    const auto size = static_cast<std::uint32_t>(owned->size());
+    const bool was_empty = queue_.empty();
+    enqueue(data, size, nullptr, std::move(owned));
+    if (was_empty) {
+        head_offset_ = static_cast<std::uint32_t>(written);
+    }
+    wait_writable();
+}
+
+delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold) {
+    if (state_ != state::open) {
+        return delivery_outcome::failed;
+    }
+    auto& stats = env_.stats;
+    if (queue_.empty()) {
+        const ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(), send_flags);
+        if (n == static_cast<ssize_t>(frame.size())) {
+            stats.count(channel_, delivery_outcome::sent);
+            stats.observe_latency_ns(base::mono_now_ns() - hold.release_mono_ns);
+            return delivery_outcome::sent;
+        }
+        if (n < 0 && !would_block(errno) && errno != EINTR) {
+            stats.count(channel_, delivery_outcome::failed);
+            finish();
+            return delivery_outcome::failed;
+        }
+        hold.ref();
+        enqueue(frame.data(), static_cast<std::uint32_t>(frame.size()), &hold, nullptr);
+        head_offset_ = n > 0 ? static_cast<std::uint32_t>(n) : 0;
+        wait_writable();
+        return delivery_outcome::sent;  // counted when the last byte leaves
+    }
+    const auto& limits = env_.limits;
+    if (queue_.size() >= limits.send_queue_frames || queued_bytes_ + frame.size() > limits.send_queue_bytes) {
+        stats.count(channel_, delivery_outcome::dropped_slow_consumer);
+        if (limits.close_slow_consumers) {
+            close(1008, "slow consumer: send queue full");
+        }
+        return delivery_outcome::dropped_slow_consumer;
+    }
+    hold.ref();
+    enqueue(frame.data(), static_cast<std::uint32_t>(frame.size()), &hold, nullptr);
+    return delivery_outcome::sent;
+}
+
+void live_session::enqueue(const char* data, std::uint32_t size, frame_hold* hold,
+                           std::unique_ptr<std::string> owned) {
+    queue_.push_back(pending_write{data, size, hold, std::move(owned)});
+    queued_bytes_ += size;
+}
+
+void live_session::wait_writable() {
+    if (write_waiting_ || state_ == state::closed) {
+        return;
+    }
+    write_waiting_ = true;
+    socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->write_waiting_ = false;
+                           if (!ec) {
+                               self->flush();
+                           }
+                       });
+}
+
+void live_session::flush() {
+    const int fd = socket_.native_handle();
+    while (!queue_.empty() && state_ != state::closed) {
+        iovec iov[max_iov];
+        std::size_t count = 0;
+        for (; count < queue_.size() && count < max_iov; ++count) {
+            const auto& w = queue_[count];
+            const std::uint32_t skip = count == 0 ? head_offset_ : 0;
+            iov[count].iov_base = const_cast<char*>(w.data + skip);
+            iov[count].iov_len = w.size - skip;
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = count;
+        ssize_t n = ::sendmsg(fd, &msg, send_flags);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (would_block(errno)) {
+                wait_writable();
+                return;
+            }
+            for (const auto& w : queue_) {
+                if (w.hold != nullptr) {
+                    env_.stats.count(channel_, delivery_outcome::failed);
+                }
+            }
+            finish();
+            return;
+        }
+        // Retire every fully written entry; remember how far into the next we got.
+        const std::int64_t now = base::mono_now_ns();
+        std::size_t done = 0;
+        auto remaining = static_cast<std::size_t>(n);
+        while (done < queue_.size() && remaining > 0) {
+            auto& w = queue_[done];
+            const std::size_t left = w.size - head_offset_;
+            if (remaining < left) {
+                head_offset_ += static_cast<std::uint32_t>(remaining);
+                remaining = 0;
+                break;
+            }
+            remaining -= left;
+            head_offset_ = 0;
+            queued_bytes_ -= w.size;
+            if (w.hold != nullptr) {
+                env_.stats.count(channel_, delivery_outcome::sent);
+                env_.stats.observe_latency_ns(now - w.hold->release_mono_ns);
+                w.hold->unref();
+                w.hold = nullptr;
+            }
+            ++done;
+        }
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
+        if (!queue_.empty() && done < count) {
+            wait_writable();  // the kernel took less than offered: wait for room
+            return;
+        }
+    }
+    if (queue_.empty() && close_after_flush_) {
+        shutdown_socket();
+    }
+}
+
+void live_session::drop_queue() {
+    for (auto& w : queue_) {
+        if (w.hold != nullptr) {
+            w.hold->unref();
+        }
+    }
+    queue_.clear();
+    queued_bytes_ = 0;
+    head_offset_ = 0;
+}
+
+void live_session::tick(std::int64_t now_mono_ns) {
+    const auto ms = [](std::uint32_t v) { return static_cast<std::int64_t>(v) * 1'000'000; };
+    switch (state_) {
+        case state::handshake:
+            if (now_mono_ns - accepted_mono_ns_ > ms(env_.limits.handshake_timeout_ms)) {
+                respond_and_close(408, "Request Timeout", "request not received in time\n");
+            }
+            break;
+        case state::open:
+            if (channel_ == live_channel::websocket &&
+                now_mono_ns - last_rx_mono_ns_ > 3 * ms(env_.limits.ping_interval_ms)) {
+                finish();  // three pings without a pong: the peer is gone
+                return;
+            }
+            if (now_mono_ns - last_keepalive_mono_ns_ >= ms(env_.limits.ping_interval_ms)) {
+                last_keepalive_mono_ns_ = now_mono_ns;
+                if (queue_.empty()) {  // a busy connection needs no keep-alive
+                    send_control(channel_ == live_channel::websocket ? ping_frame()
+                                                                     : std::string(sse_keepalive));
+                }
+            }
+            break;
+        case state::closing:
+            if (now_mono_ns - closing_since_mono_ns_ > close_linger_ns) {
+                finish();
+            }
+            break;
+        case state::closed:
+            break;
+    }
+}
+
+void live_session::close(std::uint16_t code, std::string_view reason) {
+    if (state_ == state::closed || state_ == state::closing) {
+        return;
+    }
+    if (!upgraded_ || channel_ == live_channel::sse) {
+        finish();
+        return;
+    }
+    // Unsent frames are abandoned; a partially written one must be completed
+    // first or the close frame would land inside it.
+    if (!queue_.empty()) {
+        const bool keep_head = head_offset_ != 0;
+        const std::size_t first = keep_head ? 1 : 0;
+        for (std::size_t i = first; i < queue_.size(); ++i) {
+            queued_bytes_ -= queue_[i].size;
+            if (queue_[i].hold != nullptr) {
+                queue_[i].hold->unref();
+            }
+        }
+        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(first), queue_.end());
+    }
+    state_ = state::closing;
+    closing_since_mono_ns_ = base::mono_now_ns();
+    close_after_flush_ = true;
+    send_control(fanout::websocket_close_frame(code, reason));
+}
+
+void live_session::shutdown_socket() {
+    // Half-close: the peer reads everything we sent, then closes; the read
+    // side sees EOF and finish() releases the socket (or tick() does after a linger).
+    boost::system::error_code ec;
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    wait_readable();
+}
+
+void live_session::finish() {
+    if (state_ == state::closed) {
+        return;
+    }
+    state_ = state::closed;
+    drop_queue();
+    boost::system::error_code ec;
+    socket_.close(ec);
+    if (env_.on_closed) {
+        env_.on_closed(*this);
+    }
+}
+
+}  // namespace herald::channels

@@ -1,0 +1,158 @@
+// One live connection (WebSocket or Server-Sent Events) owned by one shard.
+//
+// The problem it solves: write one shared, pre-encoded frame to tens of
+// thousands of sockets without a per-recipient copy, allocation or async
+// operation, while a connection that stops reading affects only itself.
+//
+// How: after the HTTP handshake the connection is a raw non-blocking socket.
+// deliver() tries one send(2) of the shared frame bytes; on loopback and
+// healthy networks that is the whole story. Only if the kernel buffer is full
+// does the frame go to a bounded per-connection queue (a pointer into the
+// shared frame plus a shard-local hold, no copy), drained by gathered
+// sendmsg(2) calls when the socket becomes writable. When the queue bound is
+// reached the slow-consumer policy applies: "close" ends the connection with
+// 1008 "slow consumer" (the client reconnects and recovers), "drop" discards
+// the new frame and counts it. Everything here runs on the owning shard's
+// thread only.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audience/live_index.h"
+#include "channels/delivery_stats.h"
+#include "channels/ws_frame_parser.h"
+
+namespace herald::channels {
+
+/// Keeps a frame shared by many connections of one shard alive. Counted
+/// without atomics: only the shard thread touches it.
+struct frame_hold {
+    std::uint32_t refs = 0;
+    std::int64_t release_mono_ns = 0;
+    void (*on_unused)(frame_hold*) = nullptr;
+
+    void ref() noexcept { ++refs; }
+    void unref() noexcept {
+        if (--refs == 0 && on_unused != nullptr) {
+            on_unused(this);
+        }
+    }
+};
+
+/// Limits and policy for live connections (from config).
+struct session_limits {
+    std::uint32_t send_queue_frames = 1024;
+    std::uint32_t send_queue_bytes = 4u << 20;
+    bool close_slow_consumers = true;
+    std::uint32_t handshake_timeout_ms = 10000;
+    std::uint32_t max_request_bytes = 8192;
+    std::uint32_t max_audiences = 16;
+    std::uint32_t max_client_frame_bytes = 4096;
+    std::uint32_t ping_interval_ms = 20000;
+};
+
+class live_session;
+
+/// What a shard provides to its sessions: the executor, limits, tallies and
+/// the callbacks through which a session joins and leaves the shard.
+struct session_env {
+    boost::asio::io_context& ioc;
+    session_limits limits;
+    delivery_stats& stats;
+    /// Handshake done: join these audiences.
+    std::function<void(live_session&, const std::vector<std::string>&)> on_open;
+    /// Connection gone: leave every audience, drop the shard's reference.
+    std::function<void(live_session&)> on_closed;
+    /// Served on GET / and GET /demo: a small page that subscribes over WebSocket.
+    std::string demo_page;
+    /// Shared read buffer: reads are synchronous on readiness, so one per shard suffices.
+    std::vector<char> read_buffer = std::vector<char>(64 * 1024);
+};
+
+class live_session : public std::enable_shared_from_this<live_session> {
+public:
+    enum class state : std::uint8_t { handshake, open, closing, closed };
+
+    live_session(boost::asio::ip::tcp::socket socket, session_env& env);
+    ~live_session();
+    live_session(const live_session&) = delete;
+    live_session& operator=(const live_session&) = delete;
+
+    /// Begins reading the HTTP request.
+    void start();
+
+    /// Hot path: hands one shared frame to this connection. `frame` must stay
+    /// valid while `hold` has references. Counts the outcome in env.stats.
+    delivery_outcome deliver(std::string_view frame, frame_hold& hold);
+
+    /// The frame this connection's channel takes from a broadcast.
+    [[nodiscard]] live_channel channel() const noexcept { return channel_; }
+    [[nodiscard]] state current_state() const noexcept { return state_; }
+
+    /// Periodic upkeep from the shard: handshake timeout, ping / keep-alive,
+    /// dead-peer detection. `now_mono_ns` is the shard's clock reading.
+    void tick(std::int64_t now_mono_ns);
+
+    /// Ends the connection: a WebSocket gets a close frame with `code`.
+    void close(std::uint16_t code, std::string_view reason);
+
+    /// Slots in the shard's audience index (maintained by the index).
+    std::vector<audience::audience_slot<live_session>>& audience_slots() noexcept { return slots_; }
+
+    /// Position in the owning shard's session table (maintained by the shard).
+    std::uint32_t table_index = 0;
+
+    /// Frames waiting in the send queue (for tests and metrics).
+    [[nodiscard]] std::size_t queued_frames() const noexcept { return queue_.size(); }
+
+private:
+    struct pending_write {
+        const char* data;
+        std::uint32_t size;
+        frame_hold* hold;  // nullptr: owned control bytes in `owned`
+        std::unique_ptr<std::string> owned;
+    };
+
+    void wait_readable();
+    void on_readable();
+    void handle_request_bytes(std::string_view bytes);
+    void handle_client_frames(std::string_view bytes);
+    void respond_and_close(int status, std::string_view reason_phrase, std::string_view body,
+                           std::string_view content_type = "text/plain; charset=utf-8");
+    void send_control(std::string bytes);
+    void enqueue(const char* data, std::uint32_t size, frame_hold* hold, std::unique_ptr<std::string> owned);
+    void flush();
+    void wait_writable();
+    void complete_front(std::int64_t now_mono_ns);
+    void drop_queue();
+    void shutdown_socket();
+    void finish();
+
+    boost::asio::ip::tcp::socket socket_;
+    session_env& env_;
+    std::unique_ptr<std::string> request_;  // only during the handshake
+    ws_frame_parser parser_;
+    std::vector<pending_write> queue_;  // front at index 0; completed entries erased in batches
+    std::vector<audience::audience_slot<live_session>> slots_;
+    std::size_t queued_bytes_ = 0;
+    std::uint32_t head_offset_ = 0;  // bytes of queue_.front() already written
+    std::int64_t accepted_mono_ns_ = 0;
+    std::int64_t last_rx_mono_ns_ = 0;
+    std::int64_t last_keepalive_mono_ns_ = 0;
+    std::int64_t closing_since_mono_ns_ = 0;
+    live_channel channel_ = live_channel::websocket;
+    state state_ = state::handshake;
+    bool read_waiting_ = false;
+    bool write_waiting_ = false;
+    bool close_after_flush_ = false;
+    bool upgraded_ = false;  // the handshake succeeded: bytes are WebSocket frames or nothing (SSE)
+};
+
+}  // namespace herald::channels

@@ -1,0 +1,83 @@
+// Herald's configuration: one typed struct, and one table of properties that
+// is the single source for command-line flags, HERALD_* environment
+// variables, config-file keys, --help and validation (Redpanda-style).
+//
+// Precedence, lowest first: defaults < config file < environment < flags.
+// Every error names the field and where the bad value came from, so a bad
+// config stops start-up with a message an operator can act on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace herald::config {
+
+struct config {
+    std::string client_host = "0.0.0.0";
+    std::uint16_t client_port = 8080;
+    std::string ops_host = "0.0.0.0";
+    std::uint16_t ops_port = 8081;
+    std::uint32_t shards = 0;  // 0 = number of cores, resolved by load()
+    std::string brokers;       // "" = embedded mock cluster
+    std::uint32_t mock_brokers = 1;
+    std::uint32_t topic_partitions = 4;
+    std::string topic_announcements = "herald.announcements";
+    std::string topic_subscriptions = "herald.subscriptions";
+    std::string topic_receipts = "herald.receipts";
+    std::string topic_dlq = "herald.dlq";
+    std::string group_id;     // "" = "herald-live-" + instance_id
+    std::string instance_id;  // "" = hostname-pid
+    std::string offset_reset = "latest";
+    std::uint32_t max_payload_bytes = 65536;
+    std::uint32_t max_clock_skew_s = 300;
+    std::uint32_t max_deliver_ahead_s = 604800;
+    std::uint32_t shard_queue_capacity = 65536;
+    std::uint32_t send_queue_frames = 1024;
+    std::uint32_t send_queue_bytes = 4194304;
+    std::string slow_consumer_policy = "close";
+    std::uint32_t ping_interval_ms = 20000;
+    std::uint32_t handshake_timeout_ms = 10000;
+    std::uint32_t max_audiences_per_connection = 16;
+    std::uint32_t max_client_frame_bytes = 4096;
+    std::uint32_t max_connections = 0;  // 0 = derived from the open-file limit
+    std::uint32_t commit_interval_ms = 1000;
+    std::uint32_t shutdown_deadline_ms = 10000;
+    std::string log_level = "info";
+    std::string data_dir = "./herald-data";
+    std::string config_file;  // the file that was loaded, if any
+};
+
+/// One documented setting.
+struct property_info {
+    std::string name;  // file key, e.g. client_port
+    std::string flag;  // --client-port
+    std::string env;   // HERALD_CLIENT_PORT
+    std::string description;
+    std::string default_value;
+    std::string bounds;
+};
+
+[[nodiscard]] const std::vector<property_info>& properties();
+
+struct loaded {
+    config cfg;
+    std::vector<std::string> warnings;
+};
+
+/// Builds the config from defaults, the file named by --config / HERALD_CONFIG,
+/// the environment ("NAME=value" strings) and argv. --help and --version
+/// return a failure with std::errc::operation_canceled and detail "help" /
+/// "version".
+[[nodiscard]] base::result<loaded> load(int argc, const char* const* argv, const std::vector<std::string>& env);
+
+/// --help text generated from properties().
+[[nodiscard]] std::string usage(std::string_view program);
+
+/// The effective config, one "key = value" per line.
+[[nodiscard]] std::string describe(const config& cfg);
+
+}  // namespace herald::config

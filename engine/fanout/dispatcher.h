@@ -1,0 +1,65 @@
+// The dispatcher turns a validated announcement into one immutable Broadcast
+// and hands it to every shard: O(shards) work per announcement, whatever the
+// audience size. It runs on the ingest thread only.
+//
+// Sequence numbers: an audience's announcements share one Kafka partition
+// (record key = audience), so the partition offset is already a durable,
+// increasing per-audience position. seq = offset + 1, raised if needed to stay
+// strictly above the audience's previous seq (covers producers that did not
+// key by audience). Sequence numbers are therefore increasing but not dense.
+//
+// Backpressure: when a shard's queue is full the dispatcher waits (and
+// counts it) instead of buffering; the ingest thread stops polling Kafka
+// meanwhile, so the backlog stays in Kafka, not in memory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fanout/broadcast.h"
+#include "fanout/probe.h"
+#include "fanout/shard.h"
+#include "herald/v1/announcement.pb.h"
+
+namespace herald::fanout {
+
+class dispatcher {
+public:
+    /// Called once per broadcast when every shard is done with it (any thread).
+    using completion_handler = std::function<void(const broadcast_ptr&)>;
+
+    dispatcher(std::vector<shard*> shards, probe& probe, completion_handler on_complete);
+
+    /// Ingest thread: builds the broadcast (encodes its frames once) and
+    /// queues it on every shard. `record_timestamp_ms` fills a missing
+    /// created_at. Returns the broadcast, already complete if it had expired.
+    broadcast_ptr publish(const herald::v1::Announcement& a, kafka_position source, std::int64_t record_timestamp_ms);
+
+    /// The completion path shards call into (last shard only).
+    void on_shard_done(const broadcast_ptr& b);
+
+    /// Broadcasts handed to shards and not yet complete.
+    [[nodiscard]] std::uint64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_acquire); }
+
+    /// Makes publish() stop waiting on full queues (shutdown).
+    void stop() noexcept { stopping_.store(true, std::memory_order_release); }
+
+    /// Builds a broadcast without queuing it (also used by benchmarks).
+    static std::shared_ptr<broadcast> build(const herald::v1::Announcement& a, std::uint64_t seq,
+                                            kafka_position source, std::int64_t record_timestamp_ms);
+
+private:
+    std::vector<shard*> shards_;
+    probe& probe_;
+    completion_handler on_complete_;
+    std::unordered_map<std::string, std::uint64_t> last_seq_;
+    std::atomic<std::uint64_t> in_flight_{0};
+    std::atomic<bool> stopping_{false};
+};
+
+}  // namespace herald::fanout

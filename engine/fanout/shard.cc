@@ -1,0 +1,355 @@
+#include "fanout/shard.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <future>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "channels/demo_page.h"
+
+namespace herald::fanout {
+namespace asio = boost::asio;
+namespace {
+
+constexpr std::size_t drain_batch = 64;
+constexpr int drain_rounds_before_yield = 16;
+// A broadcast due within this window is released at once rather than staged:
+// the timer could not fire any closer to the instant anyway.
+constexpr std::int64_t release_slack_ns = 100'000;
+constexpr auto tick_period = std::chrono::milliseconds(250);
+
+void atomic_min(std::atomic<std::int64_t>& target, std::int64_t v) {
+    auto cur = target.load(std::memory_order_relaxed);
+    while (v < cur && !target.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+}
+
+void atomic_max(std::atomic<std::int64_t>& target, std::int64_t v) {
+    auto cur = target.load(std::memory_order_relaxed);
+    while (v > cur && !target.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+}
+
+std::string collapse_slot(const broadcast& b) { return b.audience + '\n' + b.collapse_key; }
+
+}  // namespace
+
+shard::shard(base::shard_id id, const shard_options& options, probe& probe, channels::connection_budget& budget,
+             done_handler on_done)
+    : id_(id),
+      options_(options),
+      probe_(probe),
+      budget_(budget),
+      on_done_(std::move(on_done)),
+      queue_(options.queue_capacity),
+      env_{ioc_, options.session, stats_, {}, {}, std::string(channels::demo_page)},
+      release_timer_(ioc_),
+      tick_timer_(ioc_) {
+    env_.on_open = [this](channels::live_session& s, const std::vector<std::string>& audiences) {
+        on_session_open(s, audiences);
+    };
+    env_.on_closed = [this](channels::live_session& s) { on_session_closed(s); };
+    work_.emplace(ioc_.get_executor());
+}
+
+shard::~shard() {
+    if (thread_.joinable()) {
+        work_.reset();
+        ioc_.stop();
+        thread_.join();
+    }
+    for (auto& [at, s] : pending_) {
+        release_staged(s);
+    }
+}
+
+base::result<std::uint16_t> shard::listen(const std::string& host, std::uint16_t port) {
+    listener_ = std::make_unique<channels::client_listener>(
+        ioc_, budget_, [this](asio::ip::tcp::socket socket) { adopt(std::move(socket)); });
+    return listener_->bind(host, port);
+}
+
+void shard::start() {
+    if (listener_) {
+        listener_->start();
+    }
+    arm_tick();
+    thread_ = std::thread([this] {
+        ioc_.run();
+    });
+}
+
+void shard::adopt(asio::ip::tcp::socket socket) {
+    auto session = std::make_shared<channels::live_session>(std::move(socket), env_);
+    session->table_index = static_cast<std::uint32_t>(sessions_.size());
+    sessions_.push_back(session);
+    session->start();
+}
+
+void shard::on_session_open(channels::live_session& s, const std::vector<std::string>& audiences) {
+    for (const auto& a : audiences) {
+        index_.join(s, a);
+    }
+}
+
+void shard::on_session_closed(channels::live_session& s) {
+    budget_.open.fetch_sub(1, std::memory_order_relaxed);
+    // Deferred: this may run inside a release loop that is walking the very
+    // member vector leave_all() would reorder.
+    asio::post(ioc_, [this, self = s.shared_from_this()] {
+        index_.leave_all(*self);
+        const std::uint32_t i = self->table_index;
+        if (i < sessions_.size() && sessions_[i] == self) {
+            sessions_[i] = std::move(sessions_.back());
+            sessions_[i]->table_index = i;
+            sessions_.pop_back();
+        }
+    });
+}
+
+bool shard::try_enqueue(broadcast_ptr b) {
+    if (depth_.load(std::memory_order_relaxed) >= options_.queue_capacity) {
+        return false;
+    }
+    depth_.fetch_add(1, std::memory_order_relaxed);
+    if (!queue_.enqueue(std::move(b))) {
+        depth_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    ring_doorbell();
+    return true;
+}
+
+void shard::ring_doorbell() {
+    if (!doorbell_.exchange(true, std::memory_order_acq_rel)) {
+        asio::post(ioc_, [this] { drain(); });
+    }
+}
+
+void shard::drain() {
+    // Reset before draining: anything enqueued after this point rings again.
+    doorbell_.store(false, std::memory_order_release);
+    broadcast_ptr batch[drain_batch];
+    for (int round = 0; round < drain_rounds_before_yield; ++round) {
+        const std::size_t n = queue_.try_dequeue_bulk(batch, drain_batch);
+        if (n == 0) {
+            break;
+        }
+        depth_.fetch_sub(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
+        // Crisis before marketing: within what is waiting, higher priority first.
+        std::stable_sort(batch, batch + n, [](const broadcast_ptr& a, const broadcast_ptr& b) {
+            return a->priority > b->priority;
+        });
+        for (std::size_t i = 0; i < n; ++i) {
+            accept(std::move(batch[i]));
+        }
+        if (round + 1 == drain_rounds_before_yield) {
+            ring_doorbell();  // let socket events in before the next rounds
+        }
+    }
+    probe_.set_queue_depth(id_.get(), depth_.load(std::memory_order_relaxed));
+}
+
+void shard::accept(broadcast_ptr b) {
+    if (stopping_) {
+        finish(b, broadcast_fate::cancelled, 0, 0, 0);
+        return;
+    }
+    if (b->expires_wall_ns != 0 && b->expires_wall_ns <= base::wall_now_ns()) {
+        finish(b, broadcast_fate::expired, 0, 0, 0);
+        return;
+    }
+    if (!b->collapse_key.empty()) {
+        supersede_pending(*b);
+    }
+    auto* s = new staged;
+    s->refs = 1;  // the shard's own reference, dropped after release
+    s->release_mono_ns = b->release_mono_ns;
+    s->on_unused = &shard::release_staged;
+    s->owner = this;
+    s->b = std::move(b);
+    if (s->release_mono_ns > base::mono_now_ns() + release_slack_ns) {
+        s->pending = true;
+        s->pending_it = pending_.emplace(s->release_mono_ns, s);
+        if (!s->b->collapse_key.empty()) {
+            pending_by_collapse_key_[collapse_slot(*s->b)] = s;
+        }
+        probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
+        arm_release_timer();
+        return;
+    }
+    release(s);
+}
+
+void shard::supersede_pending(const broadcast& b) {
+    const auto it = pending_by_collapse_key_.find(collapse_slot(b));
+    if (it == pending_by_collapse_key_.end()) {
+        return;
+    }
+    staged* old = it->second;
+    pending_by_collapse_key_.erase(it);
+    pending_.erase(old->pending_it);
+    old->pending = false;
+    finish(old->b, broadcast_fate::superseded, 0, 0, 0);
+    old->unref();
+    probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
+}
+
+void shard::arm_release_timer() {
+    if (pending_.empty()) {
+        return;
+    }
+    const auto at = base::mono_clock::time_point(std::chrono::nanoseconds(pending_.begin()->first));
+    if (release_timer_.expiry() == at) {
+        return;
+    }
+    release_timer_.expires_at(at);
+    release_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) {
+            on_release_timer();
+        }
+    });
+}
+
+void shard::on_release_timer() {
+    const std::int64_t now = base::mono_now_ns();
+    while (!pending_.empty() && pending_.begin()->first <= now + release_slack_ns) {
+        staged* s = pending_.begin()->second;
+        pending_.erase(pending_.begin());
+        s->pending = false;
+        if (!s->b->collapse_key.empty()) {
+            const auto it = pending_by_collapse_key_.find(collapse_slot(*s->b));
+            if (it != pending_by_collapse_key_.end() && it->second == s) {
+                pending_by_collapse_key_.erase(it);
+            }
+        }
+        if (s->b->expires_wall_ns != 0 && s->b->expires_wall_ns <= base::wall_now_ns()) {
+            finish(s->b, broadcast_fate::expired, 0, 0, 0);
+            s->unref();
+            continue;
+        }
+        release(s);
+    }
+    probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
+    arm_release_timer();
+}
+
+void shard::release(staged* s) {
+    const broadcast& b = *s->b;
+    std::int64_t first_write = 0;
+    std::int64_t last_write = 0;
+    std::uint64_t recipients = 0;
+    if (auto* group = index_.find(b.audience)) {
+        const auto& members = group->members;
+        const std::size_t n = members.size();
+        const std::size_t start = static_cast<std::size_t>(group->rotation++ % n);
+        const std::string_view ws_frame = b.websocket_frame;
+        const std::string_view sse_frame = b.sse_frame;
+        first_write = base::mono_now_ns();
+        for (std::size_t k = 0; k < n; ++k) {
+            std::size_t i = start + k;
+            if (i >= n) {
+                i -= n;
+            }
+            channels::live_session& member = *members[i];
+            member.deliver(member.channel() == channels::live_channel::websocket ? ws_frame : sse_frame, *s);
+        }
+        last_write = base::mono_now_ns();
+        recipients = n;
+        probe_.flush(stats_);
+    }
+    finish(s->b, broadcast_fate::delivered, first_write, last_write, recipients);
+    s->unref();
+}
+
+void shard::release_staged(channels::frame_hold* hold) { delete static_cast<staged*>(hold); }
+
+void shard::finish(const broadcast_ptr& ptr, broadcast_fate fate, std::int64_t first_write,
+                   std::int64_t last_write, std::uint64_t recipients) {
+    const broadcast& b = *ptr;
+    if (fate != broadcast_fate::delivered) {
+        b.fate.store(static_cast<std::uint8_t>(fate), std::memory_order_relaxed);
+    }
+    if (recipients != 0) {
+        atomic_min(b.first_write_mono_ns, first_write);
+        atomic_max(b.last_write_mono_ns, last_write);
+        b.recipients.fetch_add(recipients, std::memory_order_relaxed);
+    }
+    if (b.shards_pending.fetch_sub(1, std::memory_order_acq_rel) == 1 && on_done_) {
+        on_done_(ptr);
+    }
+}
+
+void shard::arm_tick() {
+    tick_timer_.expires_after(tick_period);
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        const std::int64_t now = base::mono_now_ns();
+        for (std::size_t i = 0; i < sessions_.size(); ++i) {
+            sessions_[i]->tick(now);
+        }
+        probe_.flush(stats_);
+        publish_gauges();
+        arm_tick();
+    });
+}
+
+void shard::publish_gauges() {
+    probe_.set_connections(id_.get(), static_cast<double>(sessions_.size()));
+    probe_.set_queue_depth(id_.get(), depth_.load(std::memory_order_relaxed));
+}
+
+void shard::shutdown(std::uint16_t code, std::string_view reason, std::uint32_t deadline_ms) {
+    if (!thread_.joinable()) {
+        return;
+    }
+    const std::string reason_copy(reason);
+    std::promise<void> closed;
+    asio::post(ioc_, [this, code, reason_copy, &closed] {
+        stopping_ = true;
+        if (listener_) {
+            listener_->stop();
+        }
+        // Held broadcasts were never released: cancel them (uncommitted, so
+        // they are consumed again after a restart).
+        while (!pending_.empty()) {
+            staged* s = pending_.begin()->second;
+            pending_.erase(pending_.begin());
+            s->pending = false;
+            finish(s->b, broadcast_fate::cancelled, 0, 0, 0);
+            s->unref();
+        }
+        pending_by_collapse_key_.clear();
+        release_timer_.cancel();
+        for (std::size_t i = 0; i < sessions_.size(); ++i) {
+            sessions_[i]->close(code, reason_copy);
+        }
+        closed.set_value();
+    });
+    closed.get_future().wait();
+    // Let close frames drain until every session is gone or the deadline passes.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+    for (;;) {
+        std::promise<std::size_t> count;
+        asio::post(ioc_, [this, &count] { count.set_value(sessions_.size()); });
+        if (count.get_future().get() == 0 || std::chrono::steady_clock::now() >= deadline) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    asio::post(ioc_, [this] {
+        tick_timer_.cancel();
+        for (std::size_t i = 0; i < sessions_.size(); ++i) {
+            sessions_[i]->close(1001, "");
+        }
+    });
+    work_.reset();
+    ioc_.stop();
+    thread_.join();
+}
+
+}  // namespace herald::fanout

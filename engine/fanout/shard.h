@@ -1,0 +1,130 @@
+// A shard: one thread, one io_context, its own live connections and its own
+// slice of every audience. Shared-nothing: the only thing other threads do to
+// a shard is put a Broadcast in its lock-free queue and ring its doorbell.
+//
+// A broadcast arriving here is either released at once or, if its deliver_at
+// lies ahead, staged on the shard's timer so every shard releases it at the
+// same instant. Release walks the audience's members from a rotating start
+// and writes the shared frame to each; per-recipient figures go into
+// shard-local tallies that are folded into Prometheus once per broadcast.
+// Within a batch taken from the queue, higher priority goes first.
+#pragma once
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "audience/live_index.h"
+#include "base/result.h"
+#include "base/strong_id.h"
+#include "channels/client_listener.h"
+#include "channels/live_session.h"
+#include "fanout/broadcast.h"
+#include "fanout/probe.h"
+
+namespace herald::fanout {
+
+struct shard_options {
+    std::uint32_t queue_capacity = 65536;
+    channels::session_limits session;
+};
+
+class shard {
+public:
+    /// Called on the shard thread that finishes a broadcast last.
+    using done_handler = std::function<void(const broadcast_ptr&)>;
+
+    shard(base::shard_id id, const shard_options& options, probe& probe, channels::connection_budget& budget,
+          done_handler on_done);
+    ~shard();
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    /// Binds this shard's client acceptor (before start()).
+    base::result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
+
+    /// Starts the shard thread.
+    void start();
+
+    /// Any thread: queues a broadcast; false when the queue is at capacity.
+    [[nodiscard]] bool try_enqueue(broadcast_ptr b);
+    [[nodiscard]] std::uint32_t queue_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+
+    /// Any thread: stop accepting, close every connection with `code`,
+    /// cancel held broadcasts, then stop the thread once sockets drained or
+    /// `deadline_ms` passed. Blocks until the thread has exited.
+    void shutdown(std::uint16_t code, std::string_view reason, std::uint32_t deadline_ms);
+
+    [[nodiscard]] base::shard_id id() const noexcept { return id_; }
+
+    /// Shard thread (or tests before start()): the io_context sessions run on.
+    [[nodiscard]] boost::asio::io_context& io_context() noexcept { return ioc_; }
+
+    /// Adopts an accepted socket as a new live session (shard thread).
+    void adopt(boost::asio::ip::tcp::socket socket);
+
+    /// Number of sessions (handshaking, open or closing) on this shard.
+    [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
+
+private:
+    struct staged : channels::frame_hold {
+        broadcast_ptr b;
+        shard* owner = nullptr;
+        std::multimap<std::int64_t, staged*>::iterator pending_it;
+        bool pending = false;
+    };
+    static void release_staged(channels::frame_hold* hold);
+
+    void ring_doorbell();
+    void drain();
+    void accept(broadcast_ptr b);
+    void release(staged* s);
+    void supersede_pending(const broadcast& b);
+    void arm_release_timer();
+    void on_release_timer();
+    void finish(const broadcast_ptr& b, broadcast_fate fate, std::int64_t first_write, std::int64_t last_write,
+                std::uint64_t recipients);
+    void on_session_open(channels::live_session& s, const std::vector<std::string>& audiences);
+    void on_session_closed(channels::live_session& s);
+    void arm_tick();
+    void publish_gauges();
+
+    base::shard_id id_;
+    shard_options options_;
+    probe& probe_;
+    channels::connection_budget& budget_;
+    done_handler on_done_;
+
+    boost::asio::io_context ioc_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    std::thread thread_;
+
+    moodycamel::ConcurrentQueue<broadcast_ptr> queue_;
+    std::atomic<std::uint32_t> depth_{0};
+    std::atomic<bool> doorbell_{false};
+
+    // Shard-thread state below.
+    channels::delivery_stats stats_;
+    channels::session_env env_;
+    std::unique_ptr<channels::client_listener> listener_;
+    std::vector<std::shared_ptr<channels::live_session>> sessions_;
+    audience::live_index<channels::live_session> index_;
+    std::multimap<std::int64_t, staged*> pending_;  // release instant -> staged broadcast
+    std::unordered_map<std::string, staged*> pending_by_collapse_key_;
+    boost::asio::steady_timer release_timer_;
+    boost::asio::steady_timer tick_timer_;
+    bool stopping_ = false;
+};
+
+}  // namespace herald::fanout

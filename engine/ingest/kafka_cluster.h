@@ -1,0 +1,43 @@
+// Where Herald's Kafka is: either a real cluster given by --brokers, or the
+// embedded default, librdkafka's mock cluster started in this process. The
+// mock speaks the real Kafka protocol on loopback TCP (kcat and the herald
+// tool can produce to it), but has no admin API and no compaction, so topics
+// are created with the mock's own call and nothing durable lives only there.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace herald::ingest {
+
+class kafka_cluster {
+public:
+    /// Starts the in-process mock cluster and creates `topics`.
+    static base::result<std::unique_ptr<kafka_cluster>> start_embedded(std::uint32_t brokers,
+                                                                      std::uint32_t partitions,
+                                                                      const std::vector<std::string>& topics);
+    /// An external cluster: nothing to start.
+    static std::unique_ptr<kafka_cluster> external(std::string bootstrap_servers);
+
+    ~kafka_cluster();
+    kafka_cluster(const kafka_cluster&) = delete;
+    kafka_cluster& operator=(const kafka_cluster&) = delete;
+
+    [[nodiscard]] const std::string& bootstrap_servers() const noexcept { return bootstrap_; }
+    [[nodiscard]] bool embedded() const noexcept { return mock_ != nullptr; }
+    /// The mock's rd_kafka_mock_cluster_t (nullptr for an external cluster),
+    /// for fault injection in tests.
+    [[nodiscard]] void* mock_handle() const noexcept { return mock_; }
+
+private:
+    kafka_cluster() = default;
+    std::string bootstrap_;
+    void* owner_ = nullptr;  // rd_kafka_t that hosts the mock
+    void* mock_ = nullptr;   // rd_kafka_mock_cluster_t
+};
+
+}  // namespace herald::ingest

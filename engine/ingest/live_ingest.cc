@@ -1,0 +1,305 @@
+#include "ingest/live_ingest.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "ingest/offset_tracker.h"
+
+namespace herald::ingest {
+namespace {
+
+constexpr int poll_timeout_ms = 20;
+constexpr auto lag_period = std::chrono::seconds(1);
+
+bool set(RdKafka::Conf& conf, const std::string& key, const std::string& value, std::string& error) {
+    std::string errstr;
+    if (conf.set(key, value, errstr) != RdKafka::Conf::CONF_OK) {
+        error = key + ": " + errstr;
+        return false;
+    }
+    return true;
+}
+
+std::string header_value(RdKafka::Message& m, const char* name) {
+    const RdKafka::Headers* headers = m.headers();
+    if (headers == nullptr) {
+        return {};
+    }
+    const RdKafka::Headers::Header h = headers->get_last(name);
+    if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) {
+        return {};
+    }
+    return std::string(static_cast<const char*>(h.value()), h.value_size());
+}
+
+}  // namespace
+
+/// librdkafka's callbacks, all invoked on the ingest thread from consume().
+class live_ingest::rebalancer : public RdKafka::RebalanceCb,
+                                public RdKafka::OffsetCommitCb,
+                                public RdKafka::EventCb {
+public:
+    explicit rebalancer(live_ingest& owner) : owner_(owner) {}
+
+    void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                      std::vector<RdKafka::TopicPartition*>& partitions) override {
+        if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+            consumer->assign(partitions);
+            assigned = partitions.size();
+            HERALD_LOG_INFO("ingest", "assigned ", partitions.size(), " partition(s) of ", owner_.options_.topic);
+            owner_.assigned_.store(!partitions.empty(), std::memory_order_release);
+        } else {
+            for (const auto* p : partitions) {
+                tracker.forget(p->partition());
+            }
+            consumer->unassign();
+            assigned = 0;
+            owner_.assigned_.store(false, std::memory_order_release);
+            HERALD_LOG_INFO("ingest", "partitions revoked");
+        }
+    }
+
+    void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
+        if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
+            owner_.probe_.commit_ok();
+        } else {
+            owner_.probe_.commit_failed();
+            HERALD_LOG_WARN("ingest", "offset commit failed: ", RdKafka::err2str(err));
+        }
+    }
+
+    void event_cb(RdKafka::Event& event) override {
+        if (event.type() == RdKafka::Event::EVENT_ERROR) {
+            owner_.probe_.consumer_error();
+            HERALD_LOG_WARN("ingest", "kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
+        } else if (event.type() == RdKafka::Event::EVENT_LOG && event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+            HERALD_LOG_WARN("ingest", "kafka: ", event.fac(), ": ", event.str());
+        }
+    }
+
+    offset_tracker tracker;
+    std::size_t assigned = 0;
+
+private:
+    live_ingest& owner_;
+};
+
+live_ingest::live_ingest(live_ingest_options options, probe& probe)
+    : options_(std::move(options)), probe_(probe), callbacks_(std::make_unique<rebalancer>(*this)) {}
+
+live_ingest::~live_ingest() {
+    if (thread_.joinable()) {
+        finish();
+    }
+}
+
+base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
+    dispatcher_ = &dispatcher;
+    std::string error;
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    const bool mock = options_.embedded_cluster;
+    const bool ok =
+        set(*conf, "bootstrap.servers", options_.bootstrap_servers, error) &&
+        set(*conf, "group.id", options_.group_id, error) && set(*conf, "client.id", options_.client_id, error) &&
+        set(*conf, "enable.auto.commit", "false", error) &&
+        set(*conf, "enable.auto.offset.store", "false", error) &&
+        set(*conf, "auto.offset.reset", options_.offset_reset, error) &&
+        // The mock cluster's rebalance rounds last about session.timeout.ms.
+        set(*conf, "session.timeout.ms", mock ? "3000" : "10000", error) &&
+        set(*conf, "heartbeat.interval.ms", mock ? "500" : "3000", error) &&
+        set(*conf, "fetch.wait.max.ms", "100", error) && set(*conf, "socket.nagle.disable", "true", error) &&
+        set(*conf, "log_level", "4", error);
+    std::string errstr;
+    if (ok && (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
+               conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
+               conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK)) {
+        error = errstr;
+    }
+    if (!ok || !error.empty()) {
+        return base::failure(std::make_error_code(std::errc::invalid_argument), "kafka consumer config: " + error);
+    }
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), errstr));
+    if (!consumer_) {
+        return base::failure(std::make_error_code(std::errc::io_error), "kafka consumer: " + errstr);
+    }
+
+    std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
+        !set(*pconf, "client.id", options_.client_id + "-dlq", error) || !set(*pconf, "linger.ms", "5", error) ||
+        !set(*pconf, "log_level", "4", error)) {
+        return base::failure(std::make_error_code(std::errc::invalid_argument), "kafka producer config: " + error);
+    }
+    dlq_.reset(RdKafka::Producer::create(pconf.get(), errstr));
+    if (!dlq_) {
+        return base::failure(std::make_error_code(std::errc::io_error), "kafka producer: " + errstr);
+    }
+    const RdKafka::ErrorCode err = consumer_->subscribe({options_.topic});
+    if (err != RdKafka::ERR_NO_ERROR) {
+        return base::failure(std::make_error_code(std::errc::io_error),
+                             "subscribe to " + options_.topic + ": " + RdKafka::err2str(err));
+    }
+    HERALD_LOG_INFO("ingest", "consuming ", options_.topic, " from ", options_.bootstrap_servers, " as group ",
+                    options_.group_id);
+    thread_ = std::thread([this] { run(); });
+    return {};
+}
+
+void live_ingest::run() {
+    auto next_commit = std::chrono::steady_clock::now();
+    auto next_lag = next_commit;
+    while (!finishing_.load(std::memory_order_acquire)) {
+        if (consuming_.load(std::memory_order_acquire)) {
+            std::unique_ptr<RdKafka::Message> m(consumer_->consume(poll_timeout_ms));
+            switch (m->err()) {
+                case RdKafka::ERR_NO_ERROR: process(*m); break;
+                case RdKafka::ERR__TIMED_OUT:
+                case RdKafka::ERR__PARTITION_EOF: break;
+                default:
+                    probe_.consumer_error();
+                    HERALD_LOG_WARN("ingest", "consume: ", m->errstr());
+                    break;
+            }
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        drain_completions();
+        dlq_->poll(0);
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_commit) {
+            commit(false);
+            next_commit = now + std::chrono::milliseconds(options_.commit_interval_ms);
+        }
+        if (now >= next_lag) {
+            update_lag();
+            next_lag = now + lag_period;
+        }
+    }
+    drain_completions();
+    commit(true);
+    consumer_->close();
+    assigned_.store(false, std::memory_order_release);
+}
+
+void live_ingest::process(RdKafka::Message& m) {
+    probe_.consumed();
+    const std::int32_t partition = m.partition();
+    const std::int64_t offset = m.offset();
+    callbacks_->tracker.started(partition, offset);
+    const std::string_view value(static_cast<const char*>(m.payload()), m.len());
+    const bool json = is_json_content_type(header_value(m, "content-type"));
+    auto decoded = decode_announcement(value, json, options_.decode_limits, base::wall_now_ns());
+    if (!decoded) {
+        dead_letter(m, decoded.err());
+        callbacks_->tracker.finished(partition, offset);
+        return;
+    }
+    const auto ts = m.timestamp();
+    dispatcher_->publish(*decoded, fanout::kafka_position{partition, offset},
+                         ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? 0 : ts.timestamp);
+}
+
+void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {
+    const std::string reason = why.code.message();
+    probe_.rejected(reason);
+    HERALD_LOG_WARN("ingest", "dead-lettered ", options_.topic, "/", m.partition(), "@", m.offset(), ": ",
+                    why.describe());
+    RdKafka::Headers* headers = RdKafka::Headers::create();
+    const std::string detail = why.detail.substr(0, 1024);
+    const std::string source = options_.topic + "/" + std::to_string(m.partition()) + "@" + std::to_string(m.offset());
+    headers->add("herald-dlq-reason", reason);
+    headers->add("herald-dlq-detail", detail);
+    headers->add("herald-dlq-source", source);
+    const std::string content_type = header_value(m, "content-type");
+    if (!content_type.empty()) {
+        headers->add("content-type", content_type);
+    }
+    const RdKafka::ErrorCode err =
+        dlq_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                      const_cast<void*>(m.payload()), m.len(), m.key_pointer(), m.key_len(), 0, headers, nullptr);
+    if (err != RdKafka::ERR_NO_ERROR) {
+        delete headers;  // ownership passes to librdkafka only on success
+        probe_.dlq_failed();
+        HERALD_LOG_ERROR("ingest", "cannot dead-letter record: ", RdKafka::err2str(err));
+        return;
+    }
+    probe_.dlq_produced();
+}
+
+void live_ingest::on_broadcast_done(const fanout::broadcast_ptr& b) {
+    if (static_cast<fanout::broadcast_fate>(b->fate.load(std::memory_order_relaxed)) ==
+        fanout::broadcast_fate::cancelled) {
+        return;  // never released: leave it uncommitted so a restart delivers it
+    }
+    done_.enqueue(b->source);
+}
+
+void live_ingest::drain_completions() {
+    fanout::kafka_position batch[128];
+    std::size_t n;
+    while ((n = done_.try_dequeue_bulk(batch, 128)) != 0) {
+        for (std::size_t i = 0; i < n; ++i) {
+            callbacks_->tracker.finished(batch[i].partition, batch[i].offset);
+        }
+    }
+}
+
+void live_ingest::commit(bool synchronous) {
+    auto positions = callbacks_->tracker.take_committable();
+    if (positions.empty()) {
+        return;
+    }
+    if (dlq_->outq_len() > 0) {
+        dlq_->flush(1000);  // dead letters are durable before their offsets are committed
+    }
+    std::vector<RdKafka::TopicPartition*> parts;
+    parts.reserve(positions.size());
+    for (const auto& [partition, position] : positions) {
+        parts.push_back(RdKafka::TopicPartition::create(options_.topic, partition, position));
+    }
+    const RdKafka::ErrorCode err = synchronous ? consumer_->commitSync(parts) : consumer_->commitAsync(parts);
+    if (synchronous) {
+        if (err == RdKafka::ERR_NO_ERROR) {
+            probe_.commit_ok();
+        } else {
+            probe_.commit_failed();
+            HERALD_LOG_WARN("ingest", "final commit failed: ", RdKafka::err2str(err));
+        }
+    }
+    RdKafka::TopicPartition::destroy(parts);
+}
+
+void live_ingest::update_lag() {
+    std::vector<RdKafka::TopicPartition*> parts;
+    if (consumer_->assignment(parts) != RdKafka::ERR_NO_ERROR || parts.empty()) {
+        RdKafka::TopicPartition::destroy(parts);
+        return;
+    }
+    consumer_->position(parts);
+    for (auto* p : parts) {
+        std::int64_t low = 0;
+        std::int64_t high = 0;
+        if (consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+            high >= 0) {
+            const std::int64_t position = p->offset() >= 0 ? p->offset() : low;
+            probe_.set_lag(p->partition(), static_cast<double>(std::max<std::int64_t>(0, high - position)));
+        }
+    }
+    RdKafka::TopicPartition::destroy(parts);
+}
+
+void live_ingest::finish() {
+    consuming_.store(false, std::memory_order_release);
+    finishing_.store(true, std::memory_order_release);
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+    if (dlq_) {
+        dlq_->flush(2000);
+    }
+}
+
+}  // namespace herald::ingest

@@ -1,0 +1,46 @@
+// Metrics of ingest: what was consumed, what was refused and why, what went
+// to the dead-letter topic, commits, and consumer lag per partition.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "metrics/registry.h"
+
+namespace herald::ingest {
+
+class probe {
+public:
+    explicit probe(metrics::registry& reg);
+
+    void consumed() { consumed_->Increment(); }
+    /// `reason` is the errc name, e.g. "malformed_json".
+    void rejected(const std::string& reason);
+    void dlq_produced() { dlq_produced_->Increment(); }
+    void dlq_failed() { dlq_failed_->Increment(); }
+    void commit_ok() { commits_ok_->Increment(); }
+    void commit_failed() { commits_failed_->Increment(); }
+    void consumer_error() { consumer_errors_->Increment(); }
+    void set_lag(std::int32_t partition, double lag);
+
+private:
+    prometheus::Counter& counter_for(const std::string& reason);
+
+    prometheus::Counter* consumed_;
+    prometheus::Family<prometheus::Counter>* rejected_family_;
+    std::map<std::string, prometheus::Counter*> rejected_;
+    prometheus::Counter* dlq_produced_;
+    prometheus::Counter* dlq_failed_;
+    prometheus::Counter* commits_ok_;
+    prometheus::Counter* commits_failed_;
+    prometheus::Counter* consumer_errors_;
+    prometheus::Family<prometheus::Gauge>* lag_family_;
+    std::map<std::int32_t, prometheus::Gauge*> lag_;
+};
+
+}  // namespace herald::ingest

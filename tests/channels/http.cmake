@@ -1,0 +1,1 @@
+herald_unit_test(http_request_test SOURCES http_request_test.cc LIBS herald_channels)

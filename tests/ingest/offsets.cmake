@@ -1,0 +1,2 @@
+herald_unit_test(offset_tracker_test SOURCES offset_tracker_test.cc LIBS herald_base)
+target_include_directories(offset_tracker_test PRIVATE ${PROJECT_SOURCE_DIR}/engine)
