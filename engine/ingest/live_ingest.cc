@@ -48,8 +48,12 @@ public:
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                       std::vector<RdKafka::TopicPartition*>& partitions) override {
         if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+            resolve_start_positions(*consumer, partitions);
             consumer->assign(partitions);
             assigned = partitions.size();
+            for (const auto* p : partitions) {
+                owner_.probe_.set_lag(p->partition(), 0);  // visible from the start, refined every second
+            }
             HERALD_LOG_INFO("ingest", "assigned ", partitions.size(), " partition(s) of ", owner_.options_.topic);
             owner_.assigned_.store(!partitions.empty(), std::memory_order_release);
         } else {
@@ -83,6 +87,38 @@ public:
 
     offset_tracker tracker;
     std::size_t assigned = 0;
+
+private:
+    /// Pins each partition's start before assigning: the committed offset, or
+    /// (no commit yet) the high watermark for "latest" / the beginning for
+    /// "earliest". Left to librdkafka, "latest" would be looked up after the
+    /// assignment, and records produced in between — after /readyz already
+    /// said ready — would be skipped.
+    void resolve_start_positions(RdKafka::KafkaConsumer& consumer, std::vector<RdKafka::TopicPartition*>& parts) {
+        if (consumer.committed(parts, 10000) != RdKafka::ERR_NO_ERROR) {
+            for (auto* p : parts) {
+                p->set_offset(RdKafka::Topic::OFFSET_INVALID);
+            }
+        }
+        for (auto* p : parts) {
+            if (p->offset() >= 0) {
+                continue;
+            }
+            if (owner_.options_.offset_reset == "earliest") {
+                p->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
+                continue;
+            }
+            std::int64_t low = 0;
+            std::int64_t high = 0;
+            if (consumer.query_watermark_offsets(p->topic(), p->partition(), &low, &high, 10000) ==
+                RdKafka::ERR_NO_ERROR) {
+                p->set_offset(high);
+            } else {
+                p->set_offset(RdKafka::Topic::OFFSET_END);
+            }
+        }
+    }
+
 
 private:
     live_ingest& owner_;

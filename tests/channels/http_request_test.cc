@@ -21,7 +21,7 @@ TEST(HttpRequest, ParsesWebSocketUpgrade) {
 
 TEST(HttpRequest, RfcAcceptKey) {
     // The example from RFC 6455 section 1.3.
-    EXPECT_EQ(websocket_accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbKk+xOo=");
+    EXPECT_EQ(websocket_accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
 TEST(HttpRequest, SseWithLastEventId) {

@@ -12,13 +12,13 @@ TEST(OffsetTracker, CommitsOnlyContiguousFinishedWork) {
     t.started(0, 10);
     t.started(0, 11);
     t.started(0, 12);
-    EXPECT_EQ(t.take_committable(), positions{{0, 10}});  // nothing done yet: position is the first outstanding
+    EXPECT_EQ(t.take_committable(), (positions{{0, 10}}));  // nothing done yet: position is the first outstanding
     t.finished(0, 12);
     EXPECT_TRUE(t.take_committable().empty());  // 10 and 11 still outstanding
     t.finished(0, 10);
-    EXPECT_EQ(t.take_committable(), positions{{0, 11}});
+    EXPECT_EQ(t.take_committable(), (positions{{0, 11}}));
     t.finished(0, 11);
-    EXPECT_EQ(t.take_committable(), positions{{0, 13}});
+    EXPECT_EQ(t.take_committable(), (positions{{0, 13}}));
     EXPECT_EQ(t.outstanding(), 0u);
 }
 
@@ -27,9 +27,9 @@ TEST(OffsetTracker, HeldBroadcastBlocksCommitBehindIt) {
     t.started(3, 0);  // e.g. deliver_at in an hour
     t.started(3, 1);
     t.finished(3, 1);
-    EXPECT_EQ(t.take_committable(), positions{});  // position 0 == initial committed 0: nothing new
+    EXPECT_EQ(t.take_committable(), (positions{}));  // position 0 == initial committed 0: nothing new
     t.finished(3, 0);
-    EXPECT_EQ(t.take_committable(), positions{{3, 2}});
+    EXPECT_EQ(t.take_committable(), (positions{{3, 2}}));
 }
 
 TEST(OffsetTracker, PartitionsAreIndependentAndForgettable) {
