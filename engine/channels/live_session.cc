@@ -137,6 +137,10 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         respond_and_close(405, "Method Not Allowed", "only GET is served on the client port\n");
         return;
     }
+    if (req.path == "/favicon.ico") {
+        respond_and_close(204, "No Content", "");
+        return;
+    }
     if (req.path == "/" || req.path == "/demo") {
         respond_and_close(200, "OK", env_.demo_page, "text/html; charset=utf-8");
         return;
