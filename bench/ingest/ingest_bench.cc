@@ -50,7 +50,8 @@ void BM_ParseClientFrames(benchmark::State& state) {
         bytes.push_back(static_cast<char>(0x80 | payload.size()));
         const char key[4] = {1, 2, 3, 4};
         bytes.append(key, 4);
-        for (std::size_t i = 0; i < payload.size(); ++i) bytes.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            bytes.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
     };
     add(0x9, "ping");
     add(0x1, std::string(64, 'm'));

@@ -155,7 +155,8 @@ int run(int argc, char** argv) {
     ingest_opts.embedded_cluster = kafka->embedded();
     ingest_opts.commit_interval_ms = cfg.commit_interval_ms;
     ingest_opts.decode_limits.max_payload_bytes = cfg.max_payload_bytes;
-    ingest_opts.decode_limits.max_clock_skew_ns = static_cast<std::int64_t>(cfg.max_clock_skew_s) * 1'000'000'000;
+    ingest_opts.decode_limits.max_clock_skew_ns =
+        static_cast<std::int64_t>(cfg.max_clock_skew_s) * 1'000'000'000;
     ingest_opts.decode_limits.max_deliver_ahead_ns =
         static_cast<std::int64_t>(cfg.max_deliver_ahead_s) * 1'000'000'000;
     ingest::live_ingest ingest(ingest_opts, ingest_probe);
@@ -197,24 +198,26 @@ int run(int argc, char** argv) {
                 return {503, "text/plain; charset=utf-8", "not ready: shutting down\n"};
             }
             if (!ingest.ready()) {
-                return {503, "text/plain; charset=utf-8", "not ready: waiting for the Kafka partition assignment\n"};
+                return {503, "text/plain; charset=utf-8",
+                        "not ready: waiting for the Kafka partition assignment\n"};
             }
             return {200, "text/plain; charset=utf-8", "ready\n"};
         }
         if (req.path == "/v1/info") {
-            std::string body = "{\"version\":" + json_string(HERALD_VERSION) +
-                               ",\"instance_id\":" + json_string(cfg.instance_id) +
-                               ",\"shards\":" + std::to_string(cfg.shards) +
-                               ",\"client_port\":" + std::to_string(client_port) +
-                               ",\"ops_port\":" + std::to_string(ops_port) +
-                               ",\"ready\":" + (ingest.ready() ? "true" : "false") +
-                               ",\"kafka\":{\"bootstrap_servers\":" + json_string(kafka->bootstrap_servers()) +
-                               ",\"embedded\":" + (kafka->embedded() ? "true" : "false") +
-                               ",\"group_id\":" + json_string(cfg.group_id) + "}" +
-                               ",\"topics\":{\"announcements\":" + json_string(cfg.topic_announcements) +
-                               ",\"subscriptions\":" + json_string(cfg.topic_subscriptions) +
-                               ",\"receipts\":" + json_string(cfg.topic_receipts) +
-                               ",\"dlq\":" + json_string(cfg.topic_dlq) + "}}\n";
+            std::string body =
+                "{\"version\":" + json_string(HERALD_VERSION) +
+                ",\"instance_id\":" + json_string(cfg.instance_id) +
+                ",\"shards\":" + std::to_string(cfg.shards) +
+                ",\"client_port\":" + std::to_string(client_port) +
+                ",\"ops_port\":" + std::to_string(ops_port) +
+                ",\"ready\":" + (ingest.ready() ? "true" : "false") +
+                ",\"kafka\":{\"bootstrap_servers\":" + json_string(kafka->bootstrap_servers()) +
+                ",\"embedded\":" + (kafka->embedded() ? "true" : "false") +
+                ",\"group_id\":" + json_string(cfg.group_id) + "}" +
+                ",\"topics\":{\"announcements\":" + json_string(cfg.topic_announcements) +
+                ",\"subscriptions\":" + json_string(cfg.topic_subscriptions) +
+                ",\"receipts\":" + json_string(cfg.topic_receipts) +
+                ",\"dlq\":" + json_string(cfg.topic_dlq) + "}}\n";
             return {200, "application/json", std::move(body)};
         }
         return {404, "text/plain; charset=utf-8", "not found\n"};
@@ -239,7 +242,8 @@ int run(int argc, char** argv) {
     std::printf("heraldd listening client=%s:%u ops=%s:%u brokers=%s\n", cfg.client_host.c_str(), client_port,
                 cfg.ops_host.c_str(), ops_port, kafka->bootstrap_servers().c_str());
     std::fflush(stdout);
-    HERALD_LOG_INFO("app", "live clients: ws://", cfg.client_host, ":", client_port, "/v1/ws?audience=...  sse: /v1/sse");
+    HERALD_LOG_INFO("app", "live clients: ws://", cfg.client_host, ":", client_port,
+                    "/v1/ws?audience=...  sse: /v1/sse");
     HERALD_LOG_INFO("app", "ops: http://", cfg.ops_host, ":", ops_port, "/metrics /healthz /readyz /v1/info");
 
     int signal_number = 0;
@@ -249,10 +253,12 @@ int run(int argc, char** argv) {
 
     // 1. Stop reading Kafka. 2. Let what was dispatched finish, within the deadline.
     ingest.stop_consuming();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown_deadline_ms);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown_deadline_ms);
     auto queues_empty = [&] {
         for (auto* s : shard_ptrs) {
-            if (s->queue_depth() != 0) return false;
+            if (s->queue_depth() != 0)
+                return false;
         }
         return true;
     };
@@ -261,9 +267,11 @@ int run(int argc, char** argv) {
     }
     dispatcher->stop();
     // 3. Close clients with 1001 (held broadcasts are cancelled, left uncommitted).
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     for (auto& s : shards) {
-        s->shutdown(1001, "server shutting down", static_cast<std::uint32_t>(std::max<std::int64_t>(left.count(), 200)));
+        s->shutdown(1001, "server shutting down",
+                    static_cast<std::uint32_t>(std::max<std::int64_t>(left.count(), 200)));
     }
     // 4. Final commit and leave the group.
     ingest.finish();
@@ -275,4 +283,6 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace herald::app
 
-int main(int argc, char** argv) { return herald::app::run(argc, argv); }
+int main(int argc, char** argv) {
+    return herald::app::run(argc, argv);
+}

@@ -40,7 +40,7 @@ struct audience_slot {
 
 template <class Member>
 class live_index {
-public:
+  public:
     using group = audience_group<Member>;
 
     /// Adds `m` to `audience` (no-op if already a member).
@@ -80,7 +80,7 @@ public:
     [[nodiscard]] std::size_t audiences() const noexcept { return groups_.size(); }
     [[nodiscard]] std::size_t memberships() const noexcept { return memberships_; }
 
-private:
+  private:
     struct name_hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

@@ -14,16 +14,12 @@ using mono_clock = std::chrono::steady_clock;
 
 /// Nanoseconds since the Unix epoch.
 [[nodiscard]] inline std::int64_t wall_now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               wall_clock::now().time_since_epoch())
-        .count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(wall_clock::now().time_since_epoch()).count();
 }
 
 /// Monotonic nanoseconds, only meaningful as differences.
 [[nodiscard]] inline std::int64_t mono_now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               mono_clock::now().time_since_epoch())
-        .count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(mono_clock::now().time_since_epoch()).count();
 }
 
 /// Maps a wall-clock instant to the monotonic clock, as of now.

@@ -13,24 +13,44 @@ std::atomic<int> g_level{static_cast<int>(log_level::info)};
 
 const char* level_name(log_level level) {
     switch (level) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warn: return "warn";
-        case log_level::error: return "error";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warn:
+            return "warn";
+        case log_level::error:
+            return "error";
     }
     return "?";
 }
 }  // namespace
 
-void set_log_level(log_level level) noexcept { g_level.store(static_cast<int>(level)); }
+void set_log_level(log_level level) noexcept {
+    g_level.store(static_cast<int>(level));
+}
 
-log_level current_log_level() noexcept { return static_cast<log_level>(g_level.load()); }
+log_level current_log_level() noexcept {
+    return static_cast<log_level>(g_level.load());
+}
 
 bool parse_log_level(std::string_view text, log_level& out) noexcept {
-    if (text == "debug") { out = log_level::debug; return true; }
-    if (text == "info") { out = log_level::info; return true; }
-    if (text == "warn") { out = log_level::warn; return true; }
-    if (text == "error") { out = log_level::error; return true; }
+    if (text == "debug") {
+        out = log_level::debug;
+        return true;
+    }
+    if (text == "info") {
+        out = log_level::info;
+        return true;
+    }
+    if (text == "warn") {
+        out = log_level::warn;
+        return true;
+    }
+    if (text == "error") {
+        out = log_level::error;
+        return true;
+    }
     return false;
 }
 

@@ -27,16 +27,18 @@ struct error {
 /// Tag to construct a failed result unambiguously.
 struct failure {
     error err;
-    failure(std::error_code code, std::string detail = {})
-        : err{code, std::move(detail)} {}
+    explicit failure(std::error_code code, std::string detail = {}) : err{code, std::move(detail)} {}
     explicit failure(error e) : err(std::move(e)) {}
 };
 
 template <class T>
 class [[nodiscard]] result {
-public:
-    result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-    result(failure f) : state_(std::in_place_index<1>, std::move(f.err)) {}  // NOLINT(google-explicit-constructor)
+  public:
+    // Implicit on purpose: `return value;` and `return failure(...);` read naturally.
+    // NOLINTNEXTLINE(google-explicit-constructor)
+    result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+    // NOLINTNEXTLINE(google-explicit-constructor)
+    result(failure f) : state_(std::in_place_index<1>, std::move(f.err)) {}
 
     [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
@@ -51,14 +53,14 @@ public:
 
     [[nodiscard]] const error& err() const& { return std::get<1>(state_); }
 
-private:
+  private:
     std::variant<T, error> state_;
 };
 
 /// result<void>: success or an error.
 template <>
 class [[nodiscard]] result<void> {
-public:
+  public:
     result() = default;
     result(failure f) : err_(std::move(f.err)), failed_(true) {}  // NOLINT(google-explicit-constructor)
 
@@ -66,7 +68,7 @@ public:
     explicit operator bool() const noexcept { return !failed_; }
     [[nodiscard]] const error& err() const& { return err_; }
 
-private:
+  private:
     error err_;
     bool failed_ = false;
 };

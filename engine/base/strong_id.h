@@ -13,7 +13,7 @@ namespace herald::base {
 
 template <class T, class Tag>
 class named_type {
-public:
+  public:
     using value_type = T;
 
     constexpr named_type() = default;
@@ -22,7 +22,7 @@ public:
     [[nodiscard]] constexpr const T& get() const noexcept { return value_; }
     constexpr auto operator<=>(const named_type&) const = default;
 
-private:
+  private:
     T value_{};
 };
 

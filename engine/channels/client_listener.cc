@@ -48,12 +48,15 @@ base::result<std::uint16_t> client_listener::bind(const std::string& host, std::
         acceptor_.listen(4096, ec);
     }
     if (ec) {
-        return base::failure(ec, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+        return base::failure(ec,
+                             "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
     }
     return acceptor_.local_endpoint().port();
 }
 
-void client_listener::start() { accept_next(); }
+void client_listener::start() {
+    accept_next();
+}
 
 void client_listener::stop() {
     stopped_ = true;

@@ -33,7 +33,7 @@ struct connection_budget {
 };
 
 class client_listener {
-public:
+  public:
     using accept_handler = std::function<void(boost::asio::ip::tcp::socket)>;
 
     client_listener(boost::asio::io_context& ioc, connection_budget& budget, accept_handler on_accept);
@@ -46,7 +46,7 @@ public:
     void start();
     void stop();
 
-private:
+  private:
     void accept_next();
 
     boost::asio::io_context& ioc_;

@@ -13,9 +13,12 @@ namespace http = boost::beast::http;
 namespace {
 
 int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -27,10 +30,12 @@ std::optional<std::string> percent_decode(std::string_view in) {
         if (c == '+') {
             out.push_back(' ');
         } else if (c == '%') {
-            if (i + 2 >= in.size()) return std::nullopt;
+            if (i + 2 >= in.size())
+                return std::nullopt;
             const int hi = hex_value(in[i + 1]);
             const int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0) return std::nullopt;
+            if (hi < 0 || lo < 0)
+                return std::nullopt;
             out.push_back(static_cast<char>(hi * 16 + lo));
             i += 2;
         } else {
@@ -45,13 +50,15 @@ bool header_has_token(std::string_view value, std::string_view token) {
     std::size_t pos = 0;
     while (pos <= value.size()) {
         std::size_t end = value.find(',', pos);
-        if (end == std::string_view::npos) end = value.size();
+        if (end == std::string_view::npos)
+            end = value.size();
         std::string_view item = value.substr(pos, end - pos);
         while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
         while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
         if (item.size() == token.size() &&
             std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                return std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b));
             })) {
             return true;
         }
@@ -65,7 +72,8 @@ bool header_has_token(std::string_view value, std::string_view token) {
 std::vector<std::string> http_request::query_values(std::string_view name) const {
     std::vector<std::string> out;
     for (const auto& [k, v] : query) {
-        if (k == name) out.push_back(v);
+        if (k == name)
+            out.push_back(v);
     }
     return out;
 }
@@ -75,13 +83,16 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std:
     std::size_t pos = 0;
     while (pos < query.size()) {
         std::size_t end = query.find('&', pos);
-        if (end == std::string_view::npos) end = query.size();
+        if (end == std::string_view::npos)
+            end = query.size();
         const std::string_view item = query.substr(pos, end - pos);
         if (!item.empty()) {
             const std::size_t eq = item.find('=');
             auto key = percent_decode(item.substr(0, eq));
-            auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
-            if (!key || !value) return std::nullopt;
+            auto value =
+                percent_decode(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
+            if (!key || !value)
+                return std::nullopt;
             out.emplace_back(std::move(*key), std::move(*value));
         }
         pos = end + 1;

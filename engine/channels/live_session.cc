@@ -21,7 +21,9 @@ constexpr std::size_t max_iov = 64;
 constexpr std::int64_t close_linger_ns = 2'000'000'000;
 constexpr int send_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+bool would_block(int err) {
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 const std::string& ping_frame() {
     static const std::string frame = fanout::websocket_frame(ws_opcode::ping, "herald");
@@ -42,7 +44,9 @@ live_session::live_session(boost::asio::ip::tcp::socket socket, session_env& env
     last_keepalive_mono_ns_ = accepted_mono_ns_;
 }
 
-live_session::~live_session() { drop_queue(); }
+live_session::~live_session() {
+    drop_queue();
+}
 
 void live_session::start() {
     boost::system::error_code ec;
@@ -155,9 +159,10 @@ void live_session::handle_request_bytes(std::string_view bytes) {
     std::vector<std::string> audiences;
     for (auto& a : req.query_values("audience")) {
         if (!base::is_valid_audience(a)) {
-            respond_and_close(400, "Bad Request",
-                              "audience \"" + a.substr(0, 200) +
-                                  "\" is invalid: 1..128 characters of [a-z0-9._:-], starting with a letter or digit\n");
+            respond_and_close(
+                400, "Bad Request",
+                "audience \"" + a.substr(0, 200) +
+                    "\" is invalid: 1..128 characters of [a-z0-9._:-], starting with a letter or digit\n");
             return;
         }
         if (std::find(audiences.begin(), audiences.end(), a) == audiences.end()) {

@@ -77,7 +77,7 @@ struct session_env {
 };
 
 class live_session : public std::enable_shared_from_this<live_session> {
-public:
+  public:
     enum class state : std::uint8_t { handshake, open, closing, closed };
 
     live_session(boost::asio::ip::tcp::socket socket, session_env& env);
@@ -112,7 +112,7 @@ public:
     /// Frames waiting in the send queue (for tests and metrics).
     [[nodiscard]] std::size_t queued_frames() const noexcept { return queue_.size(); }
 
-private:
+  private:
     struct pending_write {
         const char* data;
         std::uint32_t size;

@@ -6,11 +6,21 @@ namespace {
 thread_local std::string t_scratch;
 
 bool valid_close_code(std::uint16_t code) {
-    if (code >= 3000 && code <= 4999) return true;
+    if (code >= 3000 && code <= 4999)
+        return true;
     switch (code) {
-        case 1000: case 1001: case 1002: case 1003: case 1007: case 1008: case 1009: case 1010: case 1011:
+        case 1000:
+        case 1001:
+        case 1002:
+        case 1003:
+        case 1007:
+        case 1008:
+        case 1009:
+        case 1010:
+        case 1011:
             return true;
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -39,14 +49,16 @@ bool is_valid_utf8(std::string_view s) noexcept {
         } else {
             return false;
         }
-        if (i + len > n) return false;
+        if (i + len > n)
+            return false;
         for (std::size_t k = 1; k < len; ++k) {
             const auto cc = static_cast<std::uint8_t>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) return false;
+            if ((cc & 0xC0) != 0x80)
+                return false;
             cp = (cp << 6) | (cc & 0x3F);
         }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
             return false;
         }
         i += len;
@@ -54,7 +66,8 @@ bool is_valid_utf8(std::string_view s) noexcept {
     return true;
 }
 
-std::size_t ws_frame_parser::fail(ws_event& ev, std::uint16_t code, std::string_view reason, std::size_t consumed) {
+std::size_t ws_frame_parser::fail(ws_event& ev, std::uint16_t code, std::string_view reason,
+                                  std::size_t consumed) {
     failed_ = true;
     ev.kind = ws_event::error;
     ev.close_code = code;
@@ -86,11 +99,13 @@ std::size_t ws_frame_parser::parse_one(std::string_view in, ws_event& ev) {
     std::uint64_t len = b1 & 0x7F;
     std::size_t header = 2;
     if (len == 126) {
-        if (in.size() < 4) return 0;
+        if (in.size() < 4)
+            return 0;
         len = (std::uint64_t(std::uint8_t(in[2])) << 8) | std::uint8_t(in[3]);
         header = 4;
     } else if (len == 127) {
-        if (in.size() < 10) return 0;
+        if (in.size() < 10)
+            return 0;
         len = 0;
         for (int i = 0; i < 8; ++i) len = (len << 8) | std::uint8_t(in[2 + i]);
         if ((len >> 63) != 0) {
@@ -126,9 +141,16 @@ std::size_t ws_frame_parser::parse_one(std::string_view in, ws_event& ev) {
 
     if (control) {
         switch (opcode) {
-            case 0x9: ev.kind = ws_event::ping; ev.payload = payload; return consumed;
-            case 0xA: ev.kind = ws_event::pong; ev.payload = payload; return consumed;
-            default: break;
+            case 0x9:
+                ev.kind = ws_event::ping;
+                ev.payload = payload;
+                return consumed;
+            case 0xA:
+                ev.kind = ws_event::pong;
+                ev.payload = payload;
+                return consumed;
+            default:
+                break;
         }
         // Close.
         if (payload.size() == 1) {

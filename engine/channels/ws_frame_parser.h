@@ -30,7 +30,7 @@ struct ws_event {
 [[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
 
 class ws_frame_parser {
-public:
+  public:
     explicit ws_frame_parser(std::uint32_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
 
     /// Feeds bytes as they arrive; calls `on_event(const ws_event&)` for each
@@ -73,7 +73,7 @@ public:
         return true;
     }
 
-private:
+  private:
     /// Parses one frame from the front of `in`. Returns bytes consumed (0 =
     /// incomplete) and fills `ev` (kind none for a non-final fragment).
     std::size_t parse_one(std::string_view in, ws_event& ev);

@@ -33,7 +33,8 @@ std::string to_env(std::string_view name) {
 }
 
 template <class T>
-property integer(std::string name, T config::*field, std::uint64_t lo, std::uint64_t hi, std::string description) {
+property integer(const std::string& name, T config::*field, std::uint64_t lo, std::uint64_t hi,
+                 std::string description) {
     property p;
     const std::string bounds = std::to_string(lo) + ".." + std::to_string(hi);
     p.info = {name, to_flag(name), to_env(name), std::move(description), "", bounds};
@@ -51,13 +52,14 @@ property integer(std::string name, T config::*field, std::uint64_t lo, std::uint
     return p;
 }
 
-property text(std::string name, std::string config::*field, std::string description,
-              std::function<std::string(std::string_view)> check = {}, std::string bounds = "") {
+property text(const std::string& name, std::string config::*field, std::string description,
+              const std::function<std::string(std::string_view)>& check = {}, std::string bounds = "") {
     property p;
     p.info = {name, to_flag(name), to_env(name), std::move(description), "", std::move(bounds)};
     p.set = [field, check](config& c, std::string_view v) -> std::string {
         if (check) {
-            if (auto problem = check(v); !problem.empty()) return problem;
+            if (auto problem = check(v); !problem.empty())
+                return problem;
         }
         c.*field = std::string(v);
         return {};
@@ -67,10 +69,11 @@ property text(std::string name, std::string config::*field, std::string descript
     return p;
 }
 
-std::function<std::string(std::string_view)> one_of(std::vector<std::string> allowed) {
+std::function<std::string(std::string_view)> one_of(const std::vector<std::string>& allowed) {
     return [allowed](std::string_view v) -> std::string {
         for (const auto& a : allowed) {
-            if (v == a) return {};
+            if (v == a)
+                return {};
         }
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
@@ -79,7 +82,8 @@ std::function<std::string(std::string_view)> one_of(std::vector<std::string> all
 }
 
 std::string check_topic(std::string_view v) {
-    if (v.empty() || v.size() > 249) return "must be 1..249 characters";
+    if (v.empty() || v.size() > 249)
+        return "must be 1..249 characters";
     for (const char c : v) {
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
             return "must use only [a-zA-Z0-9._-], got \"" + std::string(v) + "\"";
@@ -89,7 +93,8 @@ std::string check_topic(std::string_view v) {
 }
 
 std::string check_name(std::string_view v) {
-    if (v.size() > 200) return "must be at most 200 characters";
+    if (v.size() > 200)
+        return "must be at most 200 characters";
     for (const char c : v) {
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
             return "must use only [a-zA-Z0-9._-], got \"" + std::string(v) + "\"";
@@ -99,7 +104,8 @@ std::string check_name(std::string_view v) {
 }
 
 std::string check_brokers(std::string_view v) {
-    if (v.empty()) return {};
+    if (v.empty())
+        return {};
     std::size_t pos = 0;
     while (pos <= v.size()) {
         const std::size_t end = std::min(v.find(',', pos), v.size());
@@ -118,41 +124,75 @@ std::string check_brokers(std::string_view v) {
     return {};
 }
 
-std::string check_nonempty(std::string_view v) { return v.empty() ? "must not be empty" : std::string(); }
+std::string check_nonempty(std::string_view v) {
+    return v.empty() ? "must not be empty" : std::string();
+}
 
 const std::vector<property>& table() {
     static const std::vector<property> props = [] {
         std::vector<property> p;
-        p.push_back(text("client_host", &config::client_host, "address the client listener binds (WebSocket /v1/ws, SSE /v1/sse)", check_nonempty));
-        p.push_back(integer("client_port", &config::client_port, 0, 65535, "client port; 0 picks a free port"));
-        p.push_back(text("ops_host", &config::ops_host, "address the ops listener binds (/metrics, /healthz, /readyz, /v1/...)", check_nonempty));
+        p.push_back(text("client_host", &config::client_host,
+                         "address the client listener binds (WebSocket /v1/ws, SSE /v1/sse)",
+                         check_nonempty));
+        p.push_back(
+            integer("client_port", &config::client_port, 0, 65535, "client port; 0 picks a free port"));
+        p.push_back(text("ops_host", &config::ops_host,
+                         "address the ops listener binds (/metrics, /healthz, /readyz, /v1/...)",
+                         check_nonempty));
         p.push_back(integer("ops_port", &config::ops_port, 0, 65535, "ops port; 0 picks a free port"));
         p.push_back(integer("shards", &config::shards, 0, 256, "shard threads; 0 = one per core"));
-        p.push_back(text("brokers", &config::brokers, "Kafka bootstrap servers host:port[,...]; empty = embedded mock cluster", check_brokers));
-        p.push_back(integer("mock_brokers", &config::mock_brokers, 1, 5, "brokers of the embedded mock cluster"));
-        p.push_back(integer("topic_partitions", &config::topic_partitions, 1, 64, "partitions of the topics created in the embedded cluster"));
-        p.push_back(text("topic_announcements", &config::topic_announcements, "topic of announcements (key = audience)", check_topic));
-        p.push_back(text("topic_subscriptions", &config::topic_subscriptions, "compacted topic of outbound subscriptions", check_topic));
-        p.push_back(text("topic_receipts", &config::topic_receipts, "topic of delivery receipts", check_topic));
-        p.push_back(text("topic_dlq", &config::topic_dlq, "dead-letter topic for refused records", check_topic));
-        p.push_back(text("group_id", &config::group_id, "live consumer group; empty = herald-live-<instance_id>", check_name));
-        p.push_back(text("instance_id", &config::instance_id, "this instance's name; empty = <hostname>-<pid>", check_name));
-        p.push_back(text("offset_reset", &config::offset_reset, "where a new live group starts reading", one_of({"latest", "earliest"}), "latest|earliest"));
-        p.push_back(integer("max_payload_bytes", &config::max_payload_bytes, 1, 16777216, "largest announcement payload"));
-        p.push_back(integer("max_clock_skew_s", &config::max_clock_skew_s, 0, 86400, "created_at further in the future is refused"));
-        p.push_back(integer("max_deliver_ahead_s", &config::max_deliver_ahead_s, 1, 31536000, "deliver_at further ahead is refused"));
-        p.push_back(integer("shard_queue_capacity", &config::shard_queue_capacity, 16, 16777216, "broadcasts queued per shard before ingest waits"));
-        p.push_back(integer("send_queue_frames", &config::send_queue_frames, 1, 65536, "frames queued per connection before the slow-consumer policy applies"));
-        p.push_back(integer("send_queue_bytes", &config::send_queue_bytes, 1024, 1073741824, "bytes queued per connection before the slow-consumer policy applies"));
-        p.push_back(text("slow_consumer_policy", &config::slow_consumer_policy, "close: close with 1008; drop: drop the frame for that connection", one_of({"close", "drop"}), "close|drop"));
-        p.push_back(integer("ping_interval_ms", &config::ping_interval_ms, 100, 3600000, "WebSocket ping / SSE keep-alive interval"));
-        p.push_back(integer("handshake_timeout_ms", &config::handshake_timeout_ms, 100, 600000, "time allowed for the HTTP request of a live connection"));
-        p.push_back(integer("max_audiences_per_connection", &config::max_audiences_per_connection, 1, 1024, "audience parameters one connection may name"));
-        p.push_back(integer("max_client_frame_bytes", &config::max_client_frame_bytes, 125, 1048576, "largest client-to-server WebSocket message"));
-        p.push_back(integer("max_connections", &config::max_connections, 0, 10000000, "live connections; 0 = derived from the open-file limit"));
-        p.push_back(integer("commit_interval_ms", &config::commit_interval_ms, 10, 60000, "Kafka offset commit cadence"));
-        p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000, "graceful drain limit on SIGTERM"));
-        p.push_back(text("log_level", &config::log_level, "debug|info|warn|error", one_of({"debug", "info", "warn", "error"}), "debug|info|warn|error"));
+        p.push_back(text("brokers", &config::brokers,
+                         "Kafka bootstrap servers host:port[,...]; empty = embedded mock cluster",
+                         check_brokers));
+        p.push_back(
+            integer("mock_brokers", &config::mock_brokers, 1, 5, "brokers of the embedded mock cluster"));
+        p.push_back(integer("topic_partitions", &config::topic_partitions, 1, 64,
+                            "partitions of the topics created in the embedded cluster"));
+        p.push_back(text("topic_announcements", &config::topic_announcements,
+                         "topic of announcements (key = audience)", check_topic));
+        p.push_back(text("topic_subscriptions", &config::topic_subscriptions,
+                         "compacted topic of outbound subscriptions", check_topic));
+        p.push_back(
+            text("topic_receipts", &config::topic_receipts, "topic of delivery receipts", check_topic));
+        p.push_back(
+            text("topic_dlq", &config::topic_dlq, "dead-letter topic for refused records", check_topic));
+        p.push_back(text("group_id", &config::group_id,
+                         "live consumer group; empty = herald-live-<instance_id>", check_name));
+        p.push_back(text("instance_id", &config::instance_id,
+                         "this instance's name; empty = <hostname>-<pid>", check_name));
+        p.push_back(text("offset_reset", &config::offset_reset, "where a new live group starts reading",
+                         one_of({"latest", "earliest"}), "latest|earliest"));
+        p.push_back(integer("max_payload_bytes", &config::max_payload_bytes, 1, 16777216,
+                            "largest announcement payload"));
+        p.push_back(integer("max_clock_skew_s", &config::max_clock_skew_s, 0, 86400,
+                            "created_at further in the future is refused"));
+        p.push_back(integer("max_deliver_ahead_s", &config::max_deliver_ahead_s, 1, 31536000,
+                            "deliver_at further ahead is refused"));
+        p.push_back(integer("shard_queue_capacity", &config::shard_queue_capacity, 16, 16777216,
+                            "broadcasts queued per shard before ingest waits"));
+        p.push_back(integer("send_queue_frames", &config::send_queue_frames, 1, 65536,
+                            "frames queued per connection before the slow-consumer policy applies"));
+        p.push_back(integer("send_queue_bytes", &config::send_queue_bytes, 1024, 1073741824,
+                            "bytes queued per connection before the slow-consumer policy applies"));
+        p.push_back(text("slow_consumer_policy", &config::slow_consumer_policy,
+                         "close: close with 1008; drop: drop the frame for that connection",
+                         one_of({"close", "drop"}), "close|drop"));
+        p.push_back(integer("ping_interval_ms", &config::ping_interval_ms, 100, 3600000,
+                            "WebSocket ping / SSE keep-alive interval"));
+        p.push_back(integer("handshake_timeout_ms", &config::handshake_timeout_ms, 100, 600000,
+                            "time allowed for the HTTP request of a live connection"));
+        p.push_back(integer("max_audiences_per_connection", &config::max_audiences_per_connection, 1, 1024,
+                            "audience parameters one connection may name"));
+        p.push_back(integer("max_client_frame_bytes", &config::max_client_frame_bytes, 125, 1048576,
+                            "largest client-to-server WebSocket message"));
+        p.push_back(integer("max_connections", &config::max_connections, 0, 10000000,
+                            "live connections; 0 = derived from the open-file limit"));
+        p.push_back(integer("commit_interval_ms", &config::commit_interval_ms, 10, 60000,
+                            "Kafka offset commit cadence"));
+        p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000,
+                            "graceful drain limit on SIGTERM"));
+        p.push_back(text("log_level", &config::log_level, "debug|info|warn|error",
+                         one_of({"debug", "info", "warn", "error"}), "debug|info|warn|error"));
         p.push_back(text("data_dir", &config::data_dir, "directory for durable state", check_nonempty));
         return p;
     }();
@@ -161,14 +201,16 @@ const std::vector<property>& table() {
 
 const property* by_name(std::string_view name) {
     for (const auto& p : table()) {
-        if (p.info.name == name) return &p;
+        if (p.info.name == name)
+            return &p;
     }
     return nullptr;
 }
 
 const property* by_flag(std::string_view flag) {
     for (const auto& p : table()) {
-        if (p.info.flag == flag) return &p;
+        if (p.info.flag == flag)
+            return &p;
     }
     return nullptr;
 }
@@ -201,7 +243,8 @@ base::result<void> load_file(config& c, const std::string& path) {
         ++number;
         const std::string where = path + ":" + std::to_string(number);
         std::string content = trim(line);
-        if (content.empty() || content[0] == '#') continue;
+        if (content.empty() || content[0] == '#')
+            continue;
         const auto eq = content.find('=');
         if (eq == std::string::npos) {
             return error(where + ": expected key = value, got \"" + content + "\"");
@@ -217,7 +260,8 @@ base::result<void> load_file(config& c, const std::string& path) {
         if (p == nullptr) {
             return error(where + ": unknown key \"" + key + "\"");
         }
-        if (auto ok = apply(c, *p, value, where); !ok) return ok;
+        if (auto ok = apply(c, *p, value, where); !ok)
+            return ok;
     }
     c.config_file = path;
     return {};
@@ -243,9 +287,12 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
     std::string config_path;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "--help" || arg == "-h") return base::failure(std::make_error_code(std::errc::operation_canceled), "help");
-        if (arg == "--version") return base::failure(std::make_error_code(std::errc::operation_canceled), "version");
-        if (arg.rfind("--", 0) != 0) return error("unexpected argument \"" + std::string(arg) + "\" (flags look like --name value)");
+        if (arg == "--help" || arg == "-h")
+            return base::failure(std::make_error_code(std::errc::operation_canceled), "help");
+        if (arg == "--version")
+            return base::failure(std::make_error_code(std::errc::operation_canceled), "version");
+        if (arg.rfind("--", 0) != 0)
+            return error("unexpected argument \"" + std::string(arg) + "\" (flags look like --name value)");
         std::string name(arg);
         std::string value;
         bool has_value = false;
@@ -256,16 +303,19 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
         }
         if (name == "--config") {
             if (!has_value) {
-                if (i + 1 >= argc) return error("--config needs a file path");
+                if (i + 1 >= argc)
+                    return error("--config needs a file path");
                 value = argv[++i];
             }
             config_path = value;
             continue;
         }
         const property* p = by_flag(name);
-        if (p == nullptr) return error("unknown flag " + name + " (see --help)");
+        if (p == nullptr)
+            return error("unknown flag " + name + " (see --help)");
         if (!has_value) {
-            if (i + 1 >= argc) return error(p->info.name + ": " + name + " needs a value");
+            if (i + 1 >= argc)
+                return error(p->info.name + ": " + name + " needs a value");
             value = argv[++i];
         }
         flags.emplace_back(p, value);
@@ -274,16 +324,19 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
     std::vector<std::pair<const property*, std::string>> from_env;
     for (const auto& entry : env) {
         const auto eq = entry.find('=');
-        if (eq == std::string::npos || entry.rfind("HERALD_", 0) != 0) continue;
+        if (eq == std::string::npos || entry.rfind("HERALD_", 0) != 0)
+            continue;
         const std::string name = entry.substr(0, eq);
         const std::string value = entry.substr(eq + 1);
         if (name == "HERALD_CONFIG") {
-            if (config_path.empty()) config_path = value;
+            if (config_path.empty())
+                config_path = value;
             continue;
         }
         const property* found = nullptr;
         for (const auto& p : table()) {
-            if (p.info.env == name) found = &p;
+            if (p.info.env == name)
+                found = &p;
         }
         if (found == nullptr) {
             // Other tools (the herald CLI) read HERALD_* variables of their own.
@@ -296,13 +349,16 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
     }
 
     if (!config_path.empty()) {
-        if (auto ok = load_file(c, config_path); !ok) return base::failure(ok.err());
+        if (auto ok = load_file(c, config_path); !ok)
+            return base::failure(ok.err());
     }
     for (const auto& [p, value] : from_env) {
-        if (auto ok = apply(c, *p, value, p->info.env); !ok) return base::failure(ok.err());
+        if (auto ok = apply(c, *p, value, p->info.env); !ok)
+            return base::failure(ok.err());
     }
     for (const auto& [p, value] : flags) {
-        if (auto ok = apply(c, *p, value, p->info.flag); !ok) return base::failure(ok.err());
+        if (auto ok = apply(c, *p, value, p->info.flag); !ok)
+            return base::failure(ok.err());
     }
 
     // Cross-field rules and derived values.
@@ -332,9 +388,10 @@ std::string usage(std::string_view program) {
     out << "usage: " << program << " [--config FILE] [--name value ...]\n\n"
         << "Settings (flag, environment variable, config-file key = flag without dashes):\n";
     for (const auto& p : properties()) {
-        out << "  " << p.flag << "  (" << p.env << ")\n      " << p.description << "\n      default: "
-            << (p.default_value.empty() ? "\"\"" : p.default_value);
-        if (!p.bounds.empty()) out << "   allowed: " << p.bounds;
+        out << "  " << p.flag << "  (" << p.env << ")\n      " << p.description
+            << "\n      default: " << (p.default_value.empty() ? "\"\"" : p.default_value);
+        if (!p.bounds.empty())
+            out << "   allowed: " << p.bounds;
         out << "\n";
     }
     out << "\nPrecedence: defaults < --config file (key = value lines) < HERALD_* environment < flags.\n";

@@ -72,7 +72,8 @@ struct loaded {
 /// the environment ("NAME=value" strings) and argv. --help and --version
 /// return a failure with std::errc::operation_canceled and detail "help" /
 /// "version".
-[[nodiscard]] base::result<loaded> load(int argc, const char* const* argv, const std::vector<std::string>& env);
+[[nodiscard]] base::result<loaded> load(int argc, const char* const* argv,
+                                        const std::vector<std::string>& env);
 
 /// --help text generated from properties().
 [[nodiscard]] std::string usage(std::string_view program);

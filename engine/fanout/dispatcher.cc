@@ -28,10 +28,12 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
     b->audience = a.audience();
     b->collapse_key = a.collapse_key();
     b->seq = seq;
-    b->priority = a.priority() == herald::v1::PRIORITY_UNSPECIFIED ? herald::v1::PRIORITY_NORMAL : a.priority();
+    b->priority =
+        a.priority() == herald::v1::PRIORITY_UNSPECIFIED ? herald::v1::PRIORITY_NORMAL : a.priority();
     b->source = source;
     b->expires_wall_ns = a.has_expires_at() ? to_ns(a.expires_at()) : 0;
-    b->release_mono_ns = a.has_deliver_at() ? base::wall_to_mono_ns(to_ns(a.deliver_at())) : base::mono_now_ns();
+    b->release_mono_ns =
+        a.has_deliver_at() ? base::wall_to_mono_ns(to_ns(a.deliver_at())) : base::mono_now_ns();
 
     std::string json;
     if (a.has_created_at() || record_timestamp_ms <= 0) {
@@ -50,7 +52,8 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
 broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_position source,
                                   std::int64_t record_timestamp_ms) {
     std::uint64_t& last = last_seq_[a.audience()];
-    const std::uint64_t seq = std::max(last + 1, static_cast<std::uint64_t>(std::max<std::int64_t>(source.offset, 0)) + 1);
+    const std::uint64_t seq =
+        std::max(last + 1, static_cast<std::uint64_t>(std::max<std::int64_t>(source.offset, 0)) + 1);
     last = seq;
 
     auto b = build(a, seq, source, record_timestamp_ms);
@@ -92,9 +95,15 @@ void dispatcher::on_shard_done(const broadcast_ptr& b) {
             }
             break;
         }
-        case broadcast_fate::expired: probe_.dropped_expired(); break;
-        case broadcast_fate::superseded: probe_.dropped_superseded(); break;
-        case broadcast_fate::cancelled: probe_.dropped_cancelled(); break;
+        case broadcast_fate::expired:
+            probe_.dropped_expired();
+            break;
+        case broadcast_fate::superseded:
+            probe_.dropped_superseded();
+            break;
+        case broadcast_fate::cancelled:
+            probe_.dropped_cancelled();
+            break;
     }
     if (on_complete_) {
         on_complete_(b);

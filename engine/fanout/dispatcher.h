@@ -29,7 +29,7 @@
 namespace herald::fanout {
 
 class dispatcher {
-public:
+  public:
     /// Called once per broadcast when every shard is done with it (any thread).
     using completion_handler = std::function<void(const broadcast_ptr&)>;
 
@@ -38,13 +38,16 @@ public:
     /// Ingest thread: builds the broadcast (encodes its frames once) and
     /// queues it on every shard. `record_timestamp_ms` fills a missing
     /// created_at. Returns the broadcast, already complete if it had expired.
-    broadcast_ptr publish(const herald::v1::Announcement& a, kafka_position source, std::int64_t record_timestamp_ms);
+    broadcast_ptr publish(const herald::v1::Announcement& a, kafka_position source,
+                          std::int64_t record_timestamp_ms);
 
     /// The completion path shards call into (last shard only).
     void on_shard_done(const broadcast_ptr& b);
 
     /// Broadcasts handed to shards and not yet complete.
-    [[nodiscard]] std::uint64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::uint64_t in_flight() const noexcept {
+        return in_flight_.load(std::memory_order_acquire);
+    }
 
     /// Makes publish() stop waiting on full queues (shutdown).
     void stop() noexcept { stopping_.store(true, std::memory_order_release); }
@@ -53,7 +56,7 @@ public:
     static std::shared_ptr<broadcast> build(const herald::v1::Announcement& a, std::uint64_t seq,
                                             kafka_position source, std::int64_t record_timestamp_ms);
 
-private:
+  private:
     std::vector<shard*> shards_;
     probe& probe_;
     completion_handler on_complete_;

@@ -13,10 +13,14 @@ namespace {
 
 const char* priority_name(herald::v1::Priority p) {
     switch (p) {
-        case herald::v1::PRIORITY_LOW: return "low";
-        case herald::v1::PRIORITY_HIGH: return "high";
-        case herald::v1::PRIORITY_CRITICAL: return "critical";
-        default: return "normal";
+        case herald::v1::PRIORITY_LOW:
+            return "low";
+        case herald::v1::PRIORITY_HIGH:
+            return "high";
+        case herald::v1::PRIORITY_CRITICAL:
+            return "critical";
+        default:
+            return "normal";
     }
 }
 
@@ -28,8 +32,8 @@ void append_timestamp(std::string& out, const google::protobuf::Timestamp& t) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[40];
-    std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
     out.append(buf);
 }
 
@@ -37,7 +41,8 @@ void append_base64(std::string& out, std::string_view in) {
     static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
-        const std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+        const std::uint32_t v =
+            (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
         out.push_back(table[(v >> 18) & 63]);
         out.push_back(table[(v >> 12) & 63]);
         out.push_back(table[(v >> 6) & 63]);
@@ -63,17 +68,32 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
     for (const char c : s) {
         switch (c) {
-            case '"': out.append("\\\""); break;
-            case '\\': out.append("\\\\"); break;
-            case '\b': out.append("\\b"); break;
-            case '\f': out.append("\\f"); break;
-            case '\n': out.append("\\n"); break;
-            case '\r': out.append("\\r"); break;
-            case '\t': out.append("\\t"); break;
+            case '"':
+                out.append("\\\"");
+                break;
+            case '\\':
+                out.append("\\\\");
+                break;
+            case '\b':
+                out.append("\\b");
+                break;
+            case '\f':
+                out.append("\\f");
+                break;
+            case '\n':
+                out.append("\\n");
+                break;
+            case '\r':
+                out.append("\\r");
+                break;
+            case '\t':
+                out.append("\\t");
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+                    std::snprintf(buf, sizeof buf, "\\u%04x",
+                                  static_cast<unsigned>(static_cast<unsigned char>(c)));
                     out.append(buf);
                 } else {
                     out.push_back(c);
@@ -112,12 +132,14 @@ std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t se
     }
     if (!a.labels().empty()) {
         // Protobuf maps have no order: sort keys so equal announcements encode equally.
-        std::vector<std::pair<std::string_view, std::string_view>> labels(a.labels().begin(), a.labels().end());
+        std::vector<std::pair<std::string_view, std::string_view>> labels(a.labels().begin(),
+                                                                          a.labels().end());
         std::sort(labels.begin(), labels.end());
         out.append(",\"labels\":{");
         bool first = true;
         for (const auto& [k, v] : labels) {
-            if (!first) out.push_back(',');
+            if (!first)
+                out.push_back(',');
             first = false;
             append_json_string(out, k);
             out.push_back(':');
@@ -144,7 +166,8 @@ std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t se
             append_json_string(out, a.content_type().empty() ? std::string_view("application/octet-stream")
                                                              : std::string_view(a.content_type()));
             break;
-        default: break;
+        default:
+            break;
     }
     out.push_back('}');
     return out;
@@ -188,7 +211,8 @@ std::string sse_event(std::uint64_t seq, std::string_view json) {
         const std::size_t nl = json.find('\n', pos);
         const std::size_t end = nl == std::string_view::npos ? json.size() : nl;
         out.append("data: ").append(json.substr(pos, end - pos)).push_back('\n');
-        if (nl == std::string_view::npos) break;
+        if (nl == std::string_view::npos)
+            break;
         pos = nl + 1;
     }
     out.push_back('\n');

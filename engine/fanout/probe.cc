@@ -1,6 +1,5 @@
 #include "fanout/probe.h"
 
-
 namespace herald::fanout {
 
 probe::probe(metrics::registry& reg, std::uint32_t shards) {
@@ -74,7 +73,8 @@ void probe::flush(delivery_stats& stats) {
                 deliveries_[c][o]->Increment(static_cast<double>(n));
             }
         }
-        if (const auto n = stats.outcomes[c][static_cast<std::size_t>(delivery_outcome::dropped_slow_consumer)];
+        if (const auto n =
+                stats.outcomes[c][static_cast<std::size_t>(delivery_outcome::dropped_slow_consumer)];
             n != 0) {
             drop_slow_consumer_->Increment(static_cast<double>(n));
         }

@@ -25,7 +25,7 @@ using channels::live_channel;
 using channels::live_channel_count;
 
 class probe {
-public:
+  public:
     probe(metrics::registry& reg, std::uint32_t shards);
 
     /// Folds one shard's tallies into the families and resets them.
@@ -41,7 +41,7 @@ public:
     void set_connections(std::uint32_t shard, double n) { connections_[shard]->Set(n); }
     void set_pending_releases(std::uint32_t shard, double n) { pending_[shard]->Set(n); }
 
-private:
+  private:
     std::array<std::array<prometheus::Counter*, delivery_outcome_count>, live_channel_count> deliveries_{};
     prometheus::Counter* drop_slow_consumer_;
     prometheus::Counter* drop_expired_;

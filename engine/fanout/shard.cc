@@ -32,12 +32,14 @@ void atomic_max(std::atomic<std::int64_t>& target, std::int64_t v) {
     }
 }
 
-std::string collapse_slot(const broadcast& b) { return b.audience + '\n' + b.collapse_key; }
+std::string collapse_slot(const broadcast& b) {
+    return b.audience + '\n' + b.collapse_key;
+}
 
 }  // namespace
 
-shard::shard(base::shard_id id, const shard_options& options, probe& probe, channels::connection_budget& budget,
-             done_handler on_done)
+shard::shard(base::shard_id id, const shard_options& options, probe& probe,
+             channels::connection_budget& budget, done_handler on_done)
     : id_(id),
       options_(options),
       probe_(probe),
@@ -76,9 +78,7 @@ void shard::start() {
         listener_->start();
     }
     arm_tick();
-    thread_ = std::thread([this] {
-        ioc_.run();
-    });
+    thread_ = std::thread([this] { ioc_.run(); });
 }
 
 void shard::adopt(asio::ip::tcp::socket socket) {
@@ -264,7 +264,9 @@ void shard::release(staged* s) {
     s->unref();
 }
 
-void shard::release_staged(channels::frame_hold* hold) { delete static_cast<staged*>(hold); }
+void shard::release_staged(channels::frame_hold* hold) {
+    delete static_cast<staged*>(hold);
+}
 
 void shard::finish(const broadcast_ptr& ptr, broadcast_fate fate, std::int64_t first_write,
                    std::int64_t last_write, std::uint64_t recipients) {

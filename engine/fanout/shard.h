@@ -41,7 +41,7 @@ struct shard_options {
 };
 
 class shard {
-public:
+  public:
     /// Called on the shard thread that finishes a broadcast last.
     using done_handler = std::function<void(const broadcast_ptr&)>;
 
@@ -59,7 +59,9 @@ public:
 
     /// Any thread: queues a broadcast; false when the queue is at capacity.
     [[nodiscard]] bool try_enqueue(broadcast_ptr b);
-    [[nodiscard]] std::uint32_t queue_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint32_t queue_depth() const noexcept {
+        return depth_.load(std::memory_order_relaxed);
+    }
 
     /// Any thread: stop accepting, close every connection with `code`,
     /// cancel held broadcasts, then stop the thread once sockets drained or
@@ -77,7 +79,7 @@ public:
     /// Number of sessions (handshaking, open or closing) on this shard.
     [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
 
-private:
+  private:
     struct staged : channels::frame_hold {
         broadcast_ptr b;
         shard* owner = nullptr;
@@ -93,8 +95,8 @@ private:
     void supersede_pending(const broadcast& b);
     void arm_release_timer();
     void on_release_timer();
-    void finish(const broadcast_ptr& b, broadcast_fate fate, std::int64_t first_write, std::int64_t last_write,
-                std::uint64_t recipients);
+    void finish(const broadcast_ptr& b, broadcast_fate fate, std::int64_t first_write,
+                std::int64_t last_write, std::uint64_t recipients);
     void on_session_open(channels::live_session& s, const std::vector<std::string>& audiences);
     void on_session_closed(channels::live_session& s);
     void arm_tick();

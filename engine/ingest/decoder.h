@@ -23,7 +23,8 @@ struct limits {
 /// Decodes canonical protobuf JSON (`is_json`) or protobuf binary and
 /// validates it against `lim` at wall time `now_wall_ns`.
 [[nodiscard]] base::result<herald::v1::Announcement> decode_announcement(std::string_view value, bool is_json,
-                                                                         const limits& lim, std::int64_t now_wall_ns);
+                                                                         const limits& lim,
+                                                                         std::int64_t now_wall_ns);
 
 /// Only the validation step (for announcements built in-process, e.g. the CLI).
 [[nodiscard]] base::result<void> validate_announcement(herald::v1::Announcement& a, const limits& lim,

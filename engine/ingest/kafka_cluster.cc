@@ -6,9 +6,8 @@
 
 namespace herald::ingest {
 
-base::result<std::unique_ptr<kafka_cluster>> kafka_cluster::start_embedded(std::uint32_t brokers,
-                                                                          std::uint32_t partitions,
-                                                                          const std::vector<std::string>& topics) {
+base::result<std::unique_ptr<kafka_cluster>> kafka_cluster::start_embedded(
+    std::uint32_t brokers, std::uint32_t partitions, const std::vector<std::string>& topics) {
     char errstr[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "client.id", "herald-embedded-kafka", errstr, sizeof errstr);
@@ -21,7 +20,8 @@ base::result<std::unique_ptr<kafka_cluster>> kafka_cluster::start_embedded(std::
     rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(rk, static_cast<int>(brokers));
     if (mock == nullptr) {
         rd_kafka_destroy(rk);
-        return base::failure(std::make_error_code(std::errc::io_error), "cannot start the embedded mock cluster");
+        return base::failure(std::make_error_code(std::errc::io_error),
+                             "cannot start the embedded mock cluster");
     }
     std::unique_ptr<kafka_cluster> cluster(new kafka_cluster());
     cluster->owner_ = rk;

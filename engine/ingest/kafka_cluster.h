@@ -15,11 +15,10 @@
 namespace herald::ingest {
 
 class kafka_cluster {
-public:
+  public:
     /// Starts the in-process mock cluster and creates `topics`.
-    static base::result<std::unique_ptr<kafka_cluster>> start_embedded(std::uint32_t brokers,
-                                                                      std::uint32_t partitions,
-                                                                      const std::vector<std::string>& topics);
+    static base::result<std::unique_ptr<kafka_cluster>> start_embedded(
+        std::uint32_t brokers, std::uint32_t partitions, const std::vector<std::string>& topics);
     /// An external cluster: nothing to start.
     static std::unique_ptr<kafka_cluster> external(std::string bootstrap_servers);
 
@@ -33,7 +32,7 @@ public:
     /// for fault injection in tests.
     [[nodiscard]] void* mock_handle() const noexcept { return mock_; }
 
-private:
+  private:
     kafka_cluster() = default;
     std::string bootstrap_;
     void* owner_ = nullptr;  // rd_kafka_t that hosts the mock

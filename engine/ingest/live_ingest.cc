@@ -42,7 +42,7 @@ std::string header_value(RdKafka::Message& m, const char* name) {
 class live_ingest::rebalancer : public RdKafka::RebalanceCb,
                                 public RdKafka::OffsetCommitCb,
                                 public RdKafka::EventCb {
-public:
+  public:
     explicit rebalancer(live_ingest& owner) : owner_(owner) {}
 
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -54,7 +54,8 @@ public:
             for (const auto* p : partitions) {
                 owner_.probe_.set_lag(p->partition(), 0);  // visible from the start, refined every second
             }
-            HERALD_LOG_INFO("ingest", "assigned ", partitions.size(), " partition(s) of ", owner_.options_.topic);
+            HERALD_LOG_INFO("ingest", "assigned ", partitions.size(), " partition(s) of ",
+                            owner_.options_.topic);
             owner_.assigned_.store(!partitions.empty(), std::memory_order_release);
         } else {
             for (const auto* p : partitions) {
@@ -80,7 +81,8 @@ public:
         if (event.type() == RdKafka::Event::EVENT_ERROR) {
             owner_.probe_.consumer_error();
             HERALD_LOG_WARN("ingest", "kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
-        } else if (event.type() == RdKafka::Event::EVENT_LOG && event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+        } else if (event.type() == RdKafka::Event::EVENT_LOG &&
+                   event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
             HERALD_LOG_WARN("ingest", "kafka: ", event.fac(), ": ", event.str());
         }
     }
@@ -88,13 +90,14 @@ public:
     offset_tracker tracker;
     std::size_t assigned = 0;
 
-private:
+  private:
     /// Pins each partition's start before assigning: the committed offset, or
     /// (no commit yet) the high watermark for "latest" / the beginning for
     /// "earliest". Left to librdkafka, "latest" would be looked up after the
     /// assignment, and records produced in between — after /readyz already
     /// said ready — would be skipped.
-    void resolve_start_positions(RdKafka::KafkaConsumer& consumer, std::vector<RdKafka::TopicPartition*>& parts) {
+    void resolve_start_positions(RdKafka::KafkaConsumer& consumer,
+                                 std::vector<RdKafka::TopicPartition*>& parts) {
         if (consumer.committed(parts, 10000) != RdKafka::ERR_NO_ERROR) {
             for (auto* p : parts) {
                 p->set_offset(RdKafka::Topic::OFFSET_INVALID);
@@ -119,8 +122,7 @@ private:
         }
     }
 
-
-private:
+  private:
     live_ingest& owner_;
 };
 
@@ -138,27 +140,31 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
     std::string error;
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     const bool mock = options_.embedded_cluster;
-    const bool ok =
-        set(*conf, "bootstrap.servers", options_.bootstrap_servers, error) &&
-        set(*conf, "group.id", options_.group_id, error) && set(*conf, "client.id", options_.client_id, error) &&
-        set(*conf, "enable.auto.commit", "false", error) &&
-        set(*conf, "enable.auto.offset.store", "false", error) &&
-        set(*conf, "auto.offset.reset", options_.offset_reset, error) &&
-        // The mock cluster's rebalance rounds last about session.timeout.ms.
-        set(*conf, "session.timeout.ms", mock ? "3000" : "10000", error) &&
-        set(*conf, "heartbeat.interval.ms", mock ? "500" : "3000", error) &&
-        // A real broker answers a long-poll fetch as soon as data arrives; the
-        // mock cluster only at the deadline, so keep it short there.
-        set(*conf, "fetch.wait.max.ms", mock ? "2" : "100", error) && set(*conf, "socket.nagle.disable", "true", error) &&
-        set(*conf, "log_level", "4", error);
+    const bool ok = set(*conf, "bootstrap.servers", options_.bootstrap_servers, error) &&
+                    set(*conf, "group.id", options_.group_id, error) &&
+                    set(*conf, "client.id", options_.client_id, error) &&
+                    set(*conf, "enable.auto.commit", "false", error) &&
+                    set(*conf, "enable.auto.offset.store", "false", error) &&
+                    set(*conf, "auto.offset.reset", options_.offset_reset, error) &&
+                    // The mock cluster's rebalance rounds last about session.timeout.ms.
+                    set(*conf, "session.timeout.ms", mock ? "3000" : "10000", error) &&
+                    set(*conf, "heartbeat.interval.ms", mock ? "500" : "3000", error) &&
+                    // A real broker answers a long-poll fetch as soon as data arrives; the
+                    // mock cluster only at the deadline, so keep it short there.
+                    set(*conf, "fetch.wait.max.ms", mock ? "2" : "100", error) &&
+                    set(*conf, "socket.nagle.disable", "true", error) && set(*conf, "log_level", "4", error);
     std::string errstr;
-    if (ok && (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
-               conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK ||
-               conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) != RdKafka::Conf::CONF_OK)) {
+    if (ok && (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) !=
+                   RdKafka::Conf::CONF_OK ||
+               conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(callbacks_.get()),
+                         errstr) != RdKafka::Conf::CONF_OK ||
+               conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) !=
+                   RdKafka::Conf::CONF_OK)) {
         error = errstr;
     }
     if (!ok || !error.empty()) {
-        return base::failure(std::make_error_code(std::errc::invalid_argument), "kafka consumer config: " + error);
+        return base::failure(std::make_error_code(std::errc::invalid_argument),
+                             "kafka consumer config: " + error);
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), errstr));
     if (!consumer_) {
@@ -167,9 +173,10 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
 
     std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
-        !set(*pconf, "client.id", options_.client_id + "-dlq", error) || !set(*pconf, "linger.ms", "5", error) ||
-        !set(*pconf, "log_level", "4", error)) {
-        return base::failure(std::make_error_code(std::errc::invalid_argument), "kafka producer config: " + error);
+        !set(*pconf, "client.id", options_.client_id + "-dlq", error) ||
+        !set(*pconf, "linger.ms", "5", error) || !set(*pconf, "log_level", "4", error)) {
+        return base::failure(std::make_error_code(std::errc::invalid_argument),
+                             "kafka producer config: " + error);
     }
     dlq_.reset(RdKafka::Producer::create(pconf.get(), errstr));
     if (!dlq_) {
@@ -180,8 +187,8 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
         return base::failure(std::make_error_code(std::errc::io_error),
                              "subscribe to " + options_.topic + ": " + RdKafka::err2str(err));
     }
-    HERALD_LOG_INFO("ingest", "consuming ", options_.topic, " from ", options_.bootstrap_servers, " as group ",
-                    options_.group_id);
+    HERALD_LOG_INFO("ingest", "consuming ", options_.topic, " from ", options_.bootstrap_servers,
+                    " as group ", options_.group_id);
     thread_ = std::thread([this] { run(); });
     return {};
 }
@@ -193,9 +200,12 @@ void live_ingest::run() {
         if (consuming_.load(std::memory_order_acquire)) {
             std::unique_ptr<RdKafka::Message> m(consumer_->consume(poll_timeout_ms));
             switch (m->err()) {
-                case RdKafka::ERR_NO_ERROR: process(*m); break;
+                case RdKafka::ERR_NO_ERROR:
+                    process(*m);
+                    break;
                 case RdKafka::ERR__TIMED_OUT:
-                case RdKafka::ERR__PARTITION_EOF: break;
+                case RdKafka::ERR__PARTITION_EOF:
+                    break;
                 default:
                     probe_.consumer_error();
                     HERALD_LOG_WARN("ingest", "consume: ", m->errstr());
@@ -236,8 +246,9 @@ void live_ingest::process(RdKafka::Message& m) {
         return;
     }
     const auto ts = m.timestamp();
-    dispatcher_->publish(*decoded, fanout::kafka_position{partition, offset},
-                         ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? 0 : ts.timestamp);
+    dispatcher_->publish(
+        *decoded, fanout::kafka_position{partition, offset},
+        ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? 0 : ts.timestamp);
 }
 
 void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {
@@ -247,7 +258,8 @@ void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {
                     why.describe());
     RdKafka::Headers* headers = RdKafka::Headers::create();
     const std::string detail = why.detail.substr(0, 1024);
-    const std::string source = options_.topic + "/" + std::to_string(m.partition()) + "@" + std::to_string(m.offset());
+    const std::string source =
+        options_.topic + "/" + std::to_string(m.partition()) + "@" + std::to_string(m.offset());
     headers->add("herald-dlq-reason", reason);
     headers->add("herald-dlq-detail", detail);
     headers->add("herald-dlq-source", source);
@@ -255,9 +267,9 @@ void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {
     if (!content_type.empty()) {
         headers->add("content-type", content_type);
     }
-    const RdKafka::ErrorCode err =
-        dlq_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                      const_cast<void*>(m.payload()), m.len(), m.key_pointer(), m.key_len(), 0, headers, nullptr);
+    const RdKafka::ErrorCode err = dlq_->produce(
+        options_.dlq_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        const_cast<void*>(m.payload()), m.len(), m.key_pointer(), m.key_len(), 0, headers, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) {
         delete headers;  // ownership passes to librdkafka only on success
         probe_.dlq_failed();
@@ -320,7 +332,8 @@ void live_ingest::update_lag() {
     for (auto* p : parts) {
         std::int64_t low = 0;
         std::int64_t high = 0;
-        if (consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+        if (consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high) ==
+                RdKafka::ERR_NO_ERROR &&
             high >= 0) {
             const std::int64_t position = p->offset() >= 0 ? p->offset() : low;
             probe_.set_lag(p->partition(), static_cast<double>(std::max<std::int64_t>(0, high - position)));

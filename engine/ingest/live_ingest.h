@@ -45,7 +45,7 @@ struct live_ingest_options {
 };
 
 class live_ingest {
-public:
+  public:
     live_ingest(live_ingest_options options, probe& probe);
     ~live_ingest();
     live_ingest(const live_ingest&) = delete;
@@ -69,7 +69,7 @@ public:
 
     class rebalancer;  // librdkafka callbacks, defined in the .cc
 
-private:
+  private:
     void run();
     void process(RdKafka::Message& m);
     void dead_letter(RdKafka::Message& m, const base::error& why);

@@ -16,7 +16,7 @@
 namespace herald::ingest {
 
 class offset_tracker {
-public:
+  public:
     void started(std::int32_t partition, std::int64_t offset) {
         auto& p = partitions_[partition];
         p.outstanding.emplace(offset, false);
@@ -63,7 +63,7 @@ public:
         return n;
     }
 
-private:
+  private:
     struct partition_state {
         std::map<std::int64_t, bool> outstanding;  // offset -> finished
         std::int64_t next_after_started = 0;

@@ -14,7 +14,8 @@ probe::probe(metrics::registry& reg) {
                             .Help("Announcement records refused and sent to the dead-letter topic, by reason")
                             .Register(r);
     // Pre-create the common reasons so dashboards see zeros, not gaps.
-    for (const char* reason : {"malformed_json", "malformed_protobuf", "payload_too_large", "invalid_audience"}) {
+    for (const char* reason :
+         {"malformed_json", "malformed_protobuf", "payload_too_large", "invalid_audience"}) {
         counter_for(reason);
     }
     auto& dlq = prometheus::BuildCounter()
@@ -48,7 +49,9 @@ prometheus::Counter& probe::counter_for(const std::string& reason) {
     return *it->second;
 }
 
-void probe::rejected(const std::string& reason) { counter_for(reason).Increment(); }
+void probe::rejected(const std::string& reason) {
+    counter_for(reason).Increment();
+}
 
 void probe::set_lag(std::int32_t partition, double lag) {
     auto it = lag_.find(partition);

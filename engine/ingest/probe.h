@@ -15,7 +15,7 @@
 namespace herald::ingest {
 
 class probe {
-public:
+  public:
     explicit probe(metrics::registry& reg);
 
     void consumed() { consumed_->Increment(); }
@@ -28,7 +28,7 @@ public:
     void consumer_error() { consumer_errors_->Increment(); }
     void set_lag(std::int32_t partition, double lag);
 
-private:
+  private:
     prometheus::Counter& counter_for(const std::string& reason);
 
     prometheus::Counter* consumed_;

@@ -17,7 +17,7 @@
 namespace herald::metrics {
 
 class registry {
-public:
+  public:
     registry();
 
     [[nodiscard]] prometheus::Registry& prom() noexcept { return *registry_; }
@@ -26,7 +26,7 @@ public:
     /// Prometheus text format 0.0.4 of every registered family.
     [[nodiscard]] std::string render() const;
 
-private:
+  private:
     std::shared_ptr<prometheus::Registry> registry_;
 };
 

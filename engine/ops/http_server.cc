@@ -21,23 +21,25 @@ constexpr std::size_t max_body_bytes = 1 << 20;
 constexpr auto read_timeout = std::chrono::seconds(30);
 
 class connection : public std::enable_shared_from_this<connection> {
-public:
+  public:
     connection(tcp::socket socket, const router& route) : stream_(std::move(socket)), route_(route) {}
 
     void start() { read(); }
 
-private:
+  private:
     void read() {
         parser_.emplace();
         parser_->body_limit(max_body_bytes);
         parser_->header_limit(16 * 1024);
         stream_.expires_after(read_timeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::operation_aborted) {
             close();
             return;
         }
@@ -127,7 +129,9 @@ struct http_server::impl {
 
 http_server::http_server(router route) : impl_(std::make_unique<impl>(std::move(route))) {}
 
-http_server::~http_server() { stop(); }
+http_server::~http_server() {
+    stop();
+}
 
 base::result<std::uint16_t> http_server::listen(const std::string& host, std::uint16_t port) {
     beast::error_code ec;
@@ -138,11 +142,15 @@ base::result<std::uint16_t> http_server::listen(const std::string& host, std::ui
     const tcp::endpoint endpoint(address, port);
     auto& acceptor = impl_->acceptor;
     acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec)
+        acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec)
+        acceptor.bind(endpoint, ec);
+    if (!ec)
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-        return base::failure(ec, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+        return base::failure(ec,
+                             "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
     }
     return acceptor.local_endpoint().port();
 }

@@ -32,7 +32,7 @@ struct http_response {
 using router = std::function<http_response(const http_request&)>;
 
 class http_server {
-public:
+  public:
     explicit http_server(router route);
     ~http_server();
     http_server(const http_server&) = delete;
@@ -44,7 +44,7 @@ public:
     void start();
     void stop();
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };

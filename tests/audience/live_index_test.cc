@@ -78,7 +78,8 @@ TEST(LiveIndex, RandomChurnMatchesModel) {
     for (const auto& name : names) {
         std::set<int> expected;
         for (int i = 0; i < 200; ++i) {
-            if (model[i].count(name)) expected.insert(i);
+            if (model[i].count(name))
+                expected.insert(i);
         }
         EXPECT_EQ(ids(index, name), expected) << name;
     }

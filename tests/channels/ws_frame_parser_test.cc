@@ -35,8 +35,11 @@ struct seen {
 
 std::vector<seen> feed_all(ws_frame_parser& p, std::string_view bytes, bool* ok = nullptr) {
     std::vector<seen> out;
-    const bool r = p.feed(bytes, [&](const ws_event& e) { out.push_back({e.kind, std::string(e.payload), e.close_code}); });
-    if (ok) *ok = r;
+    const bool r = p.feed(bytes, [&](const ws_event& e) {
+        out.push_back({e.kind, std::string(e.payload), e.close_code});
+    });
+    if (ok)
+        *ok = r;
     return out;
 }
 
@@ -49,7 +52,8 @@ TEST(WsParser, MaskedTextFrame) {
 }
 
 TEST(WsParser, SplitAtEveryByteBoundary) {
-    const std::string bytes = masked(0x81, "split me") + masked(0x89, "p") + masked(0x82, std::string(300, 'b'));
+    const std::string bytes =
+        masked(0x81, "split me") + masked(0x89, "p") + masked(0x82, std::string(300, 'b'));
     for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
         ws_frame_parser p(4096);
         auto a = feed_all(p, std::string_view(bytes).substr(0, cut));
@@ -76,7 +80,9 @@ TEST(WsParser, ByteByByte) {
 
 TEST(WsParser, CloseWithCodeAndReason) {
     ws_frame_parser p(4096);
-    auto ev = feed_all(p, masked(0x88, std::string("\x03\xe8" "bye", 5)));
+    auto ev = feed_all(p, masked(0x88, std::string("\x03\xe8"
+                                                   "bye",
+                                                   5)));
     ASSERT_EQ(ev.size(), 1u);
     EXPECT_EQ(ev[0].kind, ws_event::close);
     EXPECT_EQ(ev[0].code, 1000);
@@ -103,19 +109,19 @@ void expect_error(std::string bytes, std::uint16_t code, std::uint32_t max = 409
 }
 
 TEST(WsParser, ProtocolErrors) {
-    expect_error(std::string("\x81\x02hi", 4), 1002);                      // unmasked
-    expect_error(masked(0xC1, "rsv"), 1002);                               // RSV1 set
-    expect_error(masked(0x83, "op3"), 1002);                               // reserved data opcode
-    expect_error(masked(0x8B, "opB"), 1002);                               // reserved control opcode
-    expect_error(masked(0x09, "ping-not-final"), 1002);                    // fragmented control
-    expect_error(masked(0x89, std::string(126, 'p')), 1002);               // control too long
-    expect_error(masked(0x80, "continuation"), 1002);                      // continuation without start
-    expect_error(masked(0x01, "a") + masked(0x81, "b"), 1002);             // new message inside fragments
-    expect_error(masked(0x88, "\x03"), 1002);                              // one-byte close payload
-    expect_error(masked(0x88, std::string("\x03\xed", 2)), 1002);          // close code 1005 not allowed
+    expect_error(std::string("\x81\x02hi", 4), 1002);              // unmasked
+    expect_error(masked(0xC1, "rsv"), 1002);                       // RSV1 set
+    expect_error(masked(0x83, "op3"), 1002);                       // reserved data opcode
+    expect_error(masked(0x8B, "opB"), 1002);                       // reserved control opcode
+    expect_error(masked(0x09, "ping-not-final"), 1002);            // fragmented control
+    expect_error(masked(0x89, std::string(126, 'p')), 1002);       // control too long
+    expect_error(masked(0x80, "continuation"), 1002);              // continuation without start
+    expect_error(masked(0x01, "a") + masked(0x81, "b"), 1002);     // new message inside fragments
+    expect_error(masked(0x88, "\x03"), 1002);                      // one-byte close payload
+    expect_error(masked(0x88, std::string("\x03\xed", 2)), 1002);  // close code 1005 not allowed
     std::string huge = "\x81\xff";
     huge += std::string("\x80\x00\x00\x00\x00\x00\x00\x01", 8);
-    expect_error(huge + "mask", 1002);                                     // 64-bit length with MSB
+    expect_error(huge + "mask", 1002);  // 64-bit length with MSB
 }
 
 TEST(WsParser, InvalidUtf8Is1007) {
@@ -137,9 +143,9 @@ TEST(WsParser, TooBigIs1009EvenBeforePayloadArrives) {
 TEST(WsParser, Utf8Validator) {
     EXPECT_TRUE(is_valid_utf8("plain ascii"));
     EXPECT_TRUE(is_valid_utf8("Grüße 🎸"));
-    EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));  // overlong
+    EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
     EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
-    EXPECT_FALSE(is_valid_utf8("\xe2\x82"));  // truncated
+    EXPECT_FALSE(is_valid_utf8("\xe2\x82"));          // truncated
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -45,8 +44,10 @@ TEST(Config, FlagForms) {
 }
 
 TEST(Config, PrecedenceFlagOverEnvOverFileOverDefault) {
-    const auto path = temp_file("# comment\nclient_port = 7000\nops_port = \"7001\"\nshards = 3\nlog_level = warn\n");
-    auto r = load_args({"--config", path, "--client-port", "7100"}, {"HERALD_OPS_PORT=7201", "HERALD_SHARDS=5"});
+    const auto path =
+        temp_file("# comment\nclient_port = 7000\nops_port = \"7001\"\nshards = 3\nlog_level = warn\n");
+    auto r =
+        load_args({"--config", path, "--client-port", "7100"}, {"HERALD_OPS_PORT=7201", "HERALD_SHARDS=5"});
     ASSERT_TRUE(r) << r.err().describe();
     EXPECT_EQ(r->cfg.client_port, 7100);  // flag
     EXPECT_EQ(r->cfg.ops_port, 7201);     // env over file
@@ -62,10 +63,13 @@ void expect_error(base::result<loaded> r, const std::string& must_contain) {
 }
 
 TEST(Config, ErrorsNameTheFieldAndOrigin) {
-    expect_error(load_args({"--client-port", "70000"}), "client_port: must be an integer in 0..65535, got \"70000\" (from --client-port)");
+    expect_error(load_args({"--client-port", "70000"}),
+                 "client_port: must be an integer in 0..65535, got \"70000\" (from --client-port)");
     expect_error(load_args({"--shards", "many"}), "shards:");
-    expect_error(load_args({}, {"HERALD_SLOW_CONSUMER_POLICY=explode"}), "slow_consumer_policy: must be one of close|drop");
-    expect_error(load_args({}, {"HERALD_SLOW_CONSUMER_POLICY=explode"}), "(from HERALD_SLOW_CONSUMER_POLICY)");
+    expect_error(load_args({}, {"HERALD_SLOW_CONSUMER_POLICY=explode"}),
+                 "slow_consumer_policy: must be one of close|drop");
+    expect_error(load_args({}, {"HERALD_SLOW_CONSUMER_POLICY=explode"}),
+                 "(from HERALD_SLOW_CONSUMER_POLICY)");
     expect_error(load_args({"--clinet-port", "1"}), "unknown flag --clinet-port");
     expect_error(load_args({"--client-port"}), "client_port: --client-port needs a value");
     expect_error(load_args({"--brokers", "nohost"}), "brokers:");

@@ -11,9 +11,10 @@ TEST(FrameCodec, LiveJsonHasFixedKeyOrder) {
     a.set_audience("lineup.rock-am-ring");
     a.set_text("Headliner moved to 21:00");
     a.mutable_created_at()->set_seconds(1'800'000'000);
-    EXPECT_EQ(encode_live_json(a, 42),
-              R"({"id":"a1","audience":"lineup.rock-am-ring","seq":42,"tenant":"default","priority":"normal",)"
-              R"("created_at":"2027-01-15T08:00:00.000Z","text":"Headliner moved to 21:00"})");
+    EXPECT_EQ(
+        encode_live_json(a, 42),
+        R"({"id":"a1","audience":"lineup.rock-am-ring","seq":42,"tenant":"default","priority":"normal",)"
+        R"("created_at":"2027-01-15T08:00:00.000Z","text":"Headliner moved to 21:00"})");
 }
 
 TEST(FrameCodec, BinaryIsBase64WithContentType) {
@@ -22,7 +23,9 @@ TEST(FrameCodec, BinaryIsBase64WithContentType) {
     a.set_audience("x");
     a.set_binary("hello");
     const auto json = encode_live_json(a, 1);
-    EXPECT_NE(json.find(R"("binary":"aGVsbG8=","content_type":"application/octet-stream")"), std::string::npos) << json;
+    EXPECT_NE(json.find(R"("binary":"aGVsbG8=","content_type":"application/octet-stream")"),
+              std::string::npos)
+        << json;
 }
 
 TEST(FrameCodec, LabelsSortedSoBytesAreStable) {

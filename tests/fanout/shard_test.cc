@@ -26,11 +26,16 @@ void* operator new(std::size_t size) {
     if (g_count_allocations.load(std::memory_order_relaxed)) {
         g_allocations.fetch_add(1, std::memory_order_relaxed);
     }
-    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    if (void* p = std::malloc(size == 0 ? 1 : size))
+        return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace herald::fanout {
 namespace {
@@ -38,7 +43,7 @@ namespace {
 using testing::peer;
 
 class ShardTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { make_shards(2, {}); }
 
     void make_shards(std::uint32_t n, shard_options opts) {
@@ -46,8 +51,9 @@ protected:
         probe_ = std::make_unique<probe>(registry_, n);
         std::vector<shard*> ptrs;
         for (std::uint32_t i = 0; i < n; ++i) {
-            shards_.push_back(std::make_unique<shard>(base::shard_id(i), opts, *probe_, budget_,
-                                                      [this](const broadcast_ptr& b) { dispatcher_->on_shard_done(b); }));
+            shards_.push_back(
+                std::make_unique<shard>(base::shard_id(i), opts, *probe_, budget_,
+                                        [this](const broadcast_ptr& b) { dispatcher_->on_shard_done(b); }));
             ptrs.push_back(shards_.back().get());
         }
         dispatcher_ = std::make_unique<dispatcher>(ptrs, *probe_, [this](const broadcast_ptr& b) {
@@ -113,7 +119,8 @@ protected:
         a.set_id(id);
         a.set_audience(audience);
         a.set_text(text);
-        if (edit) edit(a);
+        if (edit)
+            edit(a);
         return dispatcher_->publish(a, kafka_position{0, offset}, base::wall_now_ns() / 1'000'000);
     }
 
@@ -122,7 +129,8 @@ protected:
         while (std::chrono::steady_clock::now() < deadline) {
             {
                 std::lock_guard lock(mu_);
-                if (done_.size() >= n) return true;
+                if (done_.size() >= n)
+                    return true;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
@@ -232,7 +240,8 @@ TEST_F(ShardTest, CriticalOvertakesQueuedLowPriority) {
     auto gate = release_gate.get_future().share();
     boost::asio::post(shards_[0]->io_context(), [gate] { gate.wait(); });
     announce("m1", "site", "marketing", 0, [](auto& a) { a.set_priority(herald::v1::PRIORITY_LOW); });
-    announce("c1", "site", "leave the camping area", 1, [](auto& a) { a.set_priority(herald::v1::PRIORITY_CRITICAL); });
+    announce("c1", "site", "leave the camping area", 1,
+             [](auto& a) { a.set_priority(herald::v1::PRIORITY_CRITICAL); });
     release_gate.set_value();
     auto first = p.read_data_frame();
     ASSERT_TRUE(first);
@@ -252,7 +261,8 @@ TEST_F(ShardTest, SlowConsumerIsClosedWith1008AndOthersUnaffected) {
     std::atomic<int> healthy_frames{0};
     std::thread reader([&] {
         while (reading) {
-            if (auto f = healthy.read_data_frame(200)) ++healthy_frames;
+            if (auto f = healthy.read_data_frame(200))
+                ++healthy_frames;
         }
     });
     // Paced by the healthy reader, so only the one that never reads falls behind.
@@ -269,7 +279,8 @@ TEST_F(ShardTest, SlowConsumerIsClosedWith1008AndOthersUnaffected) {
     std::optional<testing::ws_frame> last;
     while (auto f = slow.read_frame(1000)) {
         last = f;
-        if (f->opcode == 0x8) break;
+        if (f->opcode == 0x8)
+            break;
     }
     ASSERT_TRUE(last);
     EXPECT_EQ(last->opcode, 0x8);

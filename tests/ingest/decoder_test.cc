@@ -11,7 +11,9 @@ base::result<herald::v1::Announcement> json(std::string_view v, limits lim = {})
     return decode_announcement(v, true, lim, now);
 }
 
-errc reason(const base::result<herald::v1::Announcement>& r) { return static_cast<errc>(r.err().code.value()); }
+errc reason(const base::result<herald::v1::Announcement>& r) {
+    return static_cast<errc>(r.err().code.value());
+}
 
 TEST(Decoder, SmallestAnnouncement) {
     auto r = json(R"({"id":"a1","audience":"lineup.rock-am-ring","text":"Headliner moved to 21:00"})");

@@ -12,7 +12,8 @@ TEST(OffsetTracker, CommitsOnlyContiguousFinishedWork) {
     t.started(0, 10);
     t.started(0, 11);
     t.started(0, 12);
-    EXPECT_EQ(t.take_committable(), (positions{{0, 10}}));  // nothing done yet: position is the first outstanding
+    EXPECT_EQ(t.take_committable(),
+              (positions{{0, 10}}));  // nothing done yet: position is the first outstanding
     t.finished(0, 12);
     EXPECT_TRUE(t.take_committable().empty());  // 10 and 11 still outstanding
     t.finished(0, 10);

@@ -17,13 +17,16 @@ TEST(DeadLetter, BadRecordsGoToDlqWithReasonAndGoodOnesStillFlow) {
     ASSERT_TRUE(p.websocket_handshake("/v1/ws?audience=news"));
     kafka_producer producer(d.brokers);
     const std::string topic = "herald.announcements";
-    ASSERT_TRUE(producer.produce_json(topic, "news", R"({"id":"j1","audience":"news","text":)"));  // truncated
-    ASSERT_TRUE(producer.produce(topic, "news", std::string("\xff\xff\xff\xff\x0f", 5)));       // not protobuf
-    ASSERT_TRUE(producer.produce_json(topic, "news",
-                                      R"({"id":"big","audience":"news","text":")" + std::string(2000, 'x') + "\"}"));
-    ASSERT_TRUE(producer.produce_json(topic, "News Desk", R"({"id":"aud","audience":"News Desk","text":"x"})"));
+    ASSERT_TRUE(
+        producer.produce_json(topic, "news", R"({"id":"j1","audience":"news","text":)"));  // truncated
+    ASSERT_TRUE(producer.produce(topic, "news", std::string("\xff\xff\xff\xff\x0f", 5)));  // not protobuf
+    ASSERT_TRUE(producer.produce_json(
+        topic, "news", R"({"id":"big","audience":"news","text":")" + std::string(2000, 'x') + "\"}"));
+    ASSERT_TRUE(
+        producer.produce_json(topic, "News Desk", R"({"id":"aud","audience":"News Desk","text":"x"})"));
     ASSERT_TRUE(producer.produce_json(topic, "news", R"({"audience":"news","text":"no id"})"));
-    ASSERT_TRUE(producer.produce_json(topic, "news", R"({"id":"ok","audience":"news","text":"still flowing"})"));
+    ASSERT_TRUE(
+        producer.produce_json(topic, "news", R"({"id":"ok","audience":"news","text":"still flowing"})"));
 
     auto f = p.read_data_frame(15000);
     ASSERT_TRUE(f) << d.log();

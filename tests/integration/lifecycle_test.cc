@@ -27,14 +27,15 @@ TEST(Lifecycle, BadConfigStopsStartupNamingTheField) {
 
 /// A mock Kafka cluster owned by the test, so it survives heraldd restarts.
 class external_kafka {
-public:
+  public:
     external_kafka() {
         char err[256];
         rd_kafka_conf_t* conf = rd_kafka_conf_new();
         rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
         rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
         mock_ = rd_kafka_mock_cluster_new(rk_, 1);
-        for (const char* t : {"herald.announcements", "herald.subscriptions", "herald.receipts", "herald.dlq"}) {
+        for (const char* t :
+             {"herald.announcements", "herald.subscriptions", "herald.receipts", "herald.dlq"}) {
             rd_kafka_mock_topic_create(mock_, t, 2, 1);
         }
         brokers = rd_kafka_mock_cluster_bootstraps(mock_);
@@ -45,7 +46,7 @@ public:
     }
     std::string brokers;
 
-private:
+  private:
     rd_kafka_t* rk_ = nullptr;
     rd_kafka_mock_cluster_t* mock_ = nullptr;
 };
@@ -77,8 +78,9 @@ TEST(Lifecycle, SigtermClosesClientsWith1001CommitsAndExitsZero) {
     ASSERT_TRUE(sse.sse_handshake("/v1/sse?audience=camp"));
     kafka_producer producer(kafka.brokers);
     for (int i = 0; i < 5; ++i) {
-        ASSERT_TRUE(producer.produce_json("herald.announcements", "camp",
-                                          R"({"id":"c)" + std::to_string(i) + R"(","audience":"camp","text":"x"})"));
+        ASSERT_TRUE(
+            producer.produce_json("herald.announcements", "camp",
+                                  R"({"id":"c)" + std::to_string(i) + R"(","audience":"camp","text":"x"})"));
     }
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(ws.read_data_frame(15000)) << d.log();
 
@@ -93,8 +95,10 @@ TEST(Lifecycle, SigtermClosesClientsWith1001CommitsAndExitsZero) {
 
     // A restart in the same group resumes after them (reading from the
     // beginning would consume all five again), and picks up what is new.
-    daemon again({"--brokers", kafka.brokers, "--group-id", "herald-live-test", "--offset-reset", "earliest"});
-    ASSERT_TRUE(producer.produce_json("herald.announcements", "camp", R"({"id":"c5","audience":"camp","text":"x"})"));
+    daemon again(
+        {"--brokers", kafka.brokers, "--group-id", "herald-live-test", "--offset-reset", "earliest"});
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", "camp", R"({"id":"c5","audience":"camp","text":"x"})"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (metric_value(again.metrics(), "herald_announcements_consumed_total") < 1 &&
            std::chrono::steady_clock::now() < deadline) {

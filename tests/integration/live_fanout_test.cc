@@ -16,7 +16,8 @@ namespace {
 
 std::string field(const std::string& json, const std::string& key) {
     const auto at = json.find("\"" + key + "\":");
-    if (at == std::string::npos) return {};
+    if (at == std::string::npos)
+        return {};
     auto start = at + key.size() + 3;
     if (json[start] == '"') {
         const auto end = json.find('"', start + 1);
@@ -62,7 +63,8 @@ std::vector<std::string> expect_frames(audience_clients& c, std::size_t n, const
         for (std::size_t k = 0; k < n; ++k) {
             auto f = c.ws[i].read_data_frame(15000);
             EXPECT_TRUE(f) << "websocket client " << i << " missed frame " << k;
-            if (!f) return ids;
+            if (!f)
+                return ids;
             EXPECT_EQ(field(f->payload, "audience"), audience);
             if (i == 0) {
                 reference_ws.push_back(c.ws[i].raw_last_);
@@ -76,7 +78,8 @@ std::vector<std::string> expect_frames(audience_clients& c, std::size_t n, const
         for (std::size_t k = 0; k < n; ++k) {
             auto ev = c.sse[i].read_sse_event(15000);
             EXPECT_TRUE(ev) << "sse client " << i << " missed event " << k;
-            if (!ev) return ids;
+            if (!ev)
+                return ids;
             if (i == 0) {
                 reference_sse.push_back(*ev);
                 if (!reference_ws.empty()) {
@@ -102,13 +105,15 @@ TEST(LiveFanout, EachSubscriberGetsEachAnnouncementOnceIdenticalAndIsolated) {
     auto jazz = subscribe(d, "lineup.jazz", 30, 10);
 
     // 1. The herald CLI.
-    auto cli = run_command(d.cli_env() + bin_dir() +
-                           "/herald announce --audience lineup.rock-am-ring --id cli-1 --text 'Headliner moved to 21:00'");
+    auto cli = run_command(
+        d.cli_env() + bin_dir() +
+        "/herald announce --audience lineup.rock-am-ring --id cli-1 --text 'Headliner moved to 21:00'");
     ASSERT_EQ(cli.exit_code, 0) << cli.output;
     // 2. A plain Kafka producer writing the canonical JSON with the content-type header.
     kafka_producer producer(d.brokers);
-    ASSERT_TRUE(producer.produce_json("herald.announcements", "lineup.jazz",
-                                      R"({"id":"json-1","audience":"lineup.jazz","text":"Sax solo at 20:15"})"));
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", "lineup.jazz",
+                              R"({"id":"json-1","audience":"lineup.jazz","text":"Sax solo at 20:15"})"));
     // 3. The protobuf binary, no header.
     herald::v1::Announcement a;
     a.set_id("proto-1");
@@ -116,21 +121,26 @@ TEST(LiveFanout, EachSubscriberGetsEachAnnouncementOnceIdenticalAndIsolated) {
     a.set_text("Bar queue: 5 min");
     ASSERT_TRUE(producer.produce("herald.announcements", a.audience(), a.SerializeAsString()));
     // 4. kcat, a Kafka client that is not ours.
-    auto kcat = run_command("printf '%s' '{\"id\":\"kcat-1\",\"audience\":\"lineup.jazz\",\"text\":\"Encore\"}' | kcat -P -b " +
-                            d.brokers + " -t herald.announcements -k lineup.jazz -H content-type=application/json");
+    auto kcat = run_command(
+        "printf '%s' '{\"id\":\"kcat-1\",\"audience\":\"lineup.jazz\",\"text\":\"Encore\"}' | kcat -P -b " +
+        d.brokers + " -t herald.announcements -k lineup.jazz -H content-type=application/json");
     ASSERT_EQ(kcat.exit_code, 0) << kcat.output;
 
     const auto rock_ids = expect_frames(rock, 2, "lineup.rock-am-ring");
     const auto jazz_ids = expect_frames(jazz, 2, "lineup.jazz");
-    EXPECT_EQ(std::set<std::string>(rock_ids.begin(), rock_ids.end()), (std::set<std::string>{"cli-1", "proto-1"}));
-    EXPECT_EQ(std::set<std::string>(jazz_ids.begin(), jazz_ids.end()), (std::set<std::string>{"json-1", "kcat-1"}));
+    EXPECT_EQ(std::set<std::string>(rock_ids.begin(), rock_ids.end()),
+              (std::set<std::string>{"cli-1", "proto-1"}));
+    EXPECT_EQ(std::set<std::string>(jazz_ids.begin(), jazz_ids.end()),
+              (std::set<std::string>{"json-1", "kcat-1"}));
     expect_silence(rock, 400);
     expect_silence(jazz, 400);
 
     const std::string m = d.metrics();
     EXPECT_EQ(metric_value(m, "herald_announcements_consumed_total"), 4);
-    EXPECT_EQ(metric_value(m, "herald_deliveries_total", "channel=\"websocket\",outcome=\"sent\""), 2 * 60 + 2 * 30);
-    EXPECT_EQ(metric_value(m, "herald_deliveries_total", "channel=\"sse\",outcome=\"sent\""), 2 * 20 + 2 * 10);
+    EXPECT_EQ(metric_value(m, "herald_deliveries_total", "channel=\"websocket\",outcome=\"sent\""),
+              2 * 60 + 2 * 30);
+    EXPECT_EQ(metric_value(m, "herald_deliveries_total", "channel=\"sse\",outcome=\"sent\""),
+              2 * 20 + 2 * 10);
     EXPECT_EQ(metric_value(m, "herald_broadcast_spread_seconds_count"), 4);
     EXPECT_EQ(metric_value(m, "herald_delivery_latency_seconds_count"), 240);
     EXPECT_EQ(metric_value(m, "herald_live_connections"), 120);
@@ -142,17 +152,20 @@ TEST(LiveFanout, SeveralAudiencesOnOneConnectionAndSequenceNumbersIncrease) {
     ASSERT_TRUE(p.websocket_handshake("/v1/ws?audience=a.one&audience=b.two"));
     kafka_producer producer(d.brokers);
     for (int i = 0; i < 3; ++i) {
-        ASSERT_TRUE(producer.produce_json("herald.announcements", "a.one",
-                                          R"({"id":"a)" + std::to_string(i) + R"(","audience":"a.one","text":"x"})"));
+        ASSERT_TRUE(
+            producer.produce_json("herald.announcements", "a.one",
+                                  R"({"id":"a)" + std::to_string(i) + R"(","audience":"a.one","text":"x"})"));
     }
-    ASSERT_TRUE(producer.produce_json("herald.announcements", "b.two", R"({"id":"b0","audience":"b.two","text":"y"})"));
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "b.two",
+                                      R"({"id":"b0","audience":"b.two","text":"y"})"));
     std::vector<std::uint64_t> seqs_a;
     std::set<std::string> ids;
     for (int i = 0; i < 4; ++i) {
         auto f = p.read_data_frame(15000);
         ASSERT_TRUE(f);
         ids.insert(field(f->payload, "id"));
-        if (field(f->payload, "audience") == "a.one") seqs_a.push_back(std::stoull(field(f->payload, "seq")));
+        if (field(f->payload, "audience") == "a.one")
+            seqs_a.push_back(std::stoull(field(f->payload, "seq")));
     }
     EXPECT_EQ(ids, (std::set<std::string>{"a0", "a1", "a2", "b0"}));
     ASSERT_EQ(seqs_a.size(), 3u);

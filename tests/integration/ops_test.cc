@@ -19,7 +19,8 @@ TEST(Ops, InfoHealthReadyAndMetricNames) {
     auto info = http_get(d.ops_port, "/v1/info");
     ASSERT_TRUE(info);
     EXPECT_EQ(info->status, 200);
-    EXPECT_NE(info->body.find("\"bootstrap_servers\":\"" + d.brokers + "\""), std::string::npos) << info->body;
+    EXPECT_NE(info->body.find("\"bootstrap_servers\":\"" + d.brokers + "\""), std::string::npos)
+        << info->body;
     EXPECT_NE(info->body.find("\"announcements\":\"herald.announcements\""), std::string::npos);
     EXPECT_NE(info->body.find("\"dlq\":\"herald.dlq\""), std::string::npos);
     EXPECT_NE(info->body.find("\"shards\":2"), std::string::npos);
@@ -30,10 +31,10 @@ TEST(Ops, InfoHealthReadyAndMetricNames) {
 
     const std::string m = d.metrics();
     for (const char* name :
-         {"herald_announcements_consumed_total", "herald_announcements_rejected_total", "herald_deliveries_total",
-          "herald_live_connections", "herald_shard_queue_depth", "herald_delivery_latency_seconds_bucket",
-          "herald_broadcast_spread_seconds_bucket", "herald_kafka_consumer_lag", "herald_drops_total",
-          "herald_connections_accepted_total"}) {
+         {"herald_announcements_consumed_total", "herald_announcements_rejected_total",
+          "herald_deliveries_total", "herald_live_connections", "herald_shard_queue_depth",
+          "herald_delivery_latency_seconds_bucket", "herald_broadcast_spread_seconds_bucket",
+          "herald_kafka_consumer_lag", "herald_drops_total", "herald_connections_accepted_total"}) {
         EXPECT_NE(m.find(std::string("\n") + name), std::string::npos) << name << " missing from /metrics";
     }
 }
@@ -67,8 +68,9 @@ TEST(Ops, RealPrometheusScrapesAndQueriesHistograms) {
     ASSERT_TRUE(ws.websocket_handshake("/v1/ws?audience=news"));
     kafka_producer producer(d.brokers);
     for (int i = 0; i < 3; ++i) {
-        ASSERT_TRUE(producer.produce_json("herald.announcements", "news",
-                                          R"({"id":"p)" + std::to_string(i) + R"(","audience":"news","text":"x"})"));
+        ASSERT_TRUE(
+            producer.produce_json("herald.announcements", "news",
+                                  R"({"id":"p)" + std::to_string(i) + R"(","audience":"news","text":"x"})"));
         ASSERT_TRUE(ws.read_data_frame(15000));
     }
 

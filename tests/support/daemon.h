@@ -27,7 +27,9 @@ extern char** environ;
 
 namespace herald::testing {
 
-inline std::string bin_dir() { return HERALD_BIN_DIR; }
+inline std::string bin_dir() {
+    return HERALD_BIN_DIR;
+}
 
 struct http_reply {
     int status = 0;
@@ -35,18 +37,23 @@ struct http_reply {
 };
 
 /// One HTTP/1.1 GET with Connection: close.
-inline std::optional<http_reply> http_get(std::uint16_t port, const std::string& path, int timeout_ms = 5000) {
+inline std::optional<http_reply> http_get(std::uint16_t port, const std::string& path,
+                                          int timeout_ms = 5000) {
     peer p(connect_tcp("127.0.0.1", port));
-    if (!p.valid()) return std::nullopt;
-    if (!p.send_all("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")) return std::nullopt;
+    if (!p.valid())
+        return std::nullopt;
+    if (!p.send_all("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+        return std::nullopt;
     while (p.fill(timeout_ms)) {
     }
     const std::string& raw = p.buffer();
-    if (raw.rfind("HTTP/1.1 ", 0) != 0) return std::nullopt;
+    if (raw.rfind("HTTP/1.1 ", 0) != 0)
+        return std::nullopt;
     http_reply r;
     r.status = std::stoi(raw.substr(9, 3));
     const auto body = raw.find("\r\n\r\n");
-    if (body != std::string::npos) r.body = raw.substr(body + 4);
+    if (body != std::string::npos)
+        r.body = raw.substr(body + 4);
     return r;
 }
 
@@ -58,7 +65,8 @@ struct run_result {
 inline run_result run_command(const std::string& cmd) {
     run_result r;
     FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-    if (f == nullptr) return r;
+    if (f == nullptr)
+        return r;
     char buf[4096];
     std::size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.output.append(buf, n);
@@ -68,25 +76,32 @@ inline run_result run_command(const std::string& cmd) {
 }
 
 /// Sum of every sample of `name` (any labels) whose label set contains `label_filter`.
-inline double metric_value(const std::string& text, const std::string& name, const std::string& label_filter = "") {
+inline double metric_value(const std::string& text, const std::string& name,
+                           const std::string& label_filter = "") {
     double sum = 0;
     std::istringstream in(text);
     std::string line;
     while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        if (line.rfind(name, 0) != 0) continue;
+        if (line.empty() || line[0] == '#')
+            continue;
+        if (line.rfind(name, 0) != 0)
+            continue;
         const char next = line.size() > name.size() ? line[name.size()] : ' ';
-        if (next != '{' && next != ' ') continue;
-        if (!label_filter.empty() && line.find(label_filter) == std::string::npos) continue;
+        if (next != '{' && next != ' ')
+            continue;
+        if (!label_filter.empty() && line.find(label_filter) == std::string::npos)
+            continue;
         sum += std::stod(line.substr(line.rfind(' ') + 1));
     }
     return sum;
 }
 
 class daemon {
-public:
+  public:
     /// Starts heraldd with `args` (ports default to 0) and waits for /readyz.
-    explicit daemon(std::vector<std::string> args = {}, bool wait_ready = true) { start(std::move(args), wait_ready); }
+    explicit daemon(std::vector<std::string> args = {}, bool wait_ready = true) {
+        start(std::move(args), wait_ready);
+    }
     ~daemon() { kill_hard(); }
     daemon(const daemon&) = delete;
     daemon& operator=(const daemon&) = delete;
@@ -94,15 +109,21 @@ public:
     void start(std::vector<std::string> args, bool wait_ready = true) {
         const auto has = [&](const std::string& flag) {
             for (const auto& a : args) {
-                if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+                if (a == flag || a.rfind(flag + "=", 0) == 0)
+                    return true;
             }
             return false;
         };
-        if (!has("--client-port")) args.insert(args.end(), {"--client-port", "0"});
-        if (!has("--ops-port")) args.insert(args.end(), {"--ops-port", "0"});
-        if (!has("--client-host")) args.insert(args.end(), {"--client-host", "127.0.0.1"});
-        if (!has("--ops-host")) args.insert(args.end(), {"--ops-host", "127.0.0.1"});
-        if (!has("--shards")) args.insert(args.end(), {"--shards", "2"});
+        if (!has("--client-port"))
+            args.insert(args.end(), {"--client-port", "0"});
+        if (!has("--ops-port"))
+            args.insert(args.end(), {"--ops-port", "0"});
+        if (!has("--client-host"))
+            args.insert(args.end(), {"--client-host", "127.0.0.1"});
+        if (!has("--ops-host"))
+            args.insert(args.end(), {"--ops-host", "127.0.0.1"});
+        if (!has("--shards"))
+            args.insert(args.end(), {"--shards", "2"});
         args_ = args;
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         log_path_ = "/tmp/heraldd-test-" + std::to_string(::getpid()) + "-" +
@@ -112,8 +133,8 @@ public:
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
+                                         O_WRONLY | O_CREAT | O_APPEND, 0644);
         posix_spawn_file_actions_addclose(&actions, out[0]);
         std::vector<std::string> argv_s{bin_dir() + "/heraldd"};
         argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -142,13 +163,18 @@ public:
                 line_buf_.erase(0, nl + 1);
                 return line;
             }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-            if (left <= 0) return std::nullopt;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now())
+                                  .count();
+            if (left <= 0)
+                return std::nullopt;
             pollfd p{stdout_.fd(), POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+            if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+                return std::nullopt;
             char buf[1024];
             const ssize_t n = ::read(stdout_.fd(), buf, sizeof buf);
-            if (n <= 0) return std::nullopt;
+            if (n <= 0)
+                return std::nullopt;
             line_buf_.append(buf, static_cast<std::size_t>(n));
         }
     }
@@ -157,7 +183,8 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         while (std::chrono::steady_clock::now() < deadline) {
             auto r = http_get(ops_port, "/readyz", 1000);
-            if (r && r->status == 200) return true;
+            if (r && r->status == 200)
+                return true;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
         return false;
@@ -167,7 +194,8 @@ public:
     int terminate(int timeout_ms = 20000) { return stop(SIGTERM, timeout_ms); }
 
     int stop(int sig, int timeout_ms) {
-        if (pid_ <= 0) return exit_code_;
+        if (pid_ <= 0)
+            return exit_code_;
         ::kill(pid_, sig);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         while (std::chrono::steady_clock::now() < deadline) {
@@ -212,14 +240,16 @@ public:
     std::string brokers;
     pid_t pid() const { return pid_; }
 
-private:
+  private:
     void parse_listening(const std::string& line) {
         // heraldd listening client=127.0.0.1:PORT ops=127.0.0.1:PORT brokers=HOST:PORT
         const auto field = [&](const std::string& key) {
             const auto at = line.find(key + "=");
-            if (at == std::string::npos) return std::string();
+            if (at == std::string::npos)
+                return std::string();
             const auto end = line.find(' ', at);
-            return line.substr(at + key.size() + 1, end == std::string::npos ? std::string::npos : end - at - key.size() - 1);
+            return line.substr(at + key.size() + 1,
+                               end == std::string::npos ? std::string::npos : end - at - key.size() - 1);
         };
         const auto port_of = [](const std::string& hostport) {
             return static_cast<std::uint16_t>(std::stoi(hostport.substr(hostport.rfind(':') + 1)));

@@ -22,7 +22,7 @@ struct kafka_record {
 };
 
 class kafka_producer {
-public:
+  public:
     explicit kafka_producer(const std::string& brokers) {
         std::string err;
         std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -37,9 +37,9 @@ public:
                  const std::map<std::string, std::string>& headers = {}) {
         RdKafka::Headers* h = RdKafka::Headers::create();
         for (const auto& [k, v] : headers) h->add(k, v);
-        const auto err = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                                            const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-                                            h, nullptr);
+        const auto err = producer_->produce(topic, RdKafka::Topic::PARTITION_UA,
+                                            RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                            value.size(), key.data(), key.size(), 0, h, nullptr);
         if (err != RdKafka::ERR_NO_ERROR) {
             delete h;
             return false;
@@ -51,7 +51,7 @@ public:
         return produce(topic, audience, json, {{"content-type", "application/json"}});
     }
 
-private:
+  private:
     std::unique_ptr<RdKafka::Producer> producer_;
 };
 
@@ -67,14 +67,17 @@ inline std::vector<kafka_record> read_topic(const std::string& brokers, const st
     conf->set("log_level", "3", err);
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
     std::vector<kafka_record> out;
-    if (!consumer) return out;
+    if (!consumer)
+        return out;
     RdKafka::Metadata* md = nullptr;
     std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(consumer.get(), topic, nullptr, err));
-    if (consumer->metadata(false, t.get(), &md, 5000) != RdKafka::ERR_NO_ERROR) return out;
+    if (consumer->metadata(false, t.get(), &md, 5000) != RdKafka::ERR_NO_ERROR)
+        return out;
     std::vector<RdKafka::TopicPartition*> parts;
     for (const auto* tm : *md->topics()) {
         for (const auto* pm : *tm->partitions()) {
-            parts.push_back(RdKafka::TopicPartition::create(topic, pm->id(), RdKafka::Topic::OFFSET_BEGINNING));
+            parts.push_back(
+                RdKafka::TopicPartition::create(topic, pm->id(), RdKafka::Topic::OFFSET_BEGINNING));
         }
     }
     delete md;
@@ -86,7 +89,8 @@ inline std::vector<kafka_record> read_topic(const std::string& brokers, const st
         std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
         if (m->err() == RdKafka::ERR_NO_ERROR) {
             kafka_record r;
-            if (m->key()) r.key = *m->key();
+            if (m->key())
+                r.key = *m->key();
             r.value.assign(static_cast<const char*>(m->payload()), m->len());
             r.partition = m->partition();
             r.offset = m->offset();

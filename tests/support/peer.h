@@ -24,7 +24,8 @@ namespace herald::testing {
 
 inline int connect_tcp(const std::string& host, std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -43,14 +44,15 @@ struct ws_frame {
     bool fin = false;
     std::string payload;
     [[nodiscard]] std::uint16_t close_code() const {
-        return payload.size() >= 2 ? static_cast<std::uint16_t>((std::uint8_t(payload[0]) << 8) | std::uint8_t(payload[1]))
-                                   : 0;
+        return payload.size() >= 2
+                   ? static_cast<std::uint16_t>((std::uint8_t(payload[0]) << 8) | std::uint8_t(payload[1]))
+                   : 0;
     }
 };
 
 /// One connection with a read buffer.
 class peer {
-public:
+  public:
     peer() = default;
     explicit peer(int fd) : fd_(fd) {}
     peer(peer&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) { o.fd_ = -1; }
@@ -68,14 +70,16 @@ public:
     [[nodiscard]] int fd() const { return fd_; }
     [[nodiscard]] bool valid() const { return fd_ >= 0; }
     void close() {
-        if (fd_ >= 0) ::close(fd_);
+        if (fd_ >= 0)
+            ::close(fd_);
         fd_ = -1;
     }
 
     bool send_all(std::string_view data) {
         while (!data.empty()) {
             const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-            if (n <= 0) return false;
+            if (n <= 0)
+                return false;
             data.remove_prefix(static_cast<std::size_t>(n));
         }
         return true;
@@ -84,10 +88,12 @@ public:
     /// Reads more bytes into the buffer; false on EOF, error or timeout.
     bool fill(int timeout_ms) {
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, timeout_ms) <= 0) return false;
+        if (::poll(&p, 1, timeout_ms) <= 0)
+            return false;
         char tmp[65536];
         const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-        if (n <= 0) return false;
+        if (n <= 0)
+            return false;
         buf_.append(tmp, static_cast<std::size_t>(n));
         return true;
     }
@@ -102,25 +108,32 @@ public:
                 buf_.erase(0, pos + delim.size());
                 return out;
             }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-            if (left <= 0 || !fill(static_cast<int>(left))) return std::nullopt;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now())
+                                  .count();
+            if (left <= 0 || !fill(static_cast<int>(left)))
+                return std::nullopt;
         }
     }
 
     /// Sends the upgrade request; returns the response head ("HTTP/1.1 101 ...").
     std::optional<std::string> websocket_handshake(const std::string& target, int timeout_ms = 5000) {
-        const std::string req = "GET " + target +
-                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        if (!send_all(req)) return std::nullopt;
+        const std::string req =
+            "GET " + target +
+            " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        if (!send_all(req))
+            return std::nullopt;
         return read_until("\r\n\r\n", timeout_ms);
     }
 
     std::optional<std::string> sse_handshake(const std::string& target, const std::string& extra_headers = "",
                                              int timeout_ms = 5000) {
-        const std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
+        const std::string req = "GET " + target +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
                                 extra_headers + "\r\n";
-        if (!send_all(req)) return std::nullopt;
+        if (!send_all(req))
+            return std::nullopt;
         return read_until("\r\n\r\n", timeout_ms);
     }
 
@@ -128,9 +141,13 @@ public:
     std::optional<ws_frame> read_frame(int timeout_ms = 5000) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
-            if (auto f = try_parse()) return f;
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-            if (left <= 0 || !fill(static_cast<int>(left))) return std::nullopt;
+            if (auto f = try_parse())
+                return f;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now())
+                                  .count();
+            if (left <= 0 || !fill(static_cast<int>(left)))
+                return std::nullopt;
         }
     }
 
@@ -138,7 +155,8 @@ public:
     std::optional<ws_frame> read_data_frame(int timeout_ms = 5000) {
         for (;;) {
             auto f = read_frame(timeout_ms);
-            if (!f || (f->opcode != 0x9 && f->opcode != 0xA)) return f;
+            if (!f || (f->opcode != 0x9 && f->opcode != 0xA))
+                return f;
         }
     }
 
@@ -146,8 +164,10 @@ public:
     std::optional<std::string> read_sse_event(int timeout_ms = 5000) {
         for (;;) {
             auto block = read_until("\n\n", timeout_ms);
-            if (!block) return std::nullopt;
-            if (block->find("data:") != std::string::npos) return block;
+            if (!block)
+                return std::nullopt;
+            if (block->find("data:") != std::string::npos)
+                return block;
         }
     }
 
@@ -167,7 +187,8 @@ public:
         }
         const char mask[4] = {0x12, 0x34, 0x56, 0x78};
         out.append(mask, 4);
-        for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
         return send_all(out);
     }
 
@@ -175,37 +196,46 @@ public:
     bool wait_eof(int timeout_ms) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-            if (left <= 0) return false;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now())
+                                  .count();
+            if (left <= 0)
+                return false;
             pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+            if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+                return false;
             char tmp[4096];
             const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-            if (n <= 0) return true;
+            if (n <= 0)
+                return true;
             buf_.append(tmp, static_cast<std::size_t>(n));
         }
     }
 
     std::string& buffer() { return buf_; }
 
-private:
+  private:
     std::optional<ws_frame> try_parse() {
-        if (buf_.size() < 2) return std::nullopt;
+        if (buf_.size() < 2)
+            return std::nullopt;
         const auto b0 = static_cast<std::uint8_t>(buf_[0]);
         const auto b1 = static_cast<std::uint8_t>(buf_[1]);
         std::size_t len = b1 & 0x7F;
         std::size_t header = 2;
         if (len == 126) {
-            if (buf_.size() < 4) return std::nullopt;
+            if (buf_.size() < 4)
+                return std::nullopt;
             len = (std::size_t(std::uint8_t(buf_[2])) << 8) | std::uint8_t(buf_[3]);
             header = 4;
         } else if (len == 127) {
-            if (buf_.size() < 10) return std::nullopt;
+            if (buf_.size() < 10)
+                return std::nullopt;
             len = 0;
             for (int i = 0; i < 8; ++i) len = (len << 8) | std::uint8_t(buf_[2 + i]);
             header = 10;
         }
-        if (buf_.size() < header + len) return std::nullopt;
+        if (buf_.size() < header + len)
+            return std::nullopt;
         ws_frame f;
         f.fin = (b0 & 0x80) != 0;
         f.opcode = b0 & 0x0F;
@@ -215,11 +245,11 @@ private:
         return f;
     }
 
-public:
+  public:
     /// The exact bytes of the last frame read (for identical-bytes checks).
     std::string raw_last_;
 
-private:
+  private:
     int fd_ = -1;
     std::string buf_;
 };

@@ -45,24 +45,28 @@ struct args {
 
     bool has(const std::string& name) const {
         for (const auto& f : bare_flags) {
-            if (f == name) return true;
+            if (f == name)
+                return true;
         }
         for (const auto& [k, v] : items) {
-            if (k == name) return true;
+            if (k == name)
+                return true;
         }
         return false;
     }
     std::string get(const std::string& name, const std::string& fallback = "") const {
         std::string out = fallback;
         for (const auto& [k, v] : items) {
-            if (k == name) out = v;
+            if (k == name)
+                out = v;
         }
         return out;
     }
     std::vector<std::string> all(const std::string& name) const {
         std::vector<std::string> out;
         for (const auto& [k, v] : items) {
-            if (k == name) out.push_back(v);
+            if (k == name)
+                out.push_back(v);
         }
         return out;
     }
@@ -72,7 +76,8 @@ args parse(int argc, char** argv, int first, const std::vector<std::string>& fla
     args a;
     for (int i = first; i < argc; ++i) {
         std::string arg = argv[i];
-        if (arg.rfind("--", 0) != 0) throw usage_error("unexpected argument \"" + arg + "\"");
+        if (arg.rfind("--", 0) != 0)
+            throw usage_error("unexpected argument \"" + arg + "\"");
         arg = arg.substr(2);
         if (const auto eq = arg.find('='); eq != std::string::npos) {
             a.items.emplace_back(arg.substr(0, eq), arg.substr(eq + 1));
@@ -84,7 +89,8 @@ args parse(int argc, char** argv, int first, const std::vector<std::string>& fla
             a.bare_flags.push_back(arg);
             continue;
         }
-        if (i + 1 >= argc) throw usage_error("--" + arg + " needs a value");
+        if (i + 1 >= argc)
+            throw usage_error("--" + arg + " needs a value");
         a.items.emplace_back(arg, argv[++i]);
     }
     return a;
@@ -107,14 +113,16 @@ struct info {
 std::optional<info> fetch_info(const url& ops, std::string* error) {
     const auto r = http_get(ops, "/v1/info", 5s);
     if (!r.error.empty() || r.status != 200) {
-        if (error) *error = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
+        if (error)
+            *error = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
         return std::nullopt;
     }
     info out;
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
     if (!google::protobuf::util::JsonStringToMessage(r.body, &out.raw, options).ok()) {
-        if (error) *error = "unreadable /v1/info";
+        if (error)
+            *error = "unreadable /v1/info";
         return std::nullopt;
     }
     const auto& f = out.raw.fields();
@@ -126,14 +134,16 @@ std::optional<info> fetch_info(const url& ops, std::string* error) {
         out.topic_announcements = topics.at("announcements").string_value();
         out.topic_dlq = topics.at("dlq").string_value();
     }
-    if (auto p = f.find("client_port"); p != f.end()) out.client_port = static_cast<int>(p->second.number_value());
+    if (auto p = f.find("client_port"); p != f.end())
+        out.client_port = static_cast<int>(p->second.number_value());
     return out;
 }
 
 url ops_url(const args& a) {
     const std::string text = a.get("ops", env_or("HERALD_OPS_URL", "http://127.0.0.1:8081"));
     auto u = parse_url(text);
-    if (!u) throw usage_error("--ops: not a URL: " + text);
+    if (!u)
+        throw usage_error("--ops: not a URL: " + text);
     return *u;
 }
 
@@ -145,14 +155,16 @@ info kafka_info(const args& a) {
         std::string error;
         auto fetched = fetch_info(ops_url(a), &error);
         if (!fetched) {
-            throw runtime_error("cannot reach heraldd's ops API at " + a.get("ops", env_or("HERALD_OPS_URL", "http://127.0.0.1:8081")) +
+            throw runtime_error("cannot reach heraldd's ops API at " +
+                                a.get("ops", env_or("HERALD_OPS_URL", "http://127.0.0.1:8081")) +
                                 " to find its Kafka (" + error + "); pass --brokers HOST:PORT");
         }
         i = *fetched;
     } else {
         i.brokers = brokers;
     }
-    if (a.has("topic")) i.topic_announcements = a.get("topic");
+    if (a.has("topic"))
+        i.topic_announcements = a.get("topic");
     return i;
 }
 
@@ -167,17 +179,24 @@ std::chrono::milliseconds parse_duration(const std::string& flag, const std::str
     }
     const std::string unit = v.substr(used);
     double factor = 0;
-    if (unit == "ms") factor = 1;
-    else if (unit == "s" || unit.empty()) factor = 1000;
-    else if (unit == "m") factor = 60000;
-    else if (unit == "h") factor = 3600000;
-    else throw usage_error(flag + ": unknown unit in \"" + v + "\" (use ms, s, m, h)");
-    if (n < 0) throw usage_error(flag + ": must not be negative");
+    if (unit == "ms")
+        factor = 1;
+    else if (unit == "s" || unit.empty())
+        factor = 1000;
+    else if (unit == "m")
+        factor = 60000;
+    else if (unit == "h")
+        factor = 3600000;
+    else
+        throw usage_error(flag + ": unknown unit in \"" + v + "\" (use ms, s, m, h)");
+    if (n < 0)
+        throw usage_error(flag + ": must not be negative");
     return std::chrono::milliseconds(static_cast<std::int64_t>(n * factor));
 }
 
 std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -188,7 +207,8 @@ google::protobuf::Timestamp parse_instant(const std::string& flag, const std::st
         return TimeUtil::MillisecondsToTimestamp(now_ms() + parse_duration(flag, v.substr(1)).count());
     }
     google::protobuf::Timestamp t;
-    if (!TimeUtil::FromString(v, &t)) throw usage_error(flag + ": not an RFC 3339 time: " + v);
+    if (!TimeUtil::FromString(v, &t))
+        throw usage_error(flag + ": not an RFC 3339 time: " + v);
     return t;
 }
 
@@ -202,7 +222,7 @@ std::unique_ptr<RdKafka::Conf> kafka_conf(const std::string& brokers) {
 }
 
 class delivery_report : public RdKafka::DeliveryReportCb {
-public:
+  public:
     void dr_cb(RdKafka::Message& m) override {
         err = m.err();
         partition = m.partition();
@@ -218,9 +238,11 @@ public:
 int cmd_announce(const args& a) {
     herald::v1::Announcement ann;
     const std::string audience = a.get("audience");
-    if (audience.empty()) throw usage_error("announce needs --audience");
+    if (audience.empty())
+        throw usage_error("announce needs --audience");
     if (!base::is_valid_audience(audience)) {
-        throw usage_error("--audience \"" + audience + "\": 1..128 characters of [a-z0-9._:-], starting with a letter or digit");
+        throw usage_error("--audience \"" + audience +
+                          "\": 1..128 characters of [a-z0-9._:-], starting with a letter or digit");
     }
     ann.set_audience(audience);
     std::string id = a.get("id");
@@ -228,9 +250,11 @@ int cmd_announce(const args& a) {
         id = "cli-" + std::to_string(now_ms()) + "-" + std::to_string(std::random_device{}() % 100000);
     }
     ann.set_id(id);
-    if (a.has("tenant")) ann.set_tenant(a.get("tenant"));
+    if (a.has("tenant"))
+        ann.set_tenant(a.get("tenant"));
     const int payloads = a.has("text") + a.has("json") + a.has("file");
-    if (payloads != 1) throw usage_error("announce needs exactly one of --text, --json, --file");
+    if (payloads != 1)
+        throw usage_error("announce needs exactly one of --text, --json, --file");
     if (a.has("text")) {
         ann.set_text(a.get("text"));
     } else if (a.has("json")) {
@@ -239,7 +263,8 @@ int cmd_announce(const args& a) {
         }
     } else {
         FILE* f = std::fopen(a.get("file").c_str(), "rb");
-        if (f == nullptr) throw runtime_error("cannot read " + a.get("file"));
+        if (f == nullptr)
+            throw runtime_error("cannot read " + a.get("file"));
         std::string data;
         char buf[65536];
         std::size_t n;
@@ -249,26 +274,33 @@ int cmd_announce(const args& a) {
         ann.set_content_type(a.get("content-type", "application/octet-stream"));
     }
     if (a.has("priority")) {
-        static const std::map<std::string, herald::v1::Priority> names{{"low", herald::v1::PRIORITY_LOW},
-                                                                        {"normal", herald::v1::PRIORITY_NORMAL},
-                                                                        {"high", herald::v1::PRIORITY_HIGH},
-                                                                        {"critical", herald::v1::PRIORITY_CRITICAL}};
+        static const std::map<std::string, herald::v1::Priority> names{
+            {"low", herald::v1::PRIORITY_LOW},
+            {"normal", herald::v1::PRIORITY_NORMAL},
+            {"high", herald::v1::PRIORITY_HIGH},
+            {"critical", herald::v1::PRIORITY_CRITICAL}};
         const auto it = names.find(a.get("priority"));
-        if (it == names.end()) throw usage_error("--priority: low|normal|high|critical");
+        if (it == names.end())
+            throw usage_error("--priority: low|normal|high|critical");
         ann.set_priority(it->second);
     }
-    if (a.has("deliver-at")) *ann.mutable_deliver_at() = parse_instant("--deliver-at", a.get("deliver-at"));
-    if (a.has("expires-at")) *ann.mutable_expires_at() = parse_instant("--expires-at", a.get("expires-at"));
+    if (a.has("deliver-at"))
+        *ann.mutable_deliver_at() = parse_instant("--deliver-at", a.get("deliver-at"));
+    if (a.has("expires-at"))
+        *ann.mutable_expires_at() = parse_instant("--expires-at", a.get("expires-at"));
     if (a.has("ttl")) {
-        const auto base_ms = ann.has_deliver_at() ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(ann.deliver_at())
-                                                  : now_ms();
+        const auto base_ms = ann.has_deliver_at()
+                                 ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(ann.deliver_at())
+                                 : now_ms();
         *ann.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
             base_ms + parse_duration("--ttl", a.get("ttl")).count());
     }
-    if (a.has("collapse-key")) ann.set_collapse_key(a.get("collapse-key"));
+    if (a.has("collapse-key"))
+        ann.set_collapse_key(a.get("collapse-key"));
     for (const auto& label : a.all("label")) {
         const auto eq = label.find('=');
-        if (eq == std::string::npos) throw usage_error("--label needs key=value");
+        if (eq == std::string::npos)
+            throw usage_error("--label needs key=value");
         (*ann.mutable_labels())[label.substr(0, eq)] = label.substr(eq + 1);
     }
 
@@ -287,11 +319,14 @@ int cmd_announce(const args& a) {
     std::string err;
     conf->set("dr_cb", &report, err);
     std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
-    if (!producer) throw runtime_error("kafka: " + err);
+    if (!producer)
+        throw runtime_error("kafka: " + err);
     RdKafka::Headers* headers = RdKafka::Headers::create();
-    if (!binary) headers->add("content-type", "application/json");
-    const auto rc = producer->produce(where.topic_announcements, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                                      value.data(), value.size(), audience.data(), audience.size(), 0, headers, nullptr);
+    if (!binary)
+        headers->add("content-type", "application/json");
+    const auto rc = producer->produce(where.topic_announcements, RdKafka::Topic::PARTITION_UA,
+                                      RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
+                                      audience.data(), audience.size(), 0, headers, nullptr);
     if (rc != RdKafka::ERR_NO_ERROR) {
         delete headers;
         throw runtime_error("kafka produce: " + RdKafka::err2str(rc));
@@ -308,15 +343,18 @@ int cmd_announce(const args& a) {
 
 int cmd_listen(const args& a) {
     const auto audiences = a.all("audience");
-    if (audiences.empty()) throw usage_error("listen needs at least one --audience");
+    if (audiences.empty())
+        throw usage_error("listen needs at least one --audience");
     for (const auto& aud : audiences) {
-        if (!base::is_valid_audience(aud)) throw usage_error("--audience \"" + aud + "\" is not a valid audience name");
+        if (!base::is_valid_audience(aud))
+            throw usage_error("--audience \"" + aud + "\" is not a valid audience name");
     }
     std::optional<url> client;
     const std::string explicit_client = a.get("client", env_or("HERALD_CLIENT_URL", ""));
     if (!explicit_client.empty()) {
         client = parse_url(explicit_client);
-        if (!client) throw usage_error("--client: not a URL: " + explicit_client);
+        if (!client)
+            throw usage_error("--client: not a URL: " + explicit_client);
     } else {
         const url ops = ops_url(a);
         std::string error;
@@ -324,14 +362,16 @@ int cmd_listen(const args& a) {
         client = url{"ws", ops.host, std::to_string(i ? i->client_port : 8080), "/"};
     }
     const long count = a.has("count") ? std::stol(a.get("count")) : 0;
-    const auto timeout = a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
+    const auto timeout =
+        a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
     long seen = 0;
     const auto r = listen(*client, audiences, a.has("sse"), timeout, [&](const std::string& frame) {
         std::cout << frame << std::endl;
         return count == 0 || ++seen < count;
     });
     switch (r.how) {
-        case listen_result::stopped: return 0;
+        case listen_result::stopped:
+            return 0;
         case listen_result::closed:
             std::cerr << "closed: " << r.close_code << " " << r.detail << "\n";
             return count != 0 && seen < count ? exit_runtime : 0;
@@ -339,7 +379,8 @@ int cmd_listen(const args& a) {
             std::cerr << "herald: no frame within " << a.get("timeout") << "\n";
             return exit_runtime;
         case listen_result::failed:
-            std::cerr << "herald: cannot listen on " << client->host << ":" << client->port << ": " << r.detail << "\n";
+            std::cerr << "herald: cannot listen on " << client->host << ":" << client->port << ": "
+                      << r.detail << "\n";
             return exit_runtime;
     }
     return exit_runtime;
@@ -350,19 +391,23 @@ int cmd_status(const args& a) {
     std::string error;
     auto i = fetch_info(ops, &error);
     if (!i) {
-        std::cerr << "herald: heraldd is not reachable at " << ops.host << ":" << ops.port << " (" << error << ")\n";
+        std::cerr << "herald: heraldd is not reachable at " << ops.host << ":" << ops.port << " (" << error
+                  << ")\n";
         return exit_runtime;
     }
     const auto ready = http_get(ops, "/readyz", 5s);
     const auto& f = i->raw.fields();
-    std::cout << "heraldd " << f.at("version").string_value() << " (" << f.at("instance_id").string_value() << ")\n"
+    std::cout << "heraldd " << f.at("version").string_value() << " (" << f.at("instance_id").string_value()
+              << ")\n"
               << "  shards:    " << f.at("shards").number_value() << "\n"
               << "  clients:   port " << i->client_port << "  (/v1/ws, /v1/sse)\n"
               << "  kafka:     " << i->brokers
-              << (f.at("kafka").struct_value().fields().at("embedded").bool_value() ? " (embedded)" : "") << "\n"
+              << (f.at("kafka").struct_value().fields().at("embedded").bool_value() ? " (embedded)" : "")
+              << "\n"
               << "  topics:    " << i->topic_announcements << ", " << i->topic_dlq << "\n"
               << "  ready:     " << (ready.status == 200 ? "yes" : "no: " + ready.body);
-    if (ready.status == 200) std::cout << "\n";
+    if (ready.status == 200)
+        std::cout << "\n";
     return ready.status == 200 ? 0 : 3;
 }
 
@@ -381,9 +426,11 @@ int cmd_dlq(const args& a) {
     conf->set("group.id", "herald-cli-dlq", err);
     conf->set("enable.auto.commit", "false", err);
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
-    if (!consumer) throw runtime_error("kafka: " + err);
+    if (!consumer)
+        throw runtime_error("kafka: " + err);
     RdKafka::Metadata* md = nullptr;
-    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(consumer.get(), where.topic_dlq, nullptr, err));
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(consumer.get(), where.topic_dlq, nullptr, err));
     if (consumer->metadata(false, topic.get(), &md, 5000) != RdKafka::ERR_NO_ERROR) {
         throw runtime_error("cannot read metadata of " + where.topic_dlq + " from " + where.brokers);
     }
@@ -391,14 +438,16 @@ int cmd_dlq(const args& a) {
     for (const auto* t : *md->topics()) {
         for (const auto* p : *t->partitions()) {
             parts.push_back(RdKafka::TopicPartition::create(
-                where.topic_dlq, p->id(), a.has("from-beginning") ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END));
+                where.topic_dlq, p->id(),
+                a.has("from-beginning") ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END));
         }
     }
     delete md;
     consumer->assign(parts);
     RdKafka::TopicPartition::destroy(parts);
     const long count = a.has("count") ? std::stol(a.get("count")) : 0;
-    const auto timeout = a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
+    const auto timeout =
+        a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
     auto last = std::chrono::steady_clock::now();
     long seen = 0;
     for (;;) {
@@ -406,14 +455,18 @@ int cmd_dlq(const args& a) {
         if (m->err() == RdKafka::ERR_NO_ERROR) {
             std::map<std::string, std::string> h;
             if (auto* hs = m->headers()) {
-                for (const auto& x : hs->get_all()) h[x.key()] = std::string(static_cast<const char*>(x.value()), x.value_size());
+                for (const auto& x : hs->get_all())
+                    h[x.key()] = std::string(static_cast<const char*>(x.value()), x.value_size());
             }
-            std::cout << "{\"reason\":" << json_string(h["herald-dlq-reason"]) << ",\"detail\":" << json_string(h["herald-dlq-detail"])
-                      << ",\"source\":" << json_string(h["herald-dlq-source"]) << ",\"key\":" << json_string(m->key() ? *m->key() : "")
-                      << ",\"value\":" << json_string(std::string(static_cast<const char*>(m->payload()), m->len())) << "}"
+            std::cout << "{\"reason\":" << json_string(h["herald-dlq-reason"])
+                      << ",\"detail\":" << json_string(h["herald-dlq-detail"])
+                      << ",\"source\":" << json_string(h["herald-dlq-source"])
+                      << ",\"key\":" << json_string(m->key() ? *m->key() : "") << ",\"value\":"
+                      << json_string(std::string(static_cast<const char*>(m->payload()), m->len())) << "}"
                       << std::endl;
             last = std::chrono::steady_clock::now();
-            if (count != 0 && ++seen >= count) break;
+            if (count != 0 && ++seen >= count)
+                break;
         } else if (timeout.count() > 0 && std::chrono::steady_clock::now() - last > timeout) {
             consumer->close();
             return count != 0 ? exit_runtime : 0;
@@ -451,10 +504,14 @@ int main(int argc, char** argv) {
     }
     const std::string command = argv[1];
     try {
-        if (command == "announce") return cmd_announce(parse(argc, argv, 2, {"protobuf", "help"}));
-        if (command == "listen") return cmd_listen(parse(argc, argv, 2, {"sse", "help"}));
-        if (command == "status") return cmd_status(parse(argc, argv, 2, {"help"}));
-        if (command == "dlq") return cmd_dlq(parse(argc, argv, 2, {"from-beginning", "help"}));
+        if (command == "announce")
+            return cmd_announce(parse(argc, argv, 2, {"protobuf", "help"}));
+        if (command == "listen")
+            return cmd_listen(parse(argc, argv, 2, {"sse", "help"}));
+        if (command == "status")
+            return cmd_status(parse(argc, argv, 2, {"help"}));
+        if (command == "dlq")
+            return cmd_dlq(parse(argc, argv, 2, {"from-beginning", "help"}));
         throw usage_error("unknown command \"" + command + "\"");
     } catch (const usage_error& e) {
         std::cerr << "herald: " << e.what() << "\n(see herald --help)\n";

@@ -15,7 +15,8 @@ using tcp = asio::ip::tcp;
 
 std::optional<url> parse_url(const std::string& text) {
     const auto sep = text.find("://");
-    if (sep == std::string::npos) return std::nullopt;
+    if (sep == std::string::npos)
+        return std::nullopt;
     url u;
     u.scheme = text.substr(0, sep);
     std::string rest = text.substr(sep + 3);
@@ -32,7 +33,8 @@ std::optional<url> parse_url(const std::string& text) {
         u.host = rest.substr(0, colon);
         u.port = rest.substr(colon + 1);
     }
-    if (u.host.empty() || u.port.empty()) return std::nullopt;
+    if (u.host.empty() || u.port.empty())
+        return std::nullopt;
     return u;
 }
 
@@ -92,11 +94,13 @@ std::string stream_target(const std::string& path, const std::vector<std::string
 }  // namespace
 
 listen_result listen(const url& base, const std::vector<std::string>& audiences, bool sse,
-                     std::chrono::milliseconds idle_timeout, const std::function<bool(const std::string&)>& on_frame) {
+                     std::chrono::milliseconds idle_timeout,
+                     const std::function<bool(const std::string&)>& on_frame) {
     listen_result out;
     const auto no_timeout = std::chrono::hours(24 * 365);
-    const auto wait = idle_timeout.count() > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(idle_timeout)
-                                               : std::chrono::duration_cast<std::chrono::steady_clock::duration>(no_timeout);
+    const auto wait = idle_timeout.count() > 0
+                          ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(idle_timeout)
+                          : std::chrono::duration_cast<std::chrono::steady_clock::duration>(no_timeout);
     try {
         asio::io_context ioc;
         tcp::resolver resolver(ioc);

@@ -39,6 +39,7 @@ struct listen_result {
     std::string detail;
 };
 listen_result listen(const url& base, const std::vector<std::string>& audiences, bool sse,
-                     std::chrono::milliseconds idle_timeout, const std::function<bool(const std::string&)>& on_frame);
+                     std::chrono::milliseconds idle_timeout,
+                     const std::function<bool(const std::string&)>& on_frame);
 
 }  // namespace herald::cli

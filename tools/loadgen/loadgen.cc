@@ -12,6 +12,7 @@
 // bottleneck. Raw sockets and epoll: no Boost, a few hundred bytes per
 // connection.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <netinet/in.h>
@@ -30,7 +31,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <dirent.h>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -80,8 +80,10 @@ bool write_all(int fd, const void* data, std::size_t n) {
     const char* p = static_cast<const char*>(data);
     while (n > 0) {
         const ssize_t w = ::write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
         p += w;
         n -= static_cast<std::size_t>(w);
     }
@@ -92,8 +94,10 @@ bool read_all(int fd, void* data, std::size_t n) {
     char* p = static_cast<char*>(data);
     while (n > 0) {
         const ssize_t r = ::read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
         p += r;
         n -= static_cast<std::size_t>(r);
     }
@@ -124,9 +128,11 @@ std::string http_get(const std::string& hostport, const std::string& path) {
 
 std::string json_field(const std::string& json, const std::string& key) {
     const auto at = json.find("\"" + key + "\":");
-    if (at == std::string::npos) return {};
+    if (at == std::string::npos)
+        return {};
     auto start = at + key.size() + 3;
-    if (json[start] == '"') return json.substr(start + 1, json.find('"', start + 1) - start - 1);
+    if (json[start] == '"')
+        return json.substr(start + 1, json.find('"', start + 1) - start - 1);
     return json.substr(start, json.find_first_of(",}", start) - start);
 }
 
@@ -134,18 +140,21 @@ long rss_kib(int pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::stol(line.substr(6));
     }
     return -1;
 }
 
 int find_pid(const char* name) {
     DIR* d = opendir("/proc");
-    if (d == nullptr) return 0;
+    if (d == nullptr)
+        return 0;
     int found = 0;
     while (dirent* e = readdir(d)) {
         const int pid = std::atoi(e->d_name);
-        if (pid <= 0) continue;
+        if (pid <= 0)
+            continue;
         std::ifstream in(std::string("/proc/") + e->d_name + "/comm");
         std::string comm;
         std::getline(in, comm);
@@ -180,7 +189,7 @@ struct conn {
 };
 
 class worker {
-public:
+  public:
     worker(const options& o, int index, int count, int cmd_fd, int report_fd)
         : o_(o), index_(index), count_(count), cmd_fd_(cmd_fd), report_fd_(report_fd) {}
 
@@ -191,13 +200,14 @@ public:
         write_all(report_fd_, &head, sizeof head);
         for (;;) {
             command c{};
-            if (!read_all(cmd_fd_, &c, sizeof c) || c.release_ns == 0) break;
+            if (!read_all(cmd_fd_, &c, sizeof c) || c.release_ns == 0)
+                break;
             measure(c);
         }
         std::_Exit(0);
     }
 
-private:
+  private:
     int connected() const {
         int n = 0;
         for (const auto& c : conns_) n += c.open;
@@ -206,9 +216,10 @@ private:
 
     void connect_all() {
         conns_.resize(static_cast<std::size_t>(count_));
-        const std::string request = "GET /v1/ws?audience=" + o_.audience +
-                                    " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        const std::string request =
+            "GET /v1/ws?audience=" + o_.audience +
+            " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
         const bool loopback = o_.host.rfind("127.", 0) == 0;
         int in_flight = 0;
         std::size_t next = 0;
@@ -218,13 +229,16 @@ private:
             while (next < conns_.size() && in_flight < 500) {
                 conn& c = conns_[next];
                 c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-                if (c.fd < 0) die("socket: " + std::string(std::strerror(errno)) + " (too many connections per process? use --procs)");
+                if (c.fd < 0)
+                    die("socket: " + std::string(std::strerror(errno)) +
+                        " (too many connections per process? use --procs)");
                 const int one = 1;
                 setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 if (loopback && o_.source_ips > 0) {
                     sockaddr_in src{};
                     src.sin_family = AF_INET;
-                    const int k = static_cast<int>((next + static_cast<std::size_t>(index_) * 7919) % static_cast<std::size_t>(o_.source_ips));
+                    const int k = static_cast<int>((next + static_cast<std::size_t>(index_) * 7919) %
+                                                   static_cast<std::size_t>(o_.source_ips));
                     src.sin_addr.s_addr = htonl(0x7F000002u + static_cast<std::uint32_t>(k));
                     ::bind(c.fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
                 }
@@ -243,7 +257,8 @@ private:
             const int n = epoll_wait(epfd_, events, 512, 100);
             for (int i = 0; i < n; ++i) {
                 conn& c = conns_[events[i].data.u64];
-                if (c.open) continue;
+                if (c.open)
+                    continue;
                 if (events[i].events & (EPOLLERR | EPOLLHUP)) {
                     epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
                     ::close(c.fd);
@@ -262,7 +277,8 @@ private:
                 if (events[i].events & EPOLLIN) {
                     char tmp[1024];
                     const ssize_t r = ::read(c.fd, tmp, sizeof tmp);
-                    if (r > 0 && std::string_view(tmp, static_cast<std::size_t>(r)).find("101") != std::string_view::npos) {
+                    if (r > 0 && std::string_view(tmp, static_cast<std::size_t>(r)).find("101") !=
+                                     std::string_view::npos) {
                         c.open = true;
                         c.buf.clear();
                         --in_flight;
@@ -292,10 +308,12 @@ private:
             const std::int64_t now = wall_ns();  // one clock read per wake-up batch
             for (int i = 0; i < n; ++i) {
                 conn& x = conns_[events[i].data.u64];
-                if (!x.open) continue;
+                if (!x.open)
+                    continue;
                 const ssize_t r = ::read(x.fd, tmp, sizeof tmp);
                 if (r <= 0) {
-                    if (r == 0 || errno != EAGAIN) x.open = false;
+                    if (r == 0 || errno != EAGAIN)
+                        x.open = false;
                     continue;
                 }
                 x.buf.append(tmp, static_cast<std::size_t>(r));
@@ -306,16 +324,19 @@ private:
                     std::size_t len = static_cast<std::uint8_t>(x.buf[pos + 1]) & 0x7F;
                     std::size_t hdr = 2;
                     if (len == 126) {
-                        if (x.buf.size() - pos < 4) break;
+                        if (x.buf.size() - pos < 4)
+                            break;
                         len = (std::size_t(std::uint8_t(x.buf[pos + 2])) << 8) | std::uint8_t(x.buf[pos + 3]);
                         hdr = 4;
                     } else if (len == 127) {
-                        if (x.buf.size() - pos < 10) break;
+                        if (x.buf.size() - pos < 10)
+                            break;
                         len = 0;
                         for (int k = 0; k < 8; ++k) len = (len << 8) | std::uint8_t(x.buf[pos + 2 + k]);
                         hdr = 10;
                     }
-                    if (x.buf.size() - pos < hdr + len) break;
+                    if (x.buf.size() - pos < hdr + len)
+                        break;
                     const std::string_view payload(x.buf.data() + pos + hdr, len);
                     const int op = b0 & 0x0F;
                     if (op == 0x9) {
@@ -339,7 +360,8 @@ private:
         std::vector<std::int64_t> times;
         times.reserve(static_cast<std::size_t>(received));
         for (const auto& x : conns_) {
-            if (x.got_ns != 0) times.push_back(x.got_ns);
+            if (x.got_ns != 0)
+                times.push_back(x.got_ns);
         }
         const auto count = static_cast<std::int32_t>(times.size());
         write_all(report_fd_, &count, sizeof count);
@@ -385,7 +407,8 @@ result finish_round(std::vector<worker_handle>& workers) {
     for (auto& w : workers) {
         report_head head{};
         std::int32_t n = 0;
-        if (!read_all(w.report_fd, &head, sizeof head) || !read_all(w.report_fd, &n, sizeof n)) die("worker died");
+        if (!read_all(w.report_fd, &head, sizeof head) || !read_all(w.report_fd, &n, sizeof n))
+            die("worker died");
         std::vector<std::int64_t> t(static_cast<std::size_t>(n));
         read_all(w.report_fd, t.data(), t.size() * sizeof(std::int64_t));
         r.expected += head.connected;
@@ -398,13 +421,14 @@ result finish_round(std::vector<worker_handle>& workers) {
 }
 
 double pct_ms(const std::vector<std::int64_t>& sorted, double q, std::int64_t origin) {
-    if (sorted.empty()) return 0;
+    if (sorted.empty())
+        return 0;
     const auto i = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
     return static_cast<double>(sorted[i] - origin) / 1e6;
 }
 
 class producer {
-public:
+  public:
     explicit producer(const std::string& brokers) {
         std::string err;
         std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -412,7 +436,8 @@ public:
         conf->set("linger.ms", "0", err);
         conf->set("log_level", "3", err);
         p_.reset(RdKafka::Producer::create(conf.get(), err));
-        if (!p_) die("kafka: " + err);
+        if (!p_)
+            die("kafka: " + err);
     }
     void send(const std::string& audience, const std::string& json) {
         RdKafka::Headers* h = RdKafka::Headers::create();
@@ -426,7 +451,7 @@ public:
         p_->flush(10000);
     }
 
-private:
+  private:
     std::unique_ptr<RdKafka::Producer> p_;
 };
 
@@ -435,8 +460,8 @@ std::string rfc3339(std::int64_t ns) {
     std::tm tm{};
     gmtime_r(&s, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns % 1'000'000'000);
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns % 1'000'000'000);
     return buf;
 }
 
@@ -445,31 +470,50 @@ options parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
-            if (i + 1 >= argc) die(a + " needs a value");
+            if (i + 1 >= argc)
+                die(a + " needs a value");
             return argv[++i];
         };
-        if (a == "--connections") o.connections = std::stoi(next());
-        else if (a == "--procs") o.procs = std::stoi(next());
-        else if (a == "--ops") o.ops = next();
-        else if (a == "--host") o.host = next();
-        else if (a == "--port") o.port = std::stoi(next());
-        else if (a == "--brokers") o.brokers = next();
-        else if (a == "--audience") o.audience = next();
-        else if (a == "--broadcasts") o.broadcasts = std::stoi(next());
-        else if (a == "--idle-samples") o.idle_samples = std::stoi(next());
-        else if (a == "--payload-bytes") o.payload_bytes = std::stoi(next());
-        else if (a == "--release-delay-ms") o.release_delay_ms = std::stoi(next());
-        else if (a == "--timeout-s") o.timeout_s = std::stoi(next());
-        else if (a == "--source-ips") o.source_ips = std::stoi(next());
-        else if (a == "--server-pid") o.server_pid = std::stoi(next());
-        else if (a == "--json") o.json = true;
+        if (a == "--connections")
+            o.connections = std::stoi(next());
+        else if (a == "--procs")
+            o.procs = std::stoi(next());
+        else if (a == "--ops")
+            o.ops = next();
+        else if (a == "--host")
+            o.host = next();
+        else if (a == "--port")
+            o.port = std::stoi(next());
+        else if (a == "--brokers")
+            o.brokers = next();
+        else if (a == "--audience")
+            o.audience = next();
+        else if (a == "--broadcasts")
+            o.broadcasts = std::stoi(next());
+        else if (a == "--idle-samples")
+            o.idle_samples = std::stoi(next());
+        else if (a == "--payload-bytes")
+            o.payload_bytes = std::stoi(next());
+        else if (a == "--release-delay-ms")
+            o.release_delay_ms = std::stoi(next());
+        else if (a == "--timeout-s")
+            o.timeout_s = std::stoi(next());
+        else if (a == "--source-ips")
+            o.source_ips = std::stoi(next());
+        else if (a == "--server-pid")
+            o.server_pid = std::stoi(next());
+        else if (a == "--json")
+            o.json = true;
         else if (a == "--help") {
             std::printf(
-                "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port P --brokers B]\n"
-                "       [--audience A] [--broadcasts B] [--idle-samples K] [--payload-bytes S] [--release-delay-ms D]\n"
+                "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port P "
+                "--brokers B]\n"
+                "       [--audience A] [--broadcasts B] [--idle-samples K] [--payload-bytes S] "
+                "[--release-delay-ms D]\n"
                 "       [--timeout-s T] [--source-ips S] [--server-pid PID] [--json]\n");
             std::exit(0);
-        } else die("unknown option " + a);
+        } else
+            die("unknown option " + a);
     }
     return o;
 }
@@ -481,23 +525,30 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     // Announcements produced before heraldd's partition assignment would not be seen.
     for (int tries = 0; http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
-        if (tries == 300) die("heraldd at " + o.ops + " did not become ready");
+        if (tries == 300)
+            die("heraldd at " + o.ops + " did not become ready");
         usleep(100'000);
     }
     if (o.port == 0 || o.brokers.empty()) {
         const std::string info = http_get(o.ops, "/v1/info");
-        if (info.empty()) die("cannot read /v1/info from " + o.ops + " (is heraldd running? or pass --port and --brokers)");
-        if (o.port == 0) o.port = std::stoi(json_field(info, "client_port"));
-        if (o.brokers.empty()) o.brokers = json_field(info, "bootstrap_servers");
+        if (info.empty())
+            die("cannot read /v1/info from " + o.ops + " (is heraldd running? or pass --port and --brokers)");
+        if (o.port == 0)
+            o.port = std::stoi(json_field(info, "client_port"));
+        if (o.brokers.empty())
+            o.brokers = json_field(info, "bootstrap_servers");
     }
-    if (o.procs <= 0) o.procs = std::max(1, (o.connections + 14999) / 15000);
-    if (o.server_pid == 0) o.server_pid = find_pid("heraldd");
+    if (o.procs <= 0)
+        o.procs = std::max(1, (o.connections + 14999) / 15000);
+    if (o.server_pid == 0)
+        o.server_pid = find_pid("heraldd");
     const long rss_before = o.server_pid > 0 ? rss_kib(o.server_pid) : -1;
 
     std::vector<worker_handle> workers;
     for (int w = 0; w < o.procs; ++w) {
         int cmd[2], rep[2];
-        if (pipe(cmd) != 0 || pipe(rep) != 0) die("pipe");
+        if (pipe(cmd) != 0 || pipe(rep) != 0)
+            die("pipe");
         const int share = o.connections / o.procs + (w < o.connections % o.procs ? 1 : 0);
         const pid_t pid = fork();
         if (pid == 0) {
@@ -512,13 +563,15 @@ int main(int argc, char** argv) {
     int connected = 0;
     for (auto& w : workers) {
         report_head head{};
-        if (!read_all(w.report_fd, &head, sizeof head)) die("worker failed while connecting");
+        if (!read_all(w.report_fd, &head, sizeof head))
+            die("worker failed while connecting");
         connected += head.connected;
     }
     usleep(500'000);  // let the server settle (gauges, memory)
     const long rss_after = o.server_pid > 0 ? rss_kib(o.server_pid) : -1;
-    const double rss_per_conn =
-        rss_before > 0 && connected > 0 ? static_cast<double>(rss_after - rss_before) * 1024.0 / connected : -1;
+    const double rss_per_conn = rss_before > 0 && connected > 0
+                                    ? static_cast<double>(rss_after - rss_before) * 1024.0 / connected
+                                    : -1;
 
     producer prod(o.brokers);
     const std::string text(static_cast<std::size_t>(o.payload_bytes), 'x');
@@ -528,10 +581,11 @@ int main(int argc, char** argv) {
     bool all_delivered = connected == o.connections;
 
     if (!o.json) {
-        std::printf("herald-loadgen: %d/%d connections open over %d process(es); server RSS %.0f bytes/connection\n",
-                    connected, o.connections, o.procs, rss_per_conn);
-        std::printf("%-10s %9s %10s %10s %10s %10s %14s\n", "broadcast", "delivered", "p50 ms", "p99 ms", "max ms",
-                    "spread ms", "deliveries/s");
+        std::printf(
+            "herald-loadgen: %d/%d connections open over %d process(es); server RSS %.0f bytes/connection\n",
+            connected, o.connections, o.procs, rss_per_conn);
+        std::printf("%-10s %9s %10s %10s %10s %10s %14s\n", "broadcast", "delivered", "p50 ms", "p99 ms",
+                    "max ms", "spread ms", "deliveries/s");
     }
     std::string json_broadcasts;
     const std::int64_t run_tag = wall_ns() / 1000;
@@ -539,12 +593,13 @@ int main(int argc, char** argv) {
         const std::string id = "lg-" + std::to_string(run_tag) + "-" + std::to_string(b);
         const std::int64_t release = wall_ns() + static_cast<std::int64_t>(o.release_delay_ms) * 1'000'000;
         start_round(workers, id, o.timeout_s * 1000);
-        prod.send(o.audience, "{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text +
-                                  "\",\"deliver_at\":\"" + rfc3339(release) + "\"}");
+        prod.send(o.audience, "{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" +
+                                  text + "\",\"deliver_at\":\"" + rfc3339(release) + "\"}");
         const result r = finish_round(workers);
         worker_cpu += r.cpu_s;
         all_delivered &= r.received == r.expected;
-        const double spread = r.times.empty() ? 0 : static_cast<double>(r.times.back() - r.times.front()) / 1e6;
+        const double spread =
+            r.times.empty() ? 0 : static_cast<double>(r.times.back() - r.times.front()) / 1e6;
         const double last_s = r.times.empty() ? 0 : static_cast<double>(r.times.back() - release) / 1e9;
         const double rate = last_s > 0 ? r.received / last_s : 0;
         const double p50 = pct_ms(r.times, 0.50, release), p99 = pct_ms(r.times, 0.99, release),
@@ -552,13 +607,15 @@ int main(int argc, char** argv) {
         if (o.json) {
             char buf[512];
             std::snprintf(buf, sizeof buf,
-                          "%s{\"id\":\"%s\",\"delivered\":%d,\"expected\":%d,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
+                          "%s{\"id\":\"%s\",\"delivered\":%d,\"expected\":%d,\"latency_p50_ms\":%.3f,"
+                          "\"latency_p99_ms\":%.3f,"
                           "\"latency_max_ms\":%.3f,\"spread_ms\":%.3f,\"deliveries_per_s\":%.0f}",
-                          json_broadcasts.empty() ? "" : ",", id.c_str(), r.received, r.expected, p50, p99, mx, spread, rate);
+                          json_broadcasts.empty() ? "" : ",", id.c_str(), r.received, r.expected, p50, p99,
+                          mx, spread, rate);
             json_broadcasts += buf;
         } else {
-            std::printf("%-10d %4d/%-4d %10.2f %10.2f %10.2f %10.2f %14.0f\n", b, r.received, r.expected, p50, p99, mx,
-                        spread, rate);
+            std::printf("%-10d %4d/%-4d %10.2f %10.2f %10.2f %10.2f %14.0f\n", b, r.received, r.expected, p50,
+                        p99, mx, spread, rate);
         }
     }
     // Kafka-to-socket at idle: no deliver_at; origin = just before produce.
@@ -568,7 +625,8 @@ int main(int argc, char** argv) {
         start_round(workers, id, o.timeout_s * 1000);
         usleep(20'000);  // workers are back in epoll_wait
         const std::int64_t origin = wall_ns();
-        prod.send(o.audience, "{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"}");
+        prod.send(o.audience,
+                  "{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"}");
         const result r = finish_round(workers);
         worker_cpu += r.cpu_s;
         idle_p50.push_back(pct_ms(r.times, 0.5, origin));
@@ -579,8 +637,13 @@ int main(int argc, char** argv) {
     std::sort(idle_p99.begin(), idle_p99.end());
     const double idle50 = idle_p50.empty() ? 0 : idle_p50[idle_p50.size() / 2];
     // p99 across samples of each sample's slowest recipient's p99.
-    const double idle99 = idle_p99.empty() ? 0 : idle_p99[std::min(idle_p99.size() - 1, static_cast<std::size_t>(0.99 * static_cast<double>(idle_p99.size())))];
-    const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    const double idle99 =
+        idle_p99.empty()
+            ? 0
+            : idle_p99[std::min(idle_p99.size() - 1,
+                                static_cast<std::size_t>(0.99 * static_cast<double>(idle_p99.size())))];
+    const double wall_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const double cpu_total = cpu_seconds(RUSAGE_SELF) - cpu_start + worker_cpu;
 
     for (auto& w : workers) {
@@ -590,16 +653,19 @@ int main(int argc, char** argv) {
     for (auto& w : workers) waitpid(w.pid, nullptr, 0);
 
     if (o.json) {
-        std::printf("{\"connections\":%d,\"connected\":%d,\"procs\":%d,\"rss_idle_per_conn_bytes\":%.0f,\"broadcasts\":[%s],"
-                    "\"kafka_to_socket_p50_ms\":%.3f,\"kafka_to_socket_p99_ms\":%.3f,\"loadgen_cpu_s\":%.3f,"
-                    "\"loadgen_cpu_share\":%.3f,\"wall_s\":%.3f}\n",
-                    o.connections, connected, o.procs, rss_per_conn, json_broadcasts.c_str(), idle50, idle99, cpu_total,
-                    cpu_total / wall_s, wall_s);
+        std::printf(
+            "{\"connections\":%d,\"connected\":%d,\"procs\":%d,\"rss_idle_per_conn_bytes\":%.0f,"
+            "\"broadcasts\":[%s],"
+            "\"kafka_to_socket_p50_ms\":%.3f,\"kafka_to_socket_p99_ms\":%.3f,\"loadgen_cpu_s\":%.3f,"
+            "\"loadgen_cpu_share\":%.3f,\"wall_s\":%.3f}\n",
+            o.connections, connected, o.procs, rss_per_conn, json_broadcasts.c_str(), idle50, idle99,
+            cpu_total, cpu_total / wall_s, wall_s);
     } else {
         std::printf("kafka-to-socket at idle (%d single announcements): p50 %.2f ms, p99 %.2f ms\n",
                     o.idle_samples, idle50, idle99);
-        std::printf("loadgen CPU %.2f s over %.2f s wall (%.0f%% of one core, incl. waiting for release instants)\n",
-                    cpu_total, wall_s, 100 * cpu_total / wall_s);
+        std::printf(
+            "loadgen CPU %.2f s over %.2f s wall (%.0f%% of one core, incl. waiting for release instants)\n",
+            cpu_total, wall_s, 100 * cpu_total / wall_s);
     }
     return all_delivered ? 0 : 2;
 }
