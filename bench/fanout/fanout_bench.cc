@@ -87,7 +87,8 @@ void BM_ShardRelease(benchmark::State& state) {
     s.start();
     std::vector<int> clients;
     const std::string handshake =
-        "GET /v1/ws?audience=lineup.rock-am-ring HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "GET /v1/ws?audience=lineup.rock-am-ring HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     char buf[65536];
     for (int i = 0; i < n; ++i) {
@@ -131,7 +132,13 @@ void BM_ShardRelease(benchmark::State& state) {
     s.shutdown(1001, "", 200);
     for (int fd : clients) ::close(fd);
 }
-BENCHMARK(BM_ShardRelease)->Arg(100)->Arg(1000)->Arg(5000)->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+BENCHMARK(BM_ShardRelease)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(5000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.5);
 
 }  // namespace
 }  // namespace herald::fanout
