@@ -193,7 +193,6 @@ const std::vector<property>& table() {
                             "graceful drain limit on SIGTERM"));
         p.push_back(text("log_level", &config::log_level, "debug|info|warn|error",
                          one_of({"debug", "info", "warn", "error"}), "debug|info|warn|error"));
-        p.push_back(text("data_dir", &config::data_dir, "directory for durable state", check_nonempty));
         return p;
     }();
     return props;

@@ -47,7 +47,6 @@ struct config {
     std::uint32_t commit_interval_ms = 1000;
     std::uint32_t shutdown_deadline_ms = 10000;
     std::string log_level = "info";
-    std::string data_dir = "./herald-data";
     std::string config_file;  // the file that was loaded, if any
 };
 

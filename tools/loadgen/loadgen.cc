@@ -72,6 +72,9 @@ struct options {
     int source_ips = 16;
     int server_pid = 0;
     bool json = false;
+    std::string path;                     // subscribe target; default /v1/ws?audience=<audience>
+    std::string trigger = "kafka";        // or http-post:HOST:PORT/PATH (peers)
+    std::string server_name = "heraldd";  // process whose RSS is measured
 };
 
 // ---------------------------------------------------------------- plumbing
@@ -134,6 +137,29 @@ std::string json_field(const std::string& json, const std::string& key) {
     if (json[start] == '"')
         return json.substr(start + 1, json.find('"', start + 1) - start - 1);
     return json.substr(start, json.find_first_of(",}", start) - start);
+}
+
+/// POST `body` to "HOST:PORT/PATH" and wait for the response head (peers' publish endpoints).
+void post(const std::string& where, const std::string& body) {
+    const auto slash = where.find('/');
+    const std::string hostport = where.substr(0, slash);
+    const std::string path = slash == std::string::npos ? "/" : where.substr(slash);
+    const auto colon = hostport.rfind(':');
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
+    inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        die("cannot connect to " + hostport);
+    const std::string req =
+        "POST " + path + " HTTP/1.1\r\nHost: " + hostport +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nConnection: close\r\n\r\n" + body;
+    write_all(fd, req.data(), req.size());
+    char buf[1024];
+    [[maybe_unused]] const ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
 }
 
 long rss_kib(int pid) {
@@ -217,7 +243,7 @@ class worker {
     void connect_all() {
         conns_.resize(static_cast<std::size_t>(count_));
         const std::string request =
-            "GET /v1/ws?audience=" + o_.audience +
+            "GET " + o_.path +
             " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
         const bool loopback = o_.host.rfind("127.", 0) == 0;
@@ -504,13 +530,22 @@ options parse(int argc, char** argv) {
             o.server_pid = std::stoi(next());
         else if (a == "--json")
             o.json = true;
+        else if (a == "--path")
+            o.path = next();
+        else if (a == "--trigger")
+            o.trigger = next();
+        else if (a == "--server-name")
+            o.server_name = next();
         else if (a == "--help") {
             std::printf(
                 "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port P "
                 "--brokers B]\n"
                 "       [--audience A] [--broadcasts B] [--idle-samples K] [--payload-bytes S] "
                 "[--release-delay-ms D]\n"
-                "       [--timeout-s T] [--source-ips S] [--server-pid PID] [--json]\n");
+                "       [--timeout-s T] [--source-ips S] [--server-pid PID] [--json]\n"
+                "       [--path /sub --trigger http-post:HOST:PORT/PATH --server-name NAME]   (peers)\n"
+                "--release-delay-ms 0 publishes without deliver_at; latency then starts at the publish "
+                "call.\n");
             std::exit(0);
         } else
             die("unknown option " + a);
@@ -523,13 +558,16 @@ options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
     signal(SIGPIPE, SIG_IGN);
+    const bool kafka = o.trigger == "kafka";
+    if (o.path.empty())
+        o.path = "/v1/ws?audience=" + o.audience;
     // Announcements produced before heraldd's partition assignment would not be seen.
-    for (int tries = 0; http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
+    for (int tries = 0; kafka && http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
         if (tries == 300)
             die("heraldd at " + o.ops + " did not become ready");
         usleep(100'000);
     }
-    if (o.port == 0 || o.brokers.empty()) {
+    if (kafka && (o.port == 0 || o.brokers.empty())) {
         const std::string info = http_get(o.ops, "/v1/info");
         if (info.empty())
             die("cannot read /v1/info from " + o.ops + " (is heraldd running? or pass --port and --brokers)");
@@ -573,7 +611,16 @@ int main(int argc, char** argv) {
                                     ? static_cast<double>(rss_after - rss_before) * 1024.0 / connected
                                     : -1;
 
-    producer prod(o.brokers);
+    std::unique_ptr<producer> prod;
+    if (kafka)
+        prod = std::make_unique<producer>(o.brokers);
+    const auto publish = [&](const std::string& json) {
+        if (kafka) {
+            prod->send(o.audience, json);
+        } else {
+            post(o.trigger.substr(std::string("http-post:").size()), json);
+        }
+    };
     const std::string text(static_cast<std::size_t>(o.payload_bytes), 'x');
     const double cpu_start = cpu_seconds(RUSAGE_SELF);
     const auto wall_start = std::chrono::steady_clock::now();
@@ -591,10 +638,13 @@ int main(int argc, char** argv) {
     const std::int64_t run_tag = wall_ns() / 1000;
     for (int b = 0; b < o.broadcasts; ++b) {
         const std::string id = "lg-" + std::to_string(run_tag) + "-" + std::to_string(b);
-        const std::int64_t release = wall_ns() + static_cast<std::int64_t>(o.release_delay_ms) * 1'000'000;
         start_round(workers, id, o.timeout_s * 1000);
-        prod.send(o.audience, "{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" +
-                                  text + "\",\"deliver_at\":\"" + rfc3339(release) + "\"}");
+        usleep(20'000);  // workers are back in epoll_wait
+        const bool held = kafka && o.release_delay_ms > 0;
+        const std::int64_t release =
+            held ? wall_ns() + static_cast<std::int64_t>(o.release_delay_ms) * 1'000'000 : wall_ns();
+        publish("{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"" +
+                (held ? ",\"deliver_at\":\"" + rfc3339(release) + "\"" : std::string()) + "}");
         const result r = finish_round(workers);
         worker_cpu += r.cpu_s;
         all_delivered &= r.received == r.expected;
@@ -625,8 +675,7 @@ int main(int argc, char** argv) {
         start_round(workers, id, o.timeout_s * 1000);
         usleep(20'000);  // workers are back in epoll_wait
         const std::int64_t origin = wall_ns();
-        prod.send(o.audience,
-                  "{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"}");
+        publish("{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"}");
         const result r = finish_round(workers);
         worker_cpu += r.cpu_s;
         idle_p50.push_back(pct_ms(r.times, 0.5, origin));
