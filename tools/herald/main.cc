@@ -365,10 +365,13 @@ int cmd_listen(const args& a) {
     const auto timeout =
         a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
     long seen = 0;
-    const auto r = listen(*client, audiences, a.has("sse"), timeout, [&](const std::string& frame) {
-        std::cout << frame << std::endl;
-        return count == 0 || ++seen < count;
-    });
+    const auto r = listen(
+        *client, audiences, a.has("sse"), timeout,
+        [&](const std::string& frame) {
+            std::cout << frame << std::endl;
+            return count == 0 || ++seen < count;
+        },
+        [](const std::string& target) { std::cerr << "listening on " << target << std::endl; });
     switch (r.how) {
         case listen_result::stopped:
             return 0;

@@ -95,7 +95,8 @@ std::string stream_target(const std::string& path, const std::vector<std::string
 
 listen_result listen(const url& base, const std::vector<std::string>& audiences, bool sse,
                      std::chrono::milliseconds idle_timeout,
-                     const std::function<bool(const std::string&)>& on_frame) {
+                     const std::function<bool(const std::string&)>& on_frame,
+                     const std::function<void(const std::string&)>& on_subscribed) {
     listen_result out;
     const auto no_timeout = std::chrono::hours(24 * 365);
     const auto wait = idle_timeout.count() > 0
@@ -112,6 +113,7 @@ listen_result listen(const url& base, const std::vector<std::string>& audiences,
             beast::get_lowest_layer(ws).expires_never();
             ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), no_timeout, false});
             ws.handshake(base.host + ":" + base.port, stream_target("/v1/ws", audiences));
+            on_subscribed("ws://" + base.host + ":" + base.port + stream_target("/v1/ws", audiences));
             for (;;) {
                 beast::flat_buffer buffer;
                 beast::error_code ec;
@@ -159,6 +161,7 @@ listen_result listen(const url& base, const std::vector<std::string>& audiences,
             out.detail = "server answered " + std::to_string(head.get().result_int());
             return out;
         }
+        on_subscribed("http://" + base.host + ":" + base.port + stream_target("/v1/sse", audiences));
         std::string pending = beast::buffers_to_string(buffer.data());
         for (;;) {
             std::size_t nl;

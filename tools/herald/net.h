@@ -38,8 +38,10 @@ struct listen_result {
     int close_code = 0;
     std::string detail;
 };
+/// `on_subscribed(target)` runs once the server has accepted the subscription.
 listen_result listen(const url& base, const std::vector<std::string>& audiences, bool sse,
                      std::chrono::milliseconds idle_timeout,
-                     const std::function<bool(const std::string&)>& on_frame);
+                     const std::function<bool(const std::string&)>& on_frame,
+                     const std::function<void(const std::string&)>& on_subscribed);
 
 }  // namespace herald::cli
