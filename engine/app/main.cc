@@ -21,7 +21,6 @@
 #include "channels/client_listener.h"
 #include "config/config.h"
 #include "fanout/dispatcher.h"
-#include "fanout/frame_codec.h"
 #include "fanout/probe.h"
 #include "fanout/shard.h"
 #include "ingest/kafka_cluster.h"
@@ -29,6 +28,7 @@
 #include "ingest/probe.h"
 #include "metrics/registry.h"
 #include "ops/http_server.h"
+#include "wire/frame_codec.h"
 
 extern char** environ;
 
@@ -53,7 +53,7 @@ rlim_t raise_fd_limit() {
 
 std::string json_string(std::string_view s) {
     std::string out;
-    fanout::append_json_string(out, s);
+    wire::append_json_string(out, s);
     return out;
 }
 

@@ -11,12 +11,12 @@
 #include "base/audience_name.h"
 #include "base/clock.h"
 #include "channels/http_request.h"
-#include "fanout/frame_codec.h"
+#include "wire/frame_codec.h"
 
 namespace herald::channels {
 namespace {
 
-using fanout::ws_opcode;
+using wire::ws_opcode;
 constexpr std::size_t max_iov = 64;
 constexpr std::int64_t close_linger_ns = 2'000'000'000;
 constexpr int send_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
@@ -26,7 +26,7 @@ bool would_block(int err) {
 }
 
 const std::string& ping_frame() {
-    static const std::string frame = fanout::websocket_frame(ws_opcode::ping, "herald");
+    static const std::string frame = wire::websocket_frame(ws_opcode::ping, "herald");
     return frame;
 }
 
@@ -224,7 +224,7 @@ void live_session::handle_client_frames(std::string_view bytes) {
         switch (ev.kind) {
             case ws_event::ping:
                 if (state_ == state::open) {
-                    send_control(fanout::websocket_frame(ws_opcode::pong, ev.payload));
+                    send_control(wire::websocket_frame(ws_opcode::pong, ev.payload));
                 }
                 break;
             case ws_event::close:
@@ -479,7 +479,7 @@ void live_session::close(std::uint16_t code, std::string_view reason) {
     state_ = state::closing;
     closing_since_mono_ns_ = base::mono_now_ns();
     close_after_flush_ = true;
-    send_control(fanout::websocket_close_frame(code, reason));
+    send_control(wire::websocket_close_frame(code, reason));
 }
 
 void live_session::shutdown_socket() {

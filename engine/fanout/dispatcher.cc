@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "base/clock.h"
-#include "fanout/frame_codec.h"
+#include "wire/frame_codec.h"
 
 namespace herald::fanout {
 namespace {
@@ -37,15 +37,15 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
 
     std::string json;
     if (a.has_created_at() || record_timestamp_ms <= 0) {
-        json = encode_live_json(a, seq);
+        json = wire::encode_live_json(a, seq);
     } else {
         herald::v1::Announcement with_created = a;
         *with_created.mutable_created_at() =
             google::protobuf::util::TimeUtil::MillisecondsToTimestamp(record_timestamp_ms);
-        json = encode_live_json(with_created, seq);
+        json = wire::encode_live_json(with_created, seq);
     }
-    b->websocket_frame = websocket_frame(ws_opcode::text, json);
-    b->sse_frame = sse_event(seq, json);
+    b->websocket_frame = wire::websocket_frame(wire::ws_opcode::text, json);
+    b->sse_frame = wire::sse_event(seq, json);
     return b;
 }
 

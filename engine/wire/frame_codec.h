@@ -10,7 +10,7 @@
 
 #include "herald/v1/announcement.pb.h"
 
-namespace herald::fanout {
+namespace herald::wire {
 
 /// {"id":..,"audience":..,"seq":N,"tenant":..,"priority":..,"created_at":..,
 ///  "deliver_at":..?,"expires_at":..?,"collapse_key":..?,"labels":{..}?,
@@ -31,4 +31,4 @@ enum class ws_opcode : std::uint8_t { text = 0x1, binary = 0x2, close = 0x8, pin
 /// "id: <seq>\n" + one "data: " line per line of `json` + "\n".
 [[nodiscard]] std::string sse_event(std::uint64_t seq, std::string_view json);
 
-}  // namespace herald::fanout
+}  // namespace herald::wire

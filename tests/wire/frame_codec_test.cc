@@ -1,8 +1,8 @@
-#include "fanout/frame_codec.h"
+#include "wire/frame_codec.h"
 
 #include <gtest/gtest.h>
 
-namespace herald::fanout {
+namespace herald::wire {
 namespace {
 
 TEST(FrameCodec, LiveJsonHasFixedKeyOrder) {
@@ -78,4 +78,4 @@ TEST(FrameCodec, SseEvent) {
 }
 
 }  // namespace
-}  // namespace herald::fanout
+}  // namespace herald::wire

@@ -1,4 +1,4 @@
-#include "fanout/frame_codec.h"
+#include "wire/frame_codec.h"
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
@@ -8,7 +8,7 @@
 #include <ctime>
 #include <vector>
 
-namespace herald::fanout {
+namespace herald::wire {
 namespace {
 
 const char* priority_name(herald::v1::Priority p) {
@@ -219,4 +219,4 @@ std::string sse_event(std::uint64_t seq, std::string_view json) {
     return out;
 }
 
-}  // namespace herald::fanout
+}  // namespace herald::wire
