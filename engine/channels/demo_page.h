@@ -31,6 +31,7 @@ inline constexpr std::string_view demo_page = R"HTML(<!doctype html>
   const status = document.getElementById('status');
   const list = document.getElementById('messages');
   let lastSeq = {};
+  window.heraldCloseCodes = [];
   function connect() {
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/ws?' + params;
     const ws = new WebSocket(url);
@@ -50,6 +51,7 @@ inline constexpr std::string_view demo_page = R"HTML(<!doctype html>
       list.prepend(item);
     };
     ws.onclose = (event) => {
+      window.heraldCloseCodes.push(event.code);  // every close, for tests and debugging
       status.textContent = 'closed (' + event.code + ') - reconnecting';
       setTimeout(connect, 1000);
     };
