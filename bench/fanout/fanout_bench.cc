@@ -67,7 +67,7 @@ void BM_BuildBroadcastFrames(benchmark::State& state) {
     const auto a = sample(static_cast<std::size_t>(state.range(0)));
     std::uint64_t seq = 1;
     for (auto _ : state) {
-        auto b = dispatcher::build(a, seq++, {0, 1}, 1'700'000'000'000);
+        auto b = dispatcher::build(a, seq++, {0, 1});
         benchmark::DoNotOptimize(b);
     }
     state.SetItemsProcessed(state.iterations());
@@ -110,7 +110,7 @@ void BM_ShardRelease(benchmark::State& state) {
     std::uint64_t seq = 1;
     std::uint64_t last_recipients = 0;
     for (auto _ : state) {
-        auto b = dispatcher::build(a, seq, {0, static_cast<std::int64_t>(seq)}, 1);
+        auto b = dispatcher::build(a, seq, {0, static_cast<std::int64_t>(seq)});
         ++seq;
         b->shards_pending = 1;
         const auto start = std::chrono::steady_clock::now();

@@ -79,6 +79,9 @@ int run(int argc, char** argv) {
     base::log_level level{};
     base::parse_log_level(cfg.log_level, level);
     base::set_log_level(level);
+    HERALD_LOG_DEBUG("config", "effective configuration",
+                     cfg.config_file.empty() ? std::string() : " (file " + cfg.config_file + ")", ":\n",
+                     config::describe(cfg));
     for (const auto& w : loaded->warnings) {
         HERALD_LOG_WARN("config", w);
     }

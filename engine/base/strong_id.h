@@ -26,8 +26,6 @@ class named_type {
     T value_{};
 };
 
-/// Per-audience sequence number of a broadcast; 0 means "none yet".
-using sequence = named_type<std::uint64_t, struct sequence_tag>;
 /// Index of a shard, 0..shards-1.
 using shard_id = named_type<std::uint32_t, struct shard_tag>;
 

@@ -23,8 +23,6 @@ struct http_request {
     std::string websocket_key;
     std::string websocket_version;
     std::string last_event_id;
-    std::string authorization;
-    bool keep_alive = true;
 
     /// Every value of query parameter `name`, in order.
     [[nodiscard]] std::vector<std::string> query_values(std::string_view name) const;

@@ -94,7 +94,6 @@ class live_session : public std::enable_shared_from_this<live_session> {
 
     /// The frame this connection's channel takes from a broadcast.
     [[nodiscard]] live_channel channel() const noexcept { return channel_; }
-    [[nodiscard]] state current_state() const noexcept { return state_; }
 
     /// Periodic upkeep from the shard: handshake timeout, ping / keep-alive,
     /// dead-peer detection. `now_mono_ns` is the shard's clock reading.
@@ -108,9 +107,6 @@ class live_session : public std::enable_shared_from_this<live_session> {
 
     /// Position in the owning shard's session table (maintained by the shard).
     std::uint32_t table_index = 0;
-
-    /// Frames waiting in the send queue (for tests and metrics).
-    [[nodiscard]] std::size_t queued_frames() const noexcept { return queue_.size(); }
 
   private:
     struct pending_write {

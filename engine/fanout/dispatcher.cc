@@ -1,7 +1,5 @@
 #include "fanout/dispatcher.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <chrono>
 #include <thread>
 
@@ -21,7 +19,7 @@ dispatcher::dispatcher(std::vector<shard*> shards, probe& probe, completion_hand
     : shards_(std::move(shards)), probe_(probe), on_complete_(std::move(on_complete)) {}
 
 std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, std::uint64_t seq,
-                                             kafka_position source, std::int64_t record_timestamp_ms) {
+                                             kafka_position source) {
     auto b = std::make_shared<broadcast>();
     b->id = a.id();
     b->tenant = a.tenant().empty() ? "default" : a.tenant();
@@ -35,29 +33,19 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
     b->release_mono_ns =
         a.has_deliver_at() ? base::wall_to_mono_ns(to_ns(a.deliver_at())) : base::mono_now_ns();
 
-    std::string json;
-    if (a.has_created_at() || record_timestamp_ms <= 0) {
-        json = wire::encode_live_json(a, seq);
-    } else {
-        herald::v1::Announcement with_created = a;
-        *with_created.mutable_created_at() =
-            google::protobuf::util::TimeUtil::MillisecondsToTimestamp(record_timestamp_ms);
-        json = wire::encode_live_json(with_created, seq);
-    }
+    const std::string json = wire::encode_live_json(a, seq);
     b->websocket_frame = wire::websocket_frame(wire::ws_opcode::text, json);
     b->sse_frame = wire::sse_event(seq, json);
     return b;
 }
 
-broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_position source,
-                                  std::int64_t record_timestamp_ms) {
+broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_position source) {
     std::uint64_t& last = last_seq_[a.audience()];
     const std::uint64_t seq =
         std::max(last + 1, static_cast<std::uint64_t>(std::max<std::int64_t>(source.offset, 0)) + 1);
     last = seq;
 
-    auto b = build(a, seq, source, record_timestamp_ms);
-    in_flight_.fetch_add(1, std::memory_order_acq_rel);
+    auto b = build(a, seq, source);
     if (b->expires_wall_ns != 0 && b->expires_wall_ns <= base::wall_now_ns()) {
         b->fate.store(static_cast<std::uint8_t>(broadcast_fate::expired), std::memory_order_relaxed);
         b->shards_pending.store(0, std::memory_order_relaxed);
@@ -108,7 +96,6 @@ void dispatcher::on_shard_done(const broadcast_ptr& b) {
     if (on_complete_) {
         on_complete_(b);
     }
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 }  // namespace herald::fanout

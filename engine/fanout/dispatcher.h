@@ -36,32 +36,25 @@ class dispatcher {
     dispatcher(std::vector<shard*> shards, probe& probe, completion_handler on_complete);
 
     /// Ingest thread: builds the broadcast (encodes its frames once) and
-    /// queues it on every shard. `record_timestamp_ms` fills a missing
-    /// created_at. Returns the broadcast, already complete if it had expired.
-    broadcast_ptr publish(const herald::v1::Announcement& a, kafka_position source,
-                          std::int64_t record_timestamp_ms);
+    /// queues it on every shard. Returns the broadcast, already complete if
+    /// it had expired.
+    broadcast_ptr publish(const herald::v1::Announcement& a, kafka_position source);
 
     /// The completion path shards call into (last shard only).
     void on_shard_done(const broadcast_ptr& b);
-
-    /// Broadcasts handed to shards and not yet complete.
-    [[nodiscard]] std::uint64_t in_flight() const noexcept {
-        return in_flight_.load(std::memory_order_acquire);
-    }
 
     /// Makes publish() stop waiting on full queues (shutdown).
     void stop() noexcept { stopping_.store(true, std::memory_order_release); }
 
     /// Builds a broadcast without queuing it (also used by benchmarks).
     static std::shared_ptr<broadcast> build(const herald::v1::Announcement& a, std::uint64_t seq,
-                                            kafka_position source, std::int64_t record_timestamp_ms);
+                                            kafka_position source);
 
   private:
     std::vector<shard*> shards_;
     probe& probe_;
     completion_handler on_complete_;
     std::unordered_map<std::string, std::uint64_t> last_seq_;
-    std::atomic<std::uint64_t> in_flight_{0};
     std::atomic<bool> stopping_{false};
 };
 

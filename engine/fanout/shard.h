@@ -76,9 +76,6 @@ class shard {
     /// Adopts an accepted socket as a new live session (shard thread).
     void adopt(boost::asio::ip::tcp::socket socket);
 
-    /// Number of sessions (handshaking, open or closing) on this shard.
-    [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
-
   private:
     struct staged : channels::frame_hold {
         broadcast_ptr b;

@@ -97,8 +97,8 @@ bool is_json_content_type(std::string_view v) noexcept {
     return true;
 }
 
-base::result<void> validate_announcement(herald::v1::Announcement& a, const limits& lim,
-                                         std::int64_t now_wall_ns) {
+static base::result<void> validate_announcement(herald::v1::Announcement& a, const limits& lim,
+                                                std::int64_t now_wall_ns) {
     if (a.id().empty())
         return fail(errc::missing_id, "id is required");
     if (a.id().size() > 128 || !chars_in(a.id(), id_char)) {

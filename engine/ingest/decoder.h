@@ -26,10 +26,6 @@ struct limits {
                                                                          const limits& lim,
                                                                          std::int64_t now_wall_ns);
 
-/// Only the validation step (for announcements built in-process, e.g. the CLI).
-[[nodiscard]] base::result<void> validate_announcement(herald::v1::Announcement& a, const limits& lim,
-                                                       std::int64_t now_wall_ns);
-
 /// "application/json", optionally with parameters ("; charset=utf-8"), any case.
 [[nodiscard]] bool is_json_content_type(std::string_view header_value) noexcept;
 

@@ -28,9 +28,6 @@ class kafka_cluster {
 
     [[nodiscard]] const std::string& bootstrap_servers() const noexcept { return bootstrap_; }
     [[nodiscard]] bool embedded() const noexcept { return mock_ != nullptr; }
-    /// The mock's rd_kafka_mock_cluster_t (nullptr for an external cluster),
-    /// for fault injection in tests.
-    [[nodiscard]] void* mock_handle() const noexcept { return mock_; }
 
   private:
     kafka_cluster() = default;

@@ -1,5 +1,6 @@
 #include "ingest/live_ingest.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
@@ -245,10 +246,15 @@ void live_ingest::process(RdKafka::Message& m) {
         callbacks_->tracker.finished(partition, offset);
         return;
     }
-    const auto ts = m.timestamp();
-    dispatcher_->publish(
-        *decoded, fanout::kafka_position{partition, offset},
-        ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? 0 : ts.timestamp);
+    if (!decoded->has_created_at()) {
+        // Documented default: the Kafka record's timestamp (else now).
+        const auto ts = m.timestamp();
+        const std::int64_t ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE
+                                    ? base::wall_now_ns() / 1'000'000
+                                    : ts.timestamp;
+        *decoded->mutable_created_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(ms);
+    }
+    dispatcher_->publish(*decoded, fanout::kafka_position{partition, offset});
 }
 
 void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {

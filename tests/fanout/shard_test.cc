@@ -121,7 +121,7 @@ class ShardTest : public ::testing::Test {
         a.set_text(text);
         if (edit)
             edit(a);
-        return dispatcher_->publish(a, kafka_position{0, offset}, base::wall_now_ns() / 1'000'000);
+        return dispatcher_->publish(a, kafka_position{0, offset});
     }
 
     bool wait_done(std::size_t n, int timeout_ms = 5000) {
@@ -344,7 +344,7 @@ TEST_F(ShardTest, NoPerRecipientAllocation) {
             a.set_id("alloc");
             a.set_audience(audience);
             a.set_text("same bytes for everyone");
-            auto b = dispatcher::build(a, static_cast<std::uint64_t>(offset), {0, offset}, 0);
+            auto b = dispatcher::build(a, static_cast<std::uint64_t>(offset), {0, offset});
             ++offset;
             b->shards_pending = 1;
             std::atomic<bool> done{false};
