@@ -76,8 +76,10 @@ int run(int argc, char** argv) {
         return 2;
     }
     const config::config cfg = loaded->cfg;
-    base::log_level level{};
-    base::parse_log_level(cfg.log_level, level);
+    base::log_level level = base::log_level::info;
+    if (!base::parse_log_level(cfg.log_level, level)) {
+        level = base::log_level::info;  // unreachable: the loader validated log_level
+    }
     base::set_log_level(level);
     HERALD_LOG_DEBUG("config", "effective configuration",
                      cfg.config_file.empty() ? std::string() : " (file " + cfg.config_file + ")", ":\n",

@@ -327,6 +327,56 @@ delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold)
     return delivery_outcome::sent;
 }
 
+void live_session::deliver_merged(std::span<const std::string_view> frames,
+                                  std::span<frame_hold* const> holds) {
+    const std::size_t k = frames.size();
+    if (k == 1 || !queue_.empty() || state_ != state::open) {
+        for (std::size_t i = 0; i < k; ++i) {
+            deliver(frames[i], *holds[i]);
+        }
+        return;
+    }
+    iovec iov[max_merged_frames];
+    for (std::size_t i = 0; i < k; ++i) {
+        iov[i].iov_base = const_cast<char*>(frames[i].data());
+        iov[i].iov_len = frames[i].size();
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = k;
+    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, send_flags);
+    auto& stats = env_.stats;
+    if (n < 0) {
+        if (!would_block(errno) && errno != EINTR) {
+            for (std::size_t i = 0; i < k; ++i) {
+                stats.count(channel_, delivery_outcome::failed);
+            }
+            finish();
+            return;
+        }
+        n = 0;
+    }
+    const std::int64_t now = base::mono_now_ns();
+    auto remaining = static_cast<std::size_t>(n);
+    std::size_t i = 0;
+    for (; i < k && remaining >= frames[i].size(); ++i) {
+        remaining -= frames[i].size();
+        stats.count(channel_, delivery_outcome::sent);
+        stats.observe_latency_ns(now - holds[i]->release_mono_ns);
+    }
+    if (i == k) {
+        return;
+    }
+    // The kernel buffer filled mid-burst: queue the rest (at most k frames,
+    // far below the queue bound); counted when their last byte leaves.
+    for (std::size_t j = i; j < k; ++j) {
+        holds[j]->ref();
+        enqueue(frames[j].data(), static_cast<std::uint32_t>(frames[j].size()), holds[j], nullptr);
+    }
+    head_offset_ = static_cast<std::uint32_t>(remaining);
+    wait_writable();
+}
+
 void live_session::enqueue(const char* data, std::uint32_t size, frame_hold* hold,
                            std::unique_ptr<std::string> owned) {
     queue_.push_back(pending_write{data, size, hold, std::move(owned)});

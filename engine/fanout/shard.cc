@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <future>
+#include <span>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -142,9 +143,14 @@ void shard::drain() {
         std::stable_sort(batch, batch + n, [](const broadcast_ptr& a, const broadcast_ptr& b) {
             return a->priority > b->priority;
         });
+        staged* due[drain_batch];
+        std::size_t due_count = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            accept(std::move(batch[i]));
+            if (staged* s = accept(std::move(batch[i]))) {
+                due[due_count++] = s;
+            }
         }
+        release_due(due, due_count);
         if (round + 1 == drain_rounds_before_yield) {
             ring_doorbell();  // let socket events in before the next rounds
         }
@@ -152,14 +158,14 @@ void shard::drain() {
     probe_.set_queue_depth(id_.get(), depth_.load(std::memory_order_relaxed));
 }
 
-void shard::accept(broadcast_ptr b) {
+shard::staged* shard::accept(broadcast_ptr b) {
     if (stopping_) {
         finish(b, broadcast_fate::cancelled, 0, 0, 0);
-        return;
+        return nullptr;
     }
     if (b->expires_wall_ns != 0 && b->expires_wall_ns <= base::wall_now_ns()) {
         finish(b, broadcast_fate::expired, 0, 0, 0);
-        return;
+        return nullptr;
     }
     if (!b->collapse_key.empty()) {
         supersede_pending(*b);
@@ -178,9 +184,9 @@ void shard::accept(broadcast_ptr b) {
         }
         probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
         arm_release_timer();
-        return;
+        return nullptr;
     }
-    release(s);
+    return s;
 }
 
 void shard::supersede_pending(const broadcast& b) {
@@ -215,6 +221,7 @@ void shard::arm_release_timer() {
 
 void shard::on_release_timer() {
     const std::int64_t now = base::mono_now_ns();
+    std::vector<staged*> due;
     while (!pending_.empty() && pending_.begin()->first <= now + release_slack_ns) {
         staged* s = pending_.begin()->second;
         pending_.erase(pending_.begin());
@@ -230,8 +237,12 @@ void shard::on_release_timer() {
             s->unref();
             continue;
         }
-        release(s);
+        due.push_back(s);
     }
+    // Held broadcasts sharing an instant go out together, priority first.
+    std::stable_sort(due.begin(), due.end(),
+                     [](const staged* a, const staged* b) { return a->b->priority > b->b->priority; });
+    release_due(due.data(), due.size());
     probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
     arm_release_timer();
 }
@@ -262,6 +273,70 @@ void shard::release(staged* s) {
     }
     finish(s->b, broadcast_fate::delivered, first_write, last_write, recipients);
     s->unref();
+}
+
+void shard::release_due(staged** due, std::size_t n) {
+    // Runs of one audience, in priority order; a broadcast to another
+    // audience does not wait for them (each run is released as found).
+    constexpr std::size_t max_run = channels::live_session::max_merged_frames;
+    staged* run[max_run];
+    while (n > 0) {
+        std::size_t run_size = 0;
+        const std::string& audience = due[0]->b->audience;
+        std::size_t keep = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (run_size < max_run && due[i]->b->audience == audience) {
+                run[run_size++] = due[i];
+            } else {
+                due[keep++] = due[i];  // compact the rest, order preserved
+            }
+        }
+        release_merged(run, run_size);
+        n = keep;
+    }
+}
+
+void shard::release_merged(staged** run, std::size_t n) {
+    if (n == 1) {
+        release(run[0]);
+        return;
+    }
+    std::int64_t first_write = 0;
+    std::int64_t last_write = 0;
+    std::uint64_t recipients = 0;
+    if (auto* group = index_.find(run[0]->b->audience)) {
+        std::string_view ws_frames[channels::live_session::max_merged_frames];
+        std::string_view sse_frames[channels::live_session::max_merged_frames];
+        channels::frame_hold* holds[channels::live_session::max_merged_frames];
+        for (std::size_t i = 0; i < n; ++i) {
+            ws_frames[i] = run[i]->b->websocket_frame;
+            sse_frames[i] = run[i]->b->sse_frame;
+            holds[i] = run[i];
+        }
+        const std::span<const std::string_view> ws(ws_frames, n);
+        const std::span<const std::string_view> sse(sse_frames, n);
+        const std::span<channels::frame_hold* const> hold_span(holds, n);
+        const auto& members = group->members;
+        const std::size_t count = members.size();
+        const std::size_t start = static_cast<std::size_t>(group->rotation++ % count);
+        first_write = base::mono_now_ns();
+        for (std::size_t k = 0; k < count; ++k) {
+            std::size_t i = start + k;
+            if (i >= count) {
+                i -= count;
+            }
+            channels::live_session& member = *members[i];
+            member.deliver_merged(member.channel() == channels::live_channel::websocket ? ws : sse,
+                                  hold_span);
+        }
+        last_write = base::mono_now_ns();
+        recipients = count;
+        probe_.flush(stats_);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        finish(run[i]->b, broadcast_fate::delivered, first_write, last_write, recipients);
+        run[i]->unref();
+    }
 }
 
 void shard::release_staged(channels::frame_hold* hold) {

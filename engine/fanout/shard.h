@@ -87,8 +87,13 @@ class shard {
 
     void ring_doorbell();
     void drain();
-    void accept(broadcast_ptr b);
+    /// Stages `b`; returns it when due now (the caller releases it).
+    staged* accept(broadcast_ptr b);
     void release(staged* s);
+    /// Releases broadcasts that became due together, merging the frames of
+    /// each audience's run into one write per connection.
+    void release_due(staged** due, std::size_t n);
+    void release_merged(staged** run, std::size_t n);
     void supersede_pending(const broadcast& b);
     void arm_release_timer();
     void on_release_timer();
