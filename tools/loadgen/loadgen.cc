@@ -6,7 +6,10 @@
 // announcements through Kafka with a release instant R = deliver_at, and
 // measures for every subscriber the wall-clock time its frame was read.
 // Per broadcast: latency R -> receipt (p50/p99/max), spread (first to last
-// receipt), deliveries/s (N / (last receipt - R)). Also the Kafka-to-socket
+// receipt), deliveries/s (N / (last receipt - R)). With --burst K a round is K
+// announcements published back to back (a ticker flood): a subscriber's
+// receipt is when it holds all K, deliveries/s is K*N / (last receipt - R).
+// Also the Kafka-to-socket
 // latency of single announcements at idle, the server's memory per idle
 // connection, and this tool's own CPU time so readers can see it was not the
 // bottleneck. Raw sockets and epoll: no Boost, a few hundred bytes per
@@ -61,10 +64,12 @@ struct options {
     int procs = 0;
     std::string host = "127.0.0.1";
     int port = 0;
+    std::vector<int> more_ports;  // --port P1,P2,...: several heraldd instances (scale-out)
     std::string ops = "127.0.0.1:8081";
     std::string brokers;
     std::string audience = "bench.fanout";
     int broadcasts = 5;
+    int burst = 1;  // announcements per broadcast round, published back to back
     int idle_samples = 20;
     int payload_bytes = 64;
     int release_delay_ms = 300;
@@ -73,7 +78,8 @@ struct options {
     int server_pid = 0;
     bool json = false;
     std::string path;                     // subscribe target; default /v1/ws?audience=<audience>
-    std::string trigger = "kafka";        // or http-post:HOST:PORT/PATH (peers)
+    std::string trigger = "kafka";        // or http-post:HOST:PORT/PATH, nats-pub:HOST:PORT/SUBJECT (peers)
+    std::string nats_subject;             // subscribers speak NATS over WebSocket (nats-server peer)
     std::string server_name = "heraldd";  // process whose RSS is measured
 };
 
@@ -162,6 +168,33 @@ void post(const std::string& where, const std::string& body) {
     ::close(fd);
 }
 
+/// Publishes `body` on a NATS subject over the plain NATS protocol and waits
+/// for the server's PONG, so the message has been processed when this returns.
+void nats_publish(const std::string& where, const std::vector<std::string>& bodies) {
+    const auto slash = where.find('/');
+    const std::string hostport = where.substr(0, slash);
+    const std::string subject = where.substr(slash + 1);
+    const auto colon = hostport.rfind(':');
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
+    inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        die("cannot connect to " + hostport);
+    std::string req = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+    for (const auto& body : bodies)
+        req += "PUB " + subject + " " + std::to_string(body.size()) + "\r\n" + body + "\r\n";
+    req += "PING\r\n";
+    write_all(fd, req.data(), req.size());
+    std::string got;
+    char buf[4096];
+    ssize_t n;
+    while (got.find("PONG") == std::string::npos && (n = ::read(fd, buf, sizeof buf)) > 0)
+        got.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+}
+
 long rss_kib(int pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -172,11 +205,12 @@ long rss_kib(int pid) {
     return -1;
 }
 
-int find_pid(const char* name) {
+/// Every process whose command name is `name` (nginx runs a master and workers).
+std::vector<int> find_pids(const std::string& name) {
+    std::vector<int> found;
     DIR* d = opendir("/proc");
     if (d == nullptr)
-        return 0;
-    int found = 0;
+        return found;
     while (dirent* e = readdir(d)) {
         const int pid = std::atoi(e->d_name);
         if (pid <= 0)
@@ -184,13 +218,20 @@ int find_pid(const char* name) {
         std::ifstream in(std::string("/proc/") + e->d_name + "/comm");
         std::string comm;
         std::getline(in, comm);
-        if (comm == name) {
-            found = pid;
-            break;
-        }
+        if (comm == name)
+            found.push_back(pid);
     }
     closedir(d);
     return found;
+}
+
+/// Resident memory of the server: the given pid, else every process named `name`.
+long server_rss_kib(int pid, const std::string& name) {
+    if (pid > 0)
+        return rss_kib(pid);
+    long total = 0;
+    for (const int p : find_pids(name)) total += std::max(0L, rss_kib(p));
+    return total > 0 ? total : -1;
 }
 
 // ------------------------------------------------------------------ worker
@@ -200,6 +241,7 @@ struct command {
     char id[64];
     std::int64_t release_ns;  // 0 = stop, else measure
     std::int32_t timeout_ms;
+    std::int32_t burst;  // frames per connection that complete the round
 };
 struct report_head {
     std::int32_t connected;
@@ -212,6 +254,7 @@ struct conn {
     bool open = false;  // handshake done
     std::string buf;    // unparsed bytes (usually empty)
     std::int64_t got_ns = 0;
+    std::int32_t got = 0;  // frames of this round seen
 };
 
 class worker {
@@ -238,6 +281,19 @@ class worker {
         int n = 0;
         for (const auto& c : conns_) n += c.open;
         return n;
+    }
+
+    /// NATS over WebSocket: CONNECT and SUB in one masked binary frame (zero
+    /// mask key, so the payload goes as is).
+    void nats_subscribe(int fd) const {
+        const std::string cmd = "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nSUB " +
+                                o_.nats_subject + " 1\r\n";
+        std::string frame;
+        frame += static_cast<char>(0x82);
+        frame += static_cast<char>(0x80 | cmd.size());
+        frame.append(4, '\0');
+        frame += cmd;
+        write_all(fd, frame.data(), frame.size());
     }
 
     void connect_all() {
@@ -270,7 +326,13 @@ class worker {
                 }
                 sockaddr_in dst{};
                 dst.sin_family = AF_INET;
-                dst.sin_port = htons(static_cast<std::uint16_t>(o_.port));
+                // Worker w subscribes through instance w mod #instances.
+                const int port =
+                    o_.more_ports.empty() || index_ % (1 + static_cast<int>(o_.more_ports.size())) == 0
+                        ? o_.port
+                        : o_.more_ports[static_cast<std::size_t>(
+                              index_ % (1 + static_cast<int>(o_.more_ports.size())) - 1)];
+                dst.sin_port = htons(static_cast<std::uint16_t>(port));
                 inet_pton(AF_INET, o_.host.c_str(), &dst.sin_addr);
                 ::connect(c.fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
                 epoll_event ev{};
@@ -308,6 +370,8 @@ class worker {
                         c.open = true;
                         c.buf.clear();
                         --in_flight;
+                        if (!o_.nats_subject.empty())
+                            nats_subscribe(c.fd);
                     } else if (r == 0 || (r < 0 && errno != EAGAIN)) {
                         epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
                         ::close(c.fd);
@@ -319,10 +383,15 @@ class worker {
         }
     }
 
-    /// Waits until every open connection has read the frame carrying `c.id`.
+    /// Waits until every open connection has read the frame carrying `c.id`
+    /// (or, for a burst, all `c.burst` frames whose ids start with `c.id`-).
     void measure(const command& c) {
-        const std::string needle = std::string("\"id\":\"") + c.id + "\"";
-        for (auto& x : conns_) x.got_ns = 0;
+        const std::string needle =
+            std::string("\"id\":\"") + c.id + (c.burst > 1 ? std::string("-") : std::string("\""));
+        for (auto& x : conns_) {
+            x.got_ns = 0;
+            x.got = 0;
+        }
         const int expected = connected();
         int received = 0;
         const double cpu_before = cpu_seconds(RUSAGE_SELF);
@@ -372,9 +441,16 @@ class worker {
                         std::memset(pong + 2, 0, 4);  // zero mask: payload unchanged
                         std::memcpy(pong + 6, payload.data(), len);
                         write_all(x.fd, pong, 6 + len);
-                    } else if (op == 0x1 && x.got_ns == 0 && payload.find(needle) != std::string_view::npos) {
-                        x.got_ns = now;
-                        ++received;
+                    } else if ((op == 0x1 || op == 0x2) && x.got_ns == 0) {
+                        // A peer may pack several messages into one frame (NATS does).
+                        for (auto at = payload.find(needle); at != std::string_view::npos;
+                             at = payload.find(needle, at + needle.size())) {
+                            if (++x.got == c.burst) {
+                                x.got_ns = now;
+                                ++received;
+                                break;
+                            }
+                        }
                     }
                     pos += hdr + len;
                 }
@@ -420,8 +496,9 @@ struct result {
 
 /// Tells the workers which id to wait for; sent before the announcement is
 /// produced, so a fast delivery is never timed late.
-void start_round(std::vector<worker_handle>& workers, const std::string& id, int timeout_ms) {
+void start_round(std::vector<worker_handle>& workers, const std::string& id, int timeout_ms, int burst) {
     command c{};
+    c.burst = burst;
     std::snprintf(c.id, sizeof c.id, "%s", id.c_str());
     c.release_ns = 1;  // non-zero: measure (0 means stop)
     c.timeout_ms = timeout_ms;
@@ -474,8 +551,8 @@ class producer {
             delete h;
             die("produce failed");
         }
-        p_->flush(10000);
     }
+    void flush() { p_->flush(10000); }
 
   private:
     std::unique_ptr<RdKafka::Producer> p_;
@@ -508,14 +585,19 @@ options parse(int argc, char** argv) {
             o.ops = next();
         else if (a == "--host")
             o.host = next();
-        else if (a == "--port")
-            o.port = std::stoi(next());
-        else if (a == "--brokers")
+        else if (a == "--port") {
+            std::string list = next();
+            o.port = std::stoi(list);
+            for (auto comma = list.find(','); comma != std::string::npos; comma = list.find(',', comma + 1))
+                o.more_ports.push_back(std::stoi(list.substr(comma + 1)));
+        } else if (a == "--brokers")
             o.brokers = next();
         else if (a == "--audience")
             o.audience = next();
         else if (a == "--broadcasts")
             o.broadcasts = std::stoi(next());
+        else if (a == "--burst")
+            o.burst = std::max(1, std::stoi(next()));
         else if (a == "--idle-samples")
             o.idle_samples = std::stoi(next());
         else if (a == "--payload-bytes")
@@ -534,16 +616,21 @@ options parse(int argc, char** argv) {
             o.path = next();
         else if (a == "--trigger")
             o.trigger = next();
+        else if (a == "--nats-subject")
+            o.nats_subject = next();
         else if (a == "--server-name")
             o.server_name = next();
         else if (a == "--help") {
             std::printf(
-                "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port P "
+                "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port "
+                "P[,P2..] "
                 "--brokers B]\n"
                 "       [--audience A] [--broadcasts B] [--idle-samples K] [--payload-bytes S] "
-                "[--release-delay-ms D]\n"
+                "[--release-delay-ms D] [--burst K]\n"
                 "       [--timeout-s T] [--source-ips S] [--server-pid PID] [--json]\n"
                 "       [--path /sub --trigger http-post:HOST:PORT/PATH --server-name NAME]   (peers)\n"
+                "       [--path / --nats-subject S --trigger nats-pub:HOST:PORT/S --server-name "
+                "nats-server]\n"
                 "--release-delay-ms 0 publishes without deliver_at; latency then starts at the publish "
                 "call.\n");
             std::exit(0);
@@ -578,9 +665,9 @@ int main(int argc, char** argv) {
     }
     if (o.procs <= 0)
         o.procs = std::max(1, (o.connections + 14999) / 15000);
-    if (o.server_pid == 0)
-        o.server_pid = find_pid("heraldd");
-    const long rss_before = o.server_pid > 0 ? rss_kib(o.server_pid) : -1;
+    const int instances = 1 + static_cast<int>(o.more_ports.size());
+    o.procs = (o.procs + instances - 1) / instances * instances;  // equal share per instance
+    const long rss_before = server_rss_kib(o.server_pid, o.server_name);
 
     std::vector<worker_handle> workers;
     for (int w = 0; w < o.procs; ++w) {
@@ -606,7 +693,7 @@ int main(int argc, char** argv) {
         connected += head.connected;
     }
     usleep(500'000);  // let the server settle (gauges, memory)
-    const long rss_after = o.server_pid > 0 ? rss_kib(o.server_pid) : -1;
+    const long rss_after = server_rss_kib(o.server_pid, o.server_name);
     const double rss_per_conn = rss_before > 0 && connected > 0
                                     ? static_cast<double>(rss_after - rss_before) * 1024.0 / connected
                                     : -1;
@@ -617,6 +704,9 @@ int main(int argc, char** argv) {
     const auto publish = [&](const std::string& json) {
         if (kafka) {
             prod->send(o.audience, json);
+            prod->flush();
+        } else if (o.trigger.rfind("nats-pub:", 0) == 0) {
+            nats_publish(o.trigger.substr(std::string("nats-pub:").size()), {json});
         } else {
             post(o.trigger.substr(std::string("http-post:").size()), json);
         }
@@ -636,22 +726,40 @@ int main(int argc, char** argv) {
     }
     std::string json_broadcasts;
     const std::int64_t run_tag = wall_ns() / 1000;
-    for (int b = 0; b < o.broadcasts; ++b) {
-        const std::string id = "lg-" + std::to_string(run_tag) + "-" + std::to_string(b);
-        start_round(workers, id, o.timeout_s * 1000);
+    // Round -1 warms up (producer metadata, peers' first-publish paths) and is not reported.
+    for (int b = -1; b < o.broadcasts; ++b) {
+        const std::string id = "lg-" + std::to_string(run_tag) + "-w" + std::to_string(b + 1);
+        start_round(workers, id, o.timeout_s * 1000, o.burst);
         usleep(20'000);  // workers are back in epoll_wait
         const bool held = kafka && o.release_delay_ms > 0;
         const std::int64_t release =
             held ? wall_ns() + static_cast<std::int64_t>(o.release_delay_ms) * 1'000'000 : wall_ns();
-        publish("{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"" +
-                (held ? ",\"deliver_at\":\"" + rfc3339(release) + "\"" : std::string()) + "}");
+        const std::string tail = "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"" +
+                                 (held ? ",\"deliver_at\":\"" + rfc3339(release) + "\"" : std::string()) +
+                                 "}";
+        if (o.burst == 1) {
+            publish("{\"id\":\"" + id + tail);
+        } else if (kafka) {
+            for (int k = 0; k < o.burst; ++k)
+                prod->send(o.audience, "{\"id\":\"" + id + "-" + std::to_string(k) + tail);
+            prod->flush();
+        } else if (o.trigger.rfind("nats-pub:", 0) == 0) {
+            std::vector<std::string> bodies;
+            for (int k = 0; k < o.burst; ++k)
+                bodies.push_back("{\"id\":\"" + id + "-" + std::to_string(k) + tail);
+            nats_publish(o.trigger.substr(std::string("nats-pub:").size()), bodies);
+        } else {
+            for (int k = 0; k < o.burst; ++k) publish("{\"id\":\"" + id + "-" + std::to_string(k) + tail);
+        }
         const result r = finish_round(workers);
+        if (b < 0)
+            continue;
         worker_cpu += r.cpu_s;
         all_delivered &= r.received == r.expected;
         const double spread =
             r.times.empty() ? 0 : static_cast<double>(r.times.back() - r.times.front()) / 1e6;
         const double last_s = r.times.empty() ? 0 : static_cast<double>(r.times.back() - release) / 1e9;
-        const double rate = last_s > 0 ? r.received / last_s : 0;
+        const double rate = last_s > 0 ? static_cast<double>(r.received) * o.burst / last_s : 0;
         const double p50 = pct_ms(r.times, 0.50, release), p99 = pct_ms(r.times, 0.99, release),
                      mx = pct_ms(r.times, 1.0, release);
         if (o.json) {
@@ -672,7 +780,7 @@ int main(int argc, char** argv) {
     std::vector<double> idle_p50, idle_p99;
     for (int k = 0; k < o.idle_samples; ++k) {
         const std::string id = "lg-idle-" + std::to_string(run_tag) + "-" + std::to_string(k);
-        start_round(workers, id, o.timeout_s * 1000);
+        start_round(workers, id, o.timeout_s * 1000, 1);
         usleep(20'000);  // workers are back in epoll_wait
         const std::int64_t origin = wall_ns();
         publish("{\"id\":\"" + id + "\",\"audience\":\"" + o.audience + "\",\"text\":\"" + text + "\"}");
