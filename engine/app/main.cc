@@ -11,6 +11,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -159,6 +161,7 @@ int run(int argc, char** argv) {
     ingest_opts.offset_reset = cfg.offset_reset;
     ingest_opts.embedded_cluster = kafka->embedded();
     ingest_opts.commit_interval_ms = cfg.commit_interval_ms;
+    ingest_opts.fetch_wait_max_ms = cfg.fetch_wait_max_ms;
     ingest_opts.decode_limits.max_payload_bytes = cfg.max_payload_bytes;
     ingest_opts.decode_limits.max_clock_skew_ns =
         static_cast<std::int64_t>(cfg.max_clock_skew_s) * 1'000'000'000;
@@ -278,8 +281,25 @@ int run(int argc, char** argv) {
         s->shutdown(1001, "server shutting down",
                     static_cast<std::uint32_t>(std::max<std::int64_t>(left.count(), 200)));
     }
-    // 4. Final commit and leave the group.
-    ingest.finish();
+    // 4. Final commit and leave the group. librdkafka waits for an unreachable
+    // coordinator without bound, so this step gets what is left of the deadline
+    // (at least 2 s); past it Herald exits without the commit and the records
+    // since the last periodic commit are consumed again by the next instance.
+    const auto kafka_grace = std::max(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+        std::chrono::milliseconds(2000));
+    std::promise<void> finished;
+    auto finished_future = finished.get_future();
+    std::thread([&ingest, &finished] {
+        ingest.finish();
+        finished.set_value();
+    }).detach();
+    if (finished_future.wait_for(kafka_grace) == std::future_status::timeout) {
+        HERALD_LOG_WARN("app", "Kafka did not answer the final commit and group leave within ",
+                        kafka_grace.count(), " ms; exiting without them");
+        ops_server.stop();
+        std::_Exit(0);
+    }
     ops_server.stop();
     HERALD_LOG_INFO("app", "stopped cleanly");
     return 0;

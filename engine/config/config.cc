@@ -189,6 +189,9 @@ const std::vector<property>& table() {
                             "live connections; 0 = derived from the open-file limit"));
         p.push_back(integer("commit_interval_ms", &config::commit_interval_ms, 10, 60000,
                             "Kafka offset commit cadence"));
+        p.push_back(integer("fetch_wait_max_ms", &config::fetch_wait_max_ms, 0, 10000,
+                            "longest Kafka fetch long-poll; 0 = 2 for the embedded mock cluster (it "
+                            "answers only at the deadline), 100 for real brokers"));
         p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000,
                             "graceful drain limit on SIGTERM"));
         p.push_back(text("log_level", &config::log_level, "debug|info|warn|error",

@@ -45,6 +45,7 @@ struct config {
     std::uint32_t max_client_frame_bytes = 4096;
     std::uint32_t max_connections = 0;  // 0 = derived from the open-file limit
     std::uint32_t commit_interval_ms = 1000;
+    std::uint32_t fetch_wait_max_ms = 0;  // 0 = chosen for the cluster kind
     std::uint32_t shutdown_deadline_ms = 10000;
     std::string log_level = "info";
     std::string config_file;  // the file that was loaded, if any

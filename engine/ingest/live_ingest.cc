@@ -152,7 +152,11 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
                     set(*conf, "heartbeat.interval.ms", mock ? "500" : "3000", error) &&
                     // A real broker answers a long-poll fetch as soon as data arrives; the
                     // mock cluster only at the deadline, so keep it short there.
-                    set(*conf, "fetch.wait.max.ms", mock ? "2" : "100", error) &&
+                    set(*conf, "fetch.wait.max.ms",
+                        options_.fetch_wait_max_ms != 0 ? std::to_string(options_.fetch_wait_max_ms)
+                        : mock                          ? "2"
+                                                        : "100",
+                        error) &&
                     set(*conf, "socket.nagle.disable", "true", error) && set(*conf, "log_level", "4", error);
     std::string errstr;
     if (ok && (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) !=

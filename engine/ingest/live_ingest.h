@@ -41,6 +41,7 @@ struct live_ingest_options {
     std::string offset_reset = "latest";
     bool embedded_cluster = false;  // tune group timeouts for the mock
     std::uint32_t commit_interval_ms = 1000;
+    std::uint32_t fetch_wait_max_ms = 0;  // 0 = 2 against the mock cluster, 100 otherwise
     limits decode_limits;
 };
 

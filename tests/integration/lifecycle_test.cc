@@ -109,5 +109,20 @@ TEST(Lifecycle, SigtermClosesClientsWith1001CommitsAndExitsZero) {
         << "committed announcements were consumed again";
 }
 
+TEST(Lifecycle, SigtermWithKafkaGoneStillClosesClientsAndExits) {
+    // librdkafka waits without bound for a coordinator that is gone; the drain
+    // must not, or a supervisor's stop hangs until it escalates to SIGKILL.
+    auto kafka = std::make_unique<external_kafka>();
+    daemon d({"--brokers", kafka->brokers, "--shutdown-deadline-ms", "500"});
+    peer ws(connect_tcp("127.0.0.1", d.client_port));
+    ASSERT_TRUE(ws.websocket_handshake("/v1/ws?audience=camp"));
+    kafka.reset();
+    // Generous bound: the daemon gives Kafka at least 2 s, then exits.
+    EXPECT_EQ(d.terminate(30000), 0) << d.log();
+    auto close = ws.read_frame(5000);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->close_code(), 1001);
+}
+
 }  // namespace
 }  // namespace herald::testing
