@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/outbound_api.h"
 #include "base/log.h"
 #include "channels/client_listener.h"
 #include "config/config.h"
@@ -30,6 +31,11 @@
 #include "ingest/probe.h"
 #include "metrics/registry.h"
 #include "ops/http_server.h"
+#include "outbound/outbound_shard.h"
+#include "outbound/receipt_writer.h"
+#include "outbound/status_board.h"
+#include "registry/feed.h"
+#include "registry/store.h"
 #include "wire/frame_codec.h"
 
 extern char** environ;
@@ -185,13 +191,96 @@ int run(int argc, char** argv) {
         client_port = *port;  // port 0: every later shard joins the port the first one got
         shard_ptrs.push_back(shards.back().get());
     }
+    // Outbound: the durable registry, its change feed, gateway delivery, receipts.
+    auto store = registry::store::open(cfg.data_dir);
+    if (!store) {
+        std::cerr << "heraldd: data_dir: " << store.err().describe() << "\n";
+        return 1;
+    }
+    auto receipts = outbound::receipt_writer::create(kafka->bootstrap_servers(), "heraldd-" + cfg.instance_id,
+                                                     cfg.topic_receipts, cfg.topic_dlq);
+    if (!receipts) {
+        std::cerr << "heraldd: " << receipts.err().detail << "\n";
+        return 1;
+    }
+    outbound::gateway_options gateways;
+    gateways.shards = cfg.outbound_shards;
+    gateways.webhook_rate = cfg.webhook_rate;
+    gateways.webhook_burst = cfg.webhook_burst;
+    for (std::size_t pos = 0; !cfg.webhook_secrets.empty() && pos <= cfg.webhook_secrets.size();) {
+        const std::size_t end = std::min(cfg.webhook_secrets.find(',', pos), cfg.webhook_secrets.size());
+        auto secret = outbound::parse_webhook_secret(cfg.webhook_secrets.substr(pos, end - pos));
+        if (!secret) {
+            std::cerr << "heraldd: config error: webhook_secrets: " << secret.err().detail << "\n";
+            return 2;
+        }
+        gateways.webhook_secrets.push_back(std::move(*secret));
+        pos = end + 1;
+    }
+    gateways.whatsapp_base_url = cfg.whatsapp_base_url;
+    gateways.whatsapp_api_version = cfg.whatsapp_api_version;
+    gateways.whatsapp_phone_number_id = cfg.whatsapp_phone_number_id;
+    gateways.whatsapp_token = cfg.whatsapp_token;
+    gateways.whatsapp_template = cfg.whatsapp_template;
+    gateways.whatsapp_language = cfg.whatsapp_language;
+    gateways.whatsapp_rate = cfg.whatsapp_rate;
+    gateways.whatsapp_burst = cfg.whatsapp_burst;
+    gateways.connections_per_endpoint = cfg.outbound_connections;
+    gateways.recipient_min_interval_ns = static_cast<std::int64_t>(cfg.recipient_min_interval_ms) * 1'000'000;
+    gateways.sender_pause_ns = static_cast<std::int64_t>(cfg.sender_pause_s) * 1'000'000'000;
+    gateways.connect_timeout_ns = static_cast<std::int64_t>(cfg.outbound_connect_timeout_ms) * 1'000'000;
+    gateways.response_timeout_ns = static_cast<std::int64_t>(cfg.outbound_response_timeout_ms) * 1'000'000;
+    gateways.verify_tls = cfg.outbound_tls_verify == "on";
+    gateways.retry.max_attempts = cfg.retry_max_attempts;
+    gateways.retry.base_ns = static_cast<std::int64_t>(cfg.retry_base_ms) * 1'000'000;
+    gateways.retry.max_age_ns = static_cast<std::int64_t>(cfg.retry_max_age_s) * 1'000'000'000;
+    outbound::status_board board;
+    outbound::receipt_writer& receipt_out = **receipts;
+    outbound::outbound_router outbound(
+        gateways, board, registry,
+        [&receipt_out](const outbound::outcome_event& e) { receipt_out.write(e); });
+    registry::feed_options feed_opts;
+    feed_opts.bootstrap_servers = kafka->bootstrap_servers();
+    feed_opts.topic = cfg.topic_subscriptions;
+    feed_opts.dlq_topic = cfg.topic_dlq;
+    feed_opts.client_id = "heraldd-" + cfg.instance_id;
+    feed_opts.embedded_cluster = kafka->embedded();
+    registry::subscription_feed feed(feed_opts, **store, registry,
+                                     [&outbound](const herald::v1::Subscription* s, const std::string& id) {
+                                         if (s != nullptr) {
+                                             outbound.apply(*s);
+                                         } else {
+                                             outbound.forget(id);
+                                         }
+                                     });
+    outbound.start();
+    const auto load_started = std::chrono::steady_clock::now();
+    auto loaded_subs = feed.start();
+    if (!loaded_subs) {
+        std::cerr << "heraldd: outbound registry: " << loaded_subs.err().detail << "\n";
+        return 1;
+    }
+    HERALD_LOG_INFO(
+        "app", "outbound registry ", (*store)->path(), ": ", *loaded_subs, " subscriber(s) loaded in ",
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - load_started)
+            .count(),
+        " ms");
+
     dispatcher = std::make_unique<fanout::dispatcher>(
-        shard_ptrs, fanout_probe, [&ingest](const fanout::broadcast_ptr& b) { ingest.on_broadcast_done(b); });
+        shard_ptrs, fanout_probe, [&ingest, &board](const fanout::broadcast_ptr& b) {
+            board.live_delivered(b->id, b->tenant, b->audience,
+                                 b->recipients.load(std::memory_order_relaxed));
+            ingest.on_broadcast_done(b);
+        });
+    dispatcher->set_published_handler([&outbound](const fanout::broadcast_ptr& b) { outbound.deliver(b); });
 
     // Ops API.
     std::atomic<bool> shutting_down{false};
     std::uint16_t ops_port = 0;
     ops::http_server ops_server([&](const ops::http_request& req) -> ops::http_response {
+        if (auto answer = outbound_api(req, feed, board)) {
+            return std::move(*answer);
+        }
         if (req.method != "GET" && req.method != "HEAD") {
             return {405, "text/plain; charset=utf-8", "method not allowed\n"};
         }
@@ -281,6 +370,10 @@ int run(int argc, char** argv) {
         s->shutdown(1001, "server shutting down",
                     static_cast<std::uint32_t>(std::max<std::int64_t>(left.count(), 200)));
     }
+    // Outbound work still queued is dropped here (crash-safe checkpoints: issue 5).
+    feed.stop();
+    outbound.stop();
+    receipt_out.flush(2000);
     // 4. Final commit and leave the group. librdkafka waits for an unreachable
     // coordinator without bound, so this step gets what is left of the deadline
     // (at least 2 s); past it Herald exits without the commit and the records

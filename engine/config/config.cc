@@ -124,6 +124,28 @@ std::string check_brokers(std::string_view v) {
     return {};
 }
 
+std::string check_secrets(std::string_view v) {
+    std::size_t pos = 0;
+    while (!v.empty() && pos <= v.size()) {
+        const std::size_t end = std::min(v.find(',', pos), v.size());
+        const std::string_view item = v.substr(pos, end - pos);
+        if (item.substr(0, 6) != "whsec_" || item.size() < 6 + 24 || (item.size() - 6) % 4 != 0)
+            return "each secret must be whsec_ followed by base64 of at least 16 bytes";
+        for (const char c : item.substr(6)) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
+                return "each secret must be whsec_ followed by base64 of at least 16 bytes";
+        }
+        pos = end + 1;
+    }
+    return {};
+}
+
+std::string check_http_url(std::string_view v) {
+    if (v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0)
+        return "must be an http:// or https:// URL, got \"" + std::string(v) + "\"";
+    return {};
+}
+
 std::string check_nonempty(std::string_view v) {
     return v.empty() ? "must not be empty" : std::string();
 }
@@ -194,6 +216,51 @@ const std::vector<property>& table() {
                             "answers only at the deadline), 100 for real brokers"));
         p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000,
                             "graceful drain limit on SIGTERM"));
+        p.push_back(text("data_dir", &config::data_dir,
+                         "directory of the durable outbound registry (registry.sqlite3)", check_nonempty));
+        p.push_back(integer("outbound_shards", &config::outbound_shards, 1, 64,
+                            "outbound delivery threads; gateway limits are split evenly across them"));
+        p.push_back(integer("webhook_rate", &config::webhook_rate, 1, 1000000,
+                            "webhook messages per second per endpoint (scheme://host:port)"));
+        p.push_back(
+            integer("webhook_burst", &config::webhook_burst, 1, 1000000, "webhook burst per endpoint"));
+        p.push_back(text("webhook_secrets", &config::webhook_secrets,
+                         "Standard Webhooks signing secrets whsec_...[,whsec_...] (several during rotation)",
+                         check_secrets));
+        p.push_back(text("whatsapp_base_url", &config::whatsapp_base_url, "WhatsApp Cloud API base URL",
+                         check_http_url));
+        p.push_back(
+            text("whatsapp_api_version", &config::whatsapp_api_version, "Graph API version", check_nonempty));
+        p.push_back(text("whatsapp_phone_number_id", &config::whatsapp_phone_number_id,
+                         "sender phone number id of the WhatsApp Business account"));
+        p.push_back(text("whatsapp_token", &config::whatsapp_token,
+                         "WhatsApp Cloud API bearer token (prefer the environment variable)"));
+        p.push_back(text("whatsapp_template", &config::whatsapp_template,
+                         "default template; label whatsapp.template overrides it", check_nonempty));
+        p.push_back(text("whatsapp_language", &config::whatsapp_language,
+                         "default template language; label whatsapp.language overrides it", check_nonempty));
+        p.push_back(integer("whatsapp_rate", &config::whatsapp_rate, 1, 1000000,
+                            "WhatsApp messages per second per sender number"));
+        p.push_back(
+            integer("whatsapp_burst", &config::whatsapp_burst, 1, 1000000, "WhatsApp burst per sender"));
+        p.push_back(integer("outbound_connections", &config::outbound_connections, 1, 1024,
+                            "keep-alive connections per gateway endpoint per outbound shard"));
+        p.push_back(integer("recipient_min_interval_ms", &config::recipient_min_interval_ms, 0, 86400000,
+                            "least time between two messages to one recipient (pair limit)"));
+        p.push_back(integer("retry_max_attempts", &config::retry_max_attempts, 1, 1000,
+                            "attempts per outbound delivery before it fails"));
+        p.push_back(integer("retry_base_ms", &config::retry_base_ms, 1, 3600000,
+                            "first backoff ceiling; doubles per attempt, full jitter"));
+        p.push_back(integer("retry_max_age_s", &config::retry_max_age_s, 1, 604800,
+                            "outbound delivery gives up this long after the release instant"));
+        p.push_back(integer("sender_pause_s", &config::sender_pause_s, 1, 86400,
+                            "pause of a sender after a spam-class refusal (WhatsApp 131048)"));
+        p.push_back(integer("outbound_connect_timeout_ms", &config::outbound_connect_timeout_ms, 1, 600000,
+                            "gateway connect (and TLS handshake) timeout"));
+        p.push_back(integer("outbound_response_timeout_ms", &config::outbound_response_timeout_ms, 1, 600000,
+                            "gateway answer timeout"));
+        p.push_back(text("outbound_tls_verify", &config::outbound_tls_verify,
+                         "verify gateway TLS certificates and host names", one_of({"on", "off"}), "on|off"));
         p.push_back(text("log_level", &config::log_level, "debug|info|warn|error",
                          one_of({"debug", "info", "warn", "error"}), "debug|info|warn|error"));
         return p;
@@ -402,7 +469,13 @@ std::string usage(std::string_view program) {
 
 std::string describe(const config& c) {
     std::ostringstream out;
-    for (const auto& p : table()) out << p.info.name << " = " << p.get(c) << "\n";
+    for (const auto& p : table()) {
+        // Credentials never reach a log.
+        const bool secret =
+            p.info.name.find("secret") != std::string::npos || p.info.name.find("token") != std::string::npos;
+        const std::string value = p.get(c);
+        out << p.info.name << " = " << (secret && !value.empty() ? "(set)" : value) << "\n";
+    }
     return out.str();
 }
 

@@ -47,6 +47,29 @@ struct config {
     std::uint32_t commit_interval_ms = 1000;
     std::uint32_t fetch_wait_max_ms = 0;  // 0 = chosen for the cluster kind
     std::uint32_t shutdown_deadline_ms = 10000;
+    // Outbound subscribers and gateways.
+    std::string data_dir = "herald-data";
+    std::uint32_t outbound_shards = 2;
+    std::uint32_t webhook_rate = 80;
+    std::uint32_t webhook_burst = 80;
+    std::string webhook_secrets;  // comma-separated whsec_...
+    std::string whatsapp_base_url = "https://graph.facebook.com";
+    std::string whatsapp_api_version = "v21.0";
+    std::string whatsapp_phone_number_id;
+    std::string whatsapp_token;
+    std::string whatsapp_template = "herald_announcement";
+    std::string whatsapp_language = "en";
+    std::uint32_t whatsapp_rate = 80;
+    std::uint32_t whatsapp_burst = 80;
+    std::uint32_t outbound_connections = 4;
+    std::uint32_t recipient_min_interval_ms = 6000;
+    std::uint32_t retry_max_attempts = 8;
+    std::uint32_t retry_base_ms = 500;
+    std::uint32_t retry_max_age_s = 3600;
+    std::uint32_t sender_pause_s = 300;
+    std::uint32_t outbound_connect_timeout_ms = 3000;
+    std::uint32_t outbound_response_timeout_ms = 10000;
+    std::string outbound_tls_verify = "on";
     std::string log_level = "info";
     std::string config_file;  // the file that was loaded, if any
 };

@@ -41,6 +41,16 @@ struct broadcast {
     std::string websocket_frame;
     std::string sse_frame;
 
+    /// For outbound gateways: the live frame's JSON object, the text payload,
+    /// and the WhatsApp template choice from the labels "whatsapp.template",
+    /// "whatsapp.language" and "whatsapp.type" ("text": free text, only inside
+    /// the 24-hour customer-service window).
+    std::string payload_json;
+    std::string text;
+    std::string whatsapp_template;
+    std::string whatsapp_language;
+    bool whatsapp_free_text = false;
+
     // Completion bookkeeping: each shard touches these once per broadcast.
     mutable std::atomic<std::uint32_t> shards_pending{0};
     mutable std::atomic<std::int64_t> first_write_mono_ns{std::numeric_limits<std::int64_t>::max()};

@@ -33,9 +33,17 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
     b->release_mono_ns =
         a.has_deliver_at() ? base::wall_to_mono_ns(to_ns(a.deliver_at())) : base::mono_now_ns();
 
-    const std::string json = wire::encode_live_json(a, seq);
+    std::string json = wire::encode_live_json(a, seq);
     b->websocket_frame = wire::websocket_frame(wire::ws_opcode::text, json);
     b->sse_frame = wire::sse_event(seq, json);
+    b->payload_json = std::move(json);
+    b->text = a.text();
+    if (const auto it = a.labels().find("whatsapp.template"); it != a.labels().end())
+        b->whatsapp_template = it->second;
+    if (const auto it = a.labels().find("whatsapp.language"); it != a.labels().end())
+        b->whatsapp_language = it->second;
+    if (const auto it = a.labels().find("whatsapp.type"); it != a.labels().end())
+        b->whatsapp_free_text = it->second == "text";
     return b;
 }
 
@@ -68,6 +76,9 @@ broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_posit
             probe_.dispatcher_waited();
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
+    }
+    if (on_published_) {
+        on_published_(shared);
     }
     return shared;
 }

@@ -43,6 +43,10 @@ class dispatcher {
     /// The completion path shards call into (last shard only).
     void on_shard_done(const broadcast_ptr& b);
 
+    /// Also hands every broadcast that is not already expired to `h` (the
+    /// outbound router), on the ingest thread, after the shards have it.
+    void set_published_handler(completion_handler h) { on_published_ = std::move(h); }
+
     /// Makes publish() stop waiting on full queues (shutdown).
     void stop() noexcept { stopping_.store(true, std::memory_order_release); }
 
@@ -54,6 +58,7 @@ class dispatcher {
     std::vector<shard*> shards_;
     probe& probe_;
     completion_handler on_complete_;
+    completion_handler on_published_;
     std::unordered_map<std::string, std::uint64_t> last_seq_;
     std::atomic<bool> stopping_{false};
 };

@@ -17,7 +17,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t max_body_bytes = 1 << 20;
+constexpr std::size_t max_body_bytes = 16 << 20;  // a 10,000-line subscription import
 constexpr auto read_timeout = std::chrono::seconds(30);
 
 class connection : public std::enable_shared_from_this<connection> {

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -54,6 +55,31 @@ inline std::optional<http_reply> http_get(std::uint16_t port, const std::string&
     const auto body = raw.find("\r\n\r\n");
     if (body != std::string::npos)
         r.body = raw.substr(body + 4);
+    return r;
+}
+
+/// One HTTP/1.1 request with a body (POST/DELETE/...) and Connection: close.
+inline std::optional<http_reply> http_call(std::uint16_t port, const std::string& method,
+                                           const std::string& path, const std::string& body = {},
+                                           const std::string& content_type = "application/json",
+                                           int timeout_ms = 30000) {
+    peer p(connect_tcp("127.0.0.1", port));
+    if (!p.valid())
+        return std::nullopt;
+    if (!p.send_all(method + " " + path +
+                    " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: " + content_type +
+                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body))
+        return std::nullopt;
+    while (p.fill(timeout_ms)) {
+    }
+    const std::string& raw = p.buffer();
+    if (raw.rfind("HTTP/1.1 ", 0) != 0)
+        return std::nullopt;
+    http_reply r;
+    r.status = std::stoi(raw.substr(9, 3));
+    const auto at = raw.find("\r\n\r\n");
+    if (at != std::string::npos)
+        r.body = raw.substr(at + 4);
     return r;
 }
 
@@ -102,7 +128,11 @@ class daemon {
     explicit daemon(std::vector<std::string> args = {}, bool wait_ready = true) {
         start(std::move(args), wait_ready);
     }
-    ~daemon() { kill_hard(); }
+    ~daemon() {
+        kill_hard();
+        if (!data_dir_.empty())
+            std::filesystem::remove_all(data_dir_);
+    }
     daemon(const daemon&) = delete;
     daemon& operator=(const daemon&) = delete;
 
@@ -124,6 +154,14 @@ class daemon {
             args.insert(args.end(), {"--ops-host", "127.0.0.1"});
         if (!has("--shards"))
             args.insert(args.end(), {"--shards", "2"});
+        if (!has("--data-dir")) {
+            if (data_dir_.empty()) {
+                char tmpl[] = "/tmp/heraldd-test-data-XXXXXX";
+                ASSERT_NE(::mkdtemp(tmpl), nullptr);
+                data_dir_ = tmpl;
+            }
+            args.insert(args.end(), {"--data-dir", data_dir_});
+        }
         args_ = args;
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         log_path_ = "/tmp/heraldd-test-" + std::to_string(::getpid()) + "-" +
@@ -265,6 +303,7 @@ class daemon {
     peer stdout_;
     std::string line_buf_;
     std::string log_path_;
+    std::string data_dir_;  // private data dir made for this daemon, removed with it
     std::vector<std::string> args_;
 };
 

@@ -1,0 +1,646 @@
+#include "outbound/outbound_shard.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <queue>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "outbound/gateway_reply.h"
+#include "outbound/http_client.h"
+#include "outbound/token_bucket.h"
+#include "wire/frame_codec.h"
+
+namespace herald::outbound {
+
+/// herald_outbound_* families. Counters are touched once per HTTP attempt.
+class outbound_probe {
+  public:
+    explicit outbound_probe(metrics::registry& reg) {
+        auto& r = reg.prom();
+        auto& deliveries = prometheus::BuildCounter()
+                               .Name("herald_outbound_deliveries_total")
+                               .Help("Final outcomes of outbound deliveries, by channel and outcome")
+                               .Register(r);
+        for (const char* c : {"webhook", "whatsapp", "sms"}) {
+            for (const char* o : {"sent", "failed", "suppressed"}) {
+                outcomes_[key(c, o)] = &deliveries.Add({{"channel", c}, {"outcome", o}});
+            }
+        }
+        auto& attempts = prometheus::BuildCounter()
+                             .Name("herald_outbound_attempts_total")
+                             .Help("HTTP attempts to outbound gateways, by what the answer meant")
+                             .Register(r);
+        const char* verdicts[] = {"sent", "retry", "throttled", "pair_limited", "sender_paused", "failed"};
+        for (std::size_t i = 0; i < attempts_.size(); ++i)
+            attempts_[i] = &attempts.Add({{"result", verdicts[i]}});
+        paused_ = &prometheus::BuildCounter()
+                       .Name("herald_outbound_sender_paused_total")
+                       .Help("Times a sender was paused after a spam-class refusal (WhatsApp 131048)")
+                       .Register(r)
+                       .Add({});
+        request_seconds_ = &prometheus::BuildHistogram()
+                                .Name("herald_outbound_request_seconds")
+                                .Help("Time from request to gateway answer")
+                                .Register(r)
+                                .Add({}, metrics::latency_buckets());
+        pending_ = &prometheus::BuildGauge()
+                        .Name("herald_outbound_pending")
+                        .Help("Outbound deliveries queued, waiting to retry or in flight")
+                        .Register(r)
+                        .Add({});
+        subscribers_ = &prometheus::BuildGauge()
+                            .Name("herald_outbound_subscribers")
+                            .Help("Outbound subscribers in the in-memory registry index")
+                            .Register(r)
+                            .Add({});
+    }
+
+    void outcome(herald::v1::Channel channel, herald::v1::Outcome o) {
+        const char* c = channel == herald::v1::CHANNEL_WHATSAPP ? "whatsapp"
+                        : channel == herald::v1::CHANNEL_SMS    ? "sms"
+                                                                : "webhook";
+        const char* n = o == herald::v1::OUTCOME_SENT     ? "sent"
+                        : o == herald::v1::OUTCOME_FAILED ? "failed"
+                                                          : "suppressed";
+        outcomes_[key(c, n)]->Increment();
+    }
+    void attempt(verdict v) { attempts_[static_cast<std::size_t>(v)]->Increment(); }
+    void sender_paused() { paused_->Increment(); }
+    void request_seconds(double s) { request_seconds_->Observe(s); }
+    void pending(double n) { pending_->Increment(n); }
+    void subscribers(double n) { subscribers_->Increment(n); }
+
+  private:
+    static std::string key(const char* a, const char* b) { return std::string(a) + "/" + b; }
+    std::unordered_map<std::string, prometheus::Counter*> outcomes_;
+    std::array<prometheus::Counter*, 6> attempts_{};
+    prometheus::Counter* paused_;
+    prometheus::Histogram* request_seconds_;
+    prometheus::Gauge* pending_;
+    prometheus::Gauge* subscribers_;
+};
+
+namespace {
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    wire::append_json_string(out, s);
+    return out;
+}
+
+}  // namespace
+
+class outbound_router::shard {
+  public:
+    shard(const gateway_options& options, status_board& board, outbound_probe& probe,
+          const outcome_handler& on_outcome, std::uint32_t index)
+        : options_(options),
+          board_(board),
+          probe_(probe),
+          on_outcome_(on_outcome),
+          tls_(asio::ssl::context::tls_client),
+          delay_timer_(io_),
+          rng_(std::random_device{}() + index) {
+        tls_.set_default_verify_paths();
+        tls_.set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
+    }
+
+    void start() {
+        thread_ = std::thread([this] {
+            auto guard = asio::make_work_guard(io_);
+            io_.run();
+        });
+    }
+    void stop() {
+        io_.stop();
+        if (thread_.joinable())
+            thread_.join();
+    }
+
+    void apply(std::shared_ptr<const herald::v1::Subscription> s) {
+        asio::post(io_, [this, s = std::move(s)] { on_apply(*s); });
+    }
+    void forget(std::string id) {
+        asio::post(io_, [this, id = std::move(id)] { on_forget(id); });
+    }
+    void deliver(fanout::broadcast_ptr b) {
+        asio::post(io_, [this, b = std::move(b)] { on_deliver(b); });
+    }
+
+    std::atomic<std::uint64_t> recipients{0};
+    std::atomic<std::uint64_t> pending{0};
+
+  private:
+    struct lane;
+
+    struct recipient {
+        std::string id;
+        std::string address;
+        std::string target;
+        herald::v1::Channel channel = herald::v1::CHANNEL_UNSPECIFIED;
+        std::vector<std::string> audiences;  // sorted; empty when opted out
+        std::int64_t last_inbound_wall_ns = 0;
+        std::int64_t next_allowed_mono_ns = 0;
+        std::uint32_t generation = 0;
+        lane* route = nullptr;
+        bool alive = false;
+
+        [[nodiscard]] bool member_of(const std::string& audience) const {
+            return std::binary_search(audiences.begin(), audiences.end(), audience);
+        }
+    };
+
+    struct delivery {
+        fanout::broadcast_ptr b;
+        std::uint32_t slot = 0;
+        std::uint32_t generation = 0;
+        std::uint32_t attempts = 0;
+        std::uint32_t pair_refusals = 0;
+        std::uint64_t order = 0;
+    };
+    struct by_priority {
+        bool operator()(const delivery& a, const delivery& b) const {
+            if (a.b->priority != b.b->priority)
+                return a.b->priority < b.b->priority;
+            return a.order > b.order;
+        }
+    };
+
+    struct lane {
+        lane(asio::io_context& io, endpoint e, double rate, double burst, bool wa)
+            : ep(std::move(e)), bucket(rate, burst, base::mono_now_ns()), timer(io), whatsapp(wa) {}
+        endpoint ep;
+        token_bucket bucket;
+        std::priority_queue<delivery, std::vector<delivery>, by_priority> queue;
+        std::vector<std::shared_ptr<http_connection>> idle;
+        std::uint32_t open = 0;
+        std::uint32_t inflight = 0;
+        asio::steady_timer timer;
+        bool timer_armed = false;
+        bool whatsapp = false;
+    };
+
+    struct delayed {
+        std::int64_t due_ns;
+        lane* route;
+        delivery d;
+        bool operator>(const delayed& o) const { return due_ns > o.due_ns; }
+    };
+
+    // --- registry slice -------------------------------------------------
+
+    lane* lane_for(recipient& r) {
+        std::optional<endpoint> ep;
+        bool whatsapp = false;
+        std::string key;
+        if (r.channel == herald::v1::CHANNEL_WEBHOOK) {
+            ep = parse_endpoint(r.address);
+            if (!ep)
+                return nullptr;
+            r.target = ep->target;
+            key = ep->key();
+        } else if (r.channel == herald::v1::CHANNEL_WHATSAPP) {
+            ep = parse_endpoint(options_.whatsapp_base_url);
+            if (!ep)
+                return nullptr;
+            std::string prefix = ep->target == "/" ? "" : ep->target;
+            r.target = prefix + "/" + options_.whatsapp_api_version + "/" +
+                       options_.whatsapp_phone_number_id + "/messages";
+            key = "whatsapp:" + options_.whatsapp_phone_number_id;
+            whatsapp = true;
+        } else {
+            return nullptr;  // SMS has no gateway configured yet
+        }
+        auto it = lanes_.find(key);
+        if (it == lanes_.end()) {
+            const double n = std::max<std::uint32_t>(options_.shards, 1);
+            const double rate = (whatsapp ? options_.whatsapp_rate : options_.webhook_rate) / n;
+            const double burst =
+                std::max(1.0, (whatsapp ? options_.whatsapp_burst : options_.webhook_burst) / n);
+            it =
+                lanes_.emplace(key, std::make_unique<lane>(io_, std::move(*ep), rate, burst, whatsapp)).first;
+        }
+        return it->second.get();
+    }
+
+    void leave_audiences(std::uint32_t slot, const recipient& r) {
+        for (const auto& a : r.audiences) {
+            auto m = members_.find(a);
+            if (m == members_.end())
+                continue;
+            auto& v = m->second;
+            if (auto pos = std::find(v.begin(), v.end(), slot); pos != v.end()) {
+                *pos = v.back();
+                v.pop_back();
+            }
+            if (v.empty())
+                members_.erase(m);
+        }
+    }
+
+    void on_apply(const herald::v1::Subscription& s) {
+        std::uint32_t slot = 0;
+        if (auto it = by_id_.find(s.recipient_id()); it != by_id_.end()) {
+            slot = it->second;
+            leave_audiences(slot, slots_[slot]);
+        } else {
+            if (!free_.empty()) {
+                slot = free_.back();
+                free_.pop_back();
+            } else {
+                slot = static_cast<std::uint32_t>(slots_.size());
+                slots_.emplace_back();
+            }
+            by_id_.emplace(s.recipient_id(), slot);
+            recipients.fetch_add(1, std::memory_order_relaxed);
+            probe_.subscribers(1);
+        }
+        recipient& r = slots_[slot];
+        r.alive = true;
+        r.id = s.recipient_id();
+        r.channel = s.channel();
+        r.address = s.address();
+        r.last_inbound_wall_ns = s.has_last_inbound_at() ? s.last_inbound_at().seconds() * 1'000'000'000 +
+                                                               s.last_inbound_at().nanos()
+                                                         : 0;
+        r.route = lane_for(r);
+        r.audiences.clear();
+        if (!s.has_opted_out_at() && s.has_consent() && r.route != nullptr) {
+            r.audiences.assign(s.audiences().begin(), s.audiences().end());
+            std::sort(r.audiences.begin(), r.audiences.end());
+            r.audiences.erase(std::unique(r.audiences.begin(), r.audiences.end()), r.audiences.end());
+            for (const auto& a : r.audiences) members_[a].push_back(slot);
+        }
+    }
+
+    void on_forget(const std::string& id) {
+        auto it = by_id_.find(id);
+        if (it == by_id_.end())
+            return;
+        const std::uint32_t slot = it->second;
+        recipient& r = slots_[slot];
+        leave_audiences(slot, r);
+        const auto generation = r.generation + 1;
+        r = recipient{};
+        r.generation = generation;  // deliveries still queued for the old one find nobody
+        by_id_.erase(it);
+        free_.push_back(slot);
+        recipients.fetch_sub(1, std::memory_order_relaxed);
+        probe_.subscribers(-1);
+    }
+
+    // --- delivery --------------------------------------------------------
+
+    void on_deliver(const fanout::broadcast_ptr& b) {
+        const std::int64_t now = base::mono_now_ns();
+        if (b->release_mono_ns > now + 1'000'000) {
+            // deliver_at ahead: list the recipients at the release instant.
+            auto timer = std::make_shared<asio::steady_timer>(io_);
+            timer->expires_after(std::chrono::nanoseconds(b->release_mono_ns - now));
+            timer->async_wait([this, b, timer](const beast::error_code& ec) {
+                if (!ec)
+                    expand(b);
+            });
+            return;
+        }
+        expand(b);
+    }
+
+    void expand(const fanout::broadcast_ptr& b) {
+        auto m = members_.find(b->audience);
+        if (m == members_.end()) {
+            board_.expanded(b->id, 0);
+            return;
+        }
+        std::vector<lane*> touched;
+        for (const std::uint32_t slot : m->second) {
+            recipient& r = slots_[slot];
+            delivery d{b, slot, r.generation, 0, 0, next_order_++};
+            r.route->queue.push(std::move(d));
+            if (r.route->queue.size() == 1)
+                touched.push_back(r.route);
+        }
+        const auto n = m->second.size();
+        pending.fetch_add(n, std::memory_order_relaxed);
+        probe_.pending(static_cast<double>(n));
+        board_.expanded(b->id, n);
+        for (auto& [key, l] : lanes_) pump(*l);
+    }
+
+    void finish(const delivery& d, herald::v1::Outcome outcome, const std::string& reason, bool exhausted) {
+        pending.fetch_sub(1, std::memory_order_relaxed);
+        probe_.pending(-1);
+        const recipient* r = live(d);
+        switch (outcome) {
+            case herald::v1::OUTCOME_SENT:
+                board_.sent(d.b->id);
+                break;
+            case herald::v1::OUTCOME_FAILED:
+                board_.failed(d.b->id);
+                break;
+            default:
+                board_.suppressed(d.b->id, reason);
+                break;
+        }
+        if (r == nullptr)
+            return;  // forgotten: no receipt may name them any more
+        probe_.outcome(r->channel, outcome);
+        if (on_outcome_) {
+            on_outcome_(outcome_event{*d.b, r->id, r->channel, outcome, reason, d.attempts, exhausted});
+        }
+    }
+
+    recipient* live(const delivery& d) {
+        recipient& r = slots_[d.slot];
+        return r.alive && r.generation == d.generation ? &r : nullptr;
+    }
+
+    void pump(lane& l) {
+        const std::int64_t now = base::mono_now_ns();
+        const std::int64_t wall = base::wall_now_ns();
+        while (!l.queue.empty() && l.inflight < options_.connections_per_endpoint) {
+            const delivery& top = l.queue.top();
+            recipient* r = live(top);
+            std::string reason;
+            if (r == nullptr) {
+                reason = "forgotten";
+            } else if (!r->member_of(top.b->audience)) {
+                reason = "opted_out";
+            } else if (top.b->expires_wall_ns != 0 && top.b->expires_wall_ns <= wall) {
+                reason = "expired";
+            }
+            if (!reason.empty()) {
+                delivery d = top;
+                l.queue.pop();
+                finish(d, herald::v1::OUTCOME_SUPPRESSED, reason, false);
+                continue;
+            }
+            if (now - top.b->release_mono_ns > options_.retry.max_age_ns) {
+                delivery d = top;
+                l.queue.pop();
+                finish(d, herald::v1::OUTCOME_FAILED, "too_old", true);
+                continue;
+            }
+            if (l.whatsapp && top.b->whatsapp_free_text &&
+                wall - r->last_inbound_wall_ns > 24LL * 3600 * 1'000'000'000) {
+                delivery d = top;
+                l.queue.pop();
+                finish(d, herald::v1::OUTCOME_FAILED, "outside_customer_service_window", false);
+                continue;
+            }
+            if (r->next_allowed_mono_ns > now) {
+                delivery d = top;
+                l.queue.pop();
+                delay(l, std::move(d), r->next_allowed_mono_ns);
+                continue;
+            }
+            if (!l.bucket.try_take(now)) {
+                arm(l, l.bucket.next_token_ns(now));
+                break;
+            }
+            delivery d = top;
+            l.queue.pop();
+            r->next_allowed_mono_ns = now + options_.recipient_min_interval_ns;
+            send(l, *r, std::move(d));
+        }
+    }
+
+    void arm(lane& l, std::int64_t at_ns) {
+        if (l.timer_armed)
+            return;
+        l.timer_armed = true;
+        l.timer.expires_after(
+            std::chrono::nanoseconds(std::max<std::int64_t>(at_ns - base::mono_now_ns(), 0)));
+        l.timer.async_wait([this, lp = &l](const beast::error_code& ec) {
+            lp->timer_armed = false;
+            if (!ec)
+                pump(*lp);
+        });
+    }
+
+    void delay(lane& l, delivery d, std::int64_t due_ns) {
+        const bool earliest = delayed_.empty() || due_ns < delayed_.top().due_ns;
+        delayed_.push(delayed{due_ns, &l, std::move(d)});
+        if (earliest)
+            arm_delay();
+    }
+
+    void arm_delay() {
+        if (delayed_.empty())
+            return;
+        delay_timer_.expires_after(
+            std::chrono::nanoseconds(std::max<std::int64_t>(delayed_.top().due_ns - base::mono_now_ns(), 0)));
+        delay_timer_.async_wait([this](const beast::error_code& ec) {
+            if (ec)
+                return;
+            const std::int64_t now = base::mono_now_ns();
+            std::vector<lane*> touched;
+            while (!delayed_.empty() && delayed_.top().due_ns <= now) {
+                delayed top = delayed_.top();
+                delayed_.pop();
+                top.route->queue.push(std::move(top.d));
+                touched.push_back(top.route);
+            }
+            for (lane* l : touched) pump(*l);
+            arm_delay();
+        });
+    }
+
+    http::request<http::string_body> build_request(const lane& l, const recipient& r, const delivery& d) {
+        http::request<http::string_body> req{http::verb::post, r.target, 11};
+        req.set(http::field::content_type, "application/json");
+        req.set(http::field::user_agent, "herald/0.1");
+        const fanout::broadcast& b = *d.b;
+        const std::string id = delivery_id(b.tenant, b.id, r.id);
+        req.set("idempotency-key", id);
+        if (l.whatsapp) {
+            std::string body = R"({"messaging_product":"whatsapp","recipient_type":"individual","to":)" +
+                               json_escape(r.address);
+            if (b.whatsapp_free_text) {
+                body += R"(,"type":"text","text":{"body":)" + json_escape(b.text) + "}}";
+            } else {
+                body += R"(,"type":"template","template":{"name":)" +
+                        json_escape(b.whatsapp_template.empty() ? options_.whatsapp_template
+                                                                : b.whatsapp_template) +
+                        R"(,"language":{"code":)" +
+                        json_escape(b.whatsapp_language.empty() ? options_.whatsapp_language
+                                                                : b.whatsapp_language) +
+                        R"(},"components":[{"type":"body","parameters":[{"type":"text","text":)" +
+                        json_escape(b.text) + "}]}]}}";
+            }
+            req.set(http::field::authorization, "Bearer " + options_.whatsapp_token);
+            req.body() = std::move(body);
+        } else {
+            // The live frame's JSON with the recipient added: one shape for every channel.
+            std::string body = b.payload_json;
+            body.pop_back();
+            body += ",\"recipient_id\":" + json_escape(r.id) + "}";
+            const std::int64_t ts = base::wall_now_ns() / 1'000'000'000;
+            req.set("webhook-id", id);
+            req.set("webhook-timestamp", std::to_string(ts));
+            if (!options_.webhook_secrets.empty()) {
+                req.set("webhook-signature", webhook_signature(options_.webhook_secrets, id, ts, body));
+            }
+            req.body() = std::move(body);
+        }
+        return req;
+    }
+
+    void send(lane& l, recipient& r, delivery d) {
+        ++d.attempts;
+        ++l.inflight;
+        std::shared_ptr<http_connection> conn;
+        if (!l.idle.empty()) {
+            conn = std::move(l.idle.back());
+            l.idle.pop_back();
+        } else {
+            conn = std::make_shared<http_connection>(io_, tls_, l.ep,
+                                                     std::chrono::nanoseconds(options_.connect_timeout_ns),
+                                                     std::chrono::nanoseconds(options_.response_timeout_ns));
+            ++l.open;
+        }
+        auto req = build_request(l, r, d);
+        const std::int64_t started = base::mono_now_ns();
+        conn->send(std::move(req),
+                   [this, lp = &l, conn, d = std::move(d), started](http_reply reply) mutable {
+                       --lp->inflight;
+                       if (conn->connected()) {
+                           lp->idle.push_back(conn);
+                       } else {
+                           --lp->open;
+                       }
+                       probe_.request_seconds(static_cast<double>(base::mono_now_ns() - started) * 1e-9);
+                       on_reply(*lp, std::move(d), reply);
+                       pump(*lp);
+                   });
+    }
+
+    void on_reply(lane& l, delivery d, const http_reply& reply) {
+        const reply_meaning m = reply.status == 0 ? transport_failure(reply.error)
+                                : l.whatsapp
+                                    ? classify_whatsapp_reply(reply.status, reply.body, reply.retry_after)
+                                    : classify_webhook_reply(reply.status, reply.retry_after);
+        probe_.attempt(m.what);
+        const std::int64_t now = base::mono_now_ns();
+        switch (m.what) {
+            case verdict::sent:
+                finish(d, herald::v1::OUTCOME_SENT, {}, false);
+                return;
+            case verdict::failed:
+                finish(d, herald::v1::OUTCOME_FAILED, m.reason, false);
+                return;
+            case verdict::retry:
+                if (d.attempts >= options_.retry.max_attempts) {
+                    finish(d, herald::v1::OUTCOME_FAILED, "attempts_exhausted:" + m.reason, true);
+                    return;
+                }
+                delay(l, std::move(d), now + backoff_ns(options_.retry, d.attempts, m.retry_after_ns, rng_));
+                return;
+            case verdict::throttled:
+                // The whole sender is too fast: slow the lane, not just this one.
+                --d.attempts;
+                l.bucket.pause_until(now + std::max<std::int64_t>(m.retry_after_ns, 1'000'000'000));
+                l.queue.push(std::move(d));
+                return;
+            case verdict::pair_limited:
+                --d.attempts;
+                ++d.pair_refusals;
+                delay(l, std::move(d), now + std::max(pair_limit_wait_ns(d.pair_refusals), m.retry_after_ns));
+                return;
+            case verdict::sender_paused:
+                --d.attempts;
+                probe_.sender_paused();
+                HERALD_LOG_WARN("outbound", "sender ", l.ep.key(), " refused as spam (", m.reason,
+                                "): pausing it for ", options_.sender_pause_ns / 1'000'000'000, " s");
+                l.bucket.pause_until(now + options_.sender_pause_ns);
+                l.queue.push(std::move(d));
+                return;
+        }
+    }
+
+    const gateway_options& options_;
+    status_board& board_;
+    outbound_probe& probe_;
+    const outcome_handler& on_outcome_;
+    asio::io_context io_{1};
+    asio::ssl::context tls_;
+    std::thread thread_;
+    std::vector<recipient> slots_;
+    std::vector<std::uint32_t> free_;
+    std::unordered_map<std::string, std::uint32_t> by_id_;
+    std::unordered_map<std::string, std::vector<std::uint32_t>> members_;
+    std::unordered_map<std::string, std::unique_ptr<lane>> lanes_;
+    std::priority_queue<delayed, std::vector<delayed>, std::greater<>> delayed_;
+    asio::steady_timer delay_timer_;
+    std::uint64_t next_order_ = 0;
+    std::mt19937_64 rng_;
+};
+
+outbound_router::outbound_router(const gateway_options& options, status_board& board,
+                                 metrics::registry& metrics, outcome_handler on_outcome)
+    : options_(options),
+      board_(board),
+      probe_(std::make_unique<outbound_probe>(metrics)),
+      on_outcome_(std::move(on_outcome)) {
+    options_.shards = std::max<std::uint32_t>(options_.shards, 1);
+    for (std::uint32_t i = 0; i < options_.shards; ++i) {
+        shards_.push_back(std::make_unique<shard>(options_, board_, *probe_, on_outcome_, i));
+    }
+}
+
+outbound_router::~outbound_router() {
+    stop();
+}
+
+void outbound_router::start() {
+    for (auto& s : shards_) s->start();
+}
+
+void outbound_router::stop() {
+    for (auto& s : shards_) s->stop();
+}
+
+namespace {
+std::size_t shard_of(const std::string& recipient_id, std::size_t n) {
+    return std::hash<std::string>{}(recipient_id) % n;
+}
+}  // namespace
+
+void outbound_router::apply(const herald::v1::Subscription& s) {
+    shards_[shard_of(s.recipient_id(), shards_.size())]->apply(
+        std::make_shared<const herald::v1::Subscription>(s));
+}
+
+void outbound_router::forget(const std::string& recipient_id) {
+    shards_[shard_of(recipient_id, shards_.size())]->forget(recipient_id);
+}
+
+void outbound_router::deliver(const fanout::broadcast_ptr& b) {
+    board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
+                   options_.webhook_rate);
+    for (auto& s : shards_) s->deliver(b);
+}
+
+std::uint64_t outbound_router::recipients() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : shards_) n += s->recipients.load(std::memory_order_relaxed);
+    return n;
+}
+
+std::uint64_t outbound_router::pending() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : shards_) n += s->pending.load(std::memory_order_relaxed);
+    return n;
+}
+
+}  // namespace herald::outbound

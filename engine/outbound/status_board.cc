@@ -1,0 +1,137 @@
+#include "outbound/status_board.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "base/clock.h"
+
+namespace herald::outbound {
+namespace {
+
+std::string quoted(const std::string& s) {
+    std::string out = "\"";
+    for (const char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+double broadcast_progress::eta_seconds(std::int64_t now_mono_ns) const noexcept {
+    const auto left = pending();
+    if (left == 0)
+        return 0;
+    double rate = configured_rate_per_s;
+    const auto done = sent + failed + suppressed;
+    if (first_sent_mono_ns != 0 && now_mono_ns > started_mono_ns + 1'000'000'000 && done > 0) {
+        rate = static_cast<double>(done) / (static_cast<double>(now_mono_ns - started_mono_ns) * 1e-9);
+    }
+    return rate > 0 ? static_cast<double>(left) / rate : -1;
+}
+
+std::string broadcast_progress::to_json(std::int64_t now_mono_ns) const {
+    std::string reasons = "{";
+    for (const auto& [k, v] : suppressed_reasons) {
+        if (reasons.size() > 1)
+            reasons += ',';
+        reasons += quoted(k) + ":" + std::to_string(v);
+    }
+    reasons += "}";
+    char eta[32];
+    std::snprintf(eta, sizeof eta, "%.1f", eta_seconds(now_mono_ns));
+    return "{\"id\":" + quoted(id) + ",\"tenant\":" + quoted(tenant) + ",\"audience\":" + quoted(audience) +
+           ",\"state\":\"" + (done() ? "done" : "running") + "\",\"targeted\":" + std::to_string(targeted) +
+           ",\"sent\":" + std::to_string(sent) + ",\"failed\":" + std::to_string(failed) +
+           ",\"suppressed\":" + std::to_string(suppressed) + ",\"pending\":" + std::to_string(pending()) +
+           ",\"suppressed_reasons\":" + reasons + ",\"eta_seconds\":" + eta +
+           ",\"live\":{\"connections\":" + std::to_string(live_connections) +
+           ",\"done\":" + (live_done ? "true" : "false") + "}}\n";
+}
+
+broadcast_progress& status_board::entry(const std::string& id) {
+    auto [it, inserted] = entries_.try_emplace(id);
+    if (inserted) {
+        it->second.id = id;
+        it->second.started_mono_ns = base::mono_now_ns();
+        order_.push_back(id);
+        while (order_.size() > capacity_) {
+            entries_.erase(order_.front());
+            order_.pop_front();
+        }
+    }
+    return entries_.find(id)->second;
+}
+
+void status_board::started(const std::string& id, const std::string& tenant, const std::string& audience,
+                           std::uint32_t shards, double configured_rate_per_s) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id);
+    e.tenant = tenant;
+    e.audience = audience;
+    e.shards_expanding += shards;
+    e.configured_rate_per_s = configured_rate_per_s;
+}
+
+void status_board::expanded(const std::string& id, std::uint64_t n) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id);
+    e.targeted += n;
+    if (e.shards_expanding > 0)
+        --e.shards_expanding;
+}
+
+void status_board::sent(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id);
+    ++e.sent;
+    e.last_outcome_mono_ns = base::mono_now_ns();
+    if (e.first_sent_mono_ns == 0)
+        e.first_sent_mono_ns = e.last_outcome_mono_ns;
+}
+
+void status_board::failed(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id);
+    ++e.failed;
+    e.last_outcome_mono_ns = base::mono_now_ns();
+}
+
+void status_board::suppressed(const std::string& id, const std::string& reason) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id);
+    ++e.suppressed;
+    ++e.suppressed_reasons[reason];
+    e.last_outcome_mono_ns = base::mono_now_ns();
+}
+
+void status_board::live_delivered(const std::string& id, const std::string& tenant,
+                                  const std::string& audience, std::uint64_t connections) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id);
+    if (e.tenant.empty())
+        e.tenant = tenant;
+    if (e.audience.empty())
+        e.audience = audience;
+    e.live_connections = connections;
+    e.live_done = true;
+}
+
+std::optional<broadcast_progress> status_board::get(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(id);
+    if (it == entries_.end())
+        return std::nullopt;
+    return it->second;
+}
+
+}  // namespace herald::outbound

@@ -1,0 +1,342 @@
+#include "registry/feed.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "base/log.h"
+#include "registry/subscription_codec.h"
+
+namespace herald::registry {
+namespace {
+
+bool set(RdKafka::Conf& conf, const std::string& key, const std::string& value, std::string& error) {
+    std::string errstr;
+    if (conf.set(key, value, errstr) != RdKafka::Conf::CONF_OK) {
+        error = key + ": " + errstr;
+        return false;
+    }
+    return true;
+}
+
+std::string header_value(RdKafka::Message& m, const char* name) {
+    const RdKafka::Headers* headers = m.headers();
+    if (headers == nullptr)
+        return {};
+    const RdKafka::Headers::Header h = headers->get_last(name);
+    if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr)
+        return {};
+    return std::string(static_cast<const char*>(h.value()), h.value_size());
+}
+
+bool is_json(const std::string& content_type) {
+    return content_type.rfind("application/json", 0) == 0 || content_type.rfind("Application/JSON", 0) == 0;
+}
+
+/// Where a produced record landed, filled by the delivery report.
+struct produce_wait {
+    std::mutex m;
+    bool done = false;
+    RdKafka::ErrorCode err = RdKafka::ERR_NO_ERROR;
+    std::int32_t partition = -1;
+    std::int64_t offset = -1;
+};
+
+class delivery_reports : public RdKafka::DeliveryReportCb {
+  public:
+    void dr_cb(RdKafka::Message& m) override {
+        // The waiter may have given up; the shared owner keeps `w` alive.
+        std::unique_ptr<std::shared_ptr<produce_wait>> owner(
+            static_cast<std::shared_ptr<produce_wait>*>(m.msg_opaque()));
+        if (!owner)
+            return;
+        produce_wait& w = **owner;
+        std::lock_guard lock(w.m);
+        w.err = m.err();
+        w.partition = m.partition();
+        w.offset = m.offset();
+        w.done = true;
+    }
+};
+
+delivery_reports& reports() {
+    static delivery_reports r;
+    return r;
+}
+
+}  // namespace
+
+subscription_feed::subscription_feed(feed_options options, store& store, metrics::registry& metrics,
+                                     apply_handler on_apply)
+    : options_(std::move(options)), store_(store), on_apply_(std::move(on_apply)) {
+    auto& r = metrics.prom();
+    auto& changes = prometheus::BuildCounter()
+                        .Name("herald_subscription_changes_total")
+                        .Help("Changes of the outbound registry applied from herald.subscriptions, by kind")
+                        .Register(r);
+    applied_total_ = &changes.Add({{"kind", "upsert"}});
+    erased_total_ = &changes.Add({{"kind", "erase"}});
+    rejected_ = &prometheus::BuildCounter()
+                     .Name("herald_subscriptions_rejected_total")
+                     .Help("herald.subscriptions records refused and dead-lettered, by reason")
+                     .Register(r);
+}
+
+subscription_feed::~subscription_feed() {
+    stop();
+}
+
+base::result<std::size_t> subscription_feed::start() {
+    const auto fail = [](const std::string& what) {
+        return base::failure(std::make_error_code(std::errc::invalid_argument), what);
+    };
+    std::size_t loaded = 0;
+    {
+        std::lock_guard lock(store_mutex_);
+        auto n = store_.for_each([&](herald::v1::Subscription&& s) { on_apply_(&s, s.recipient_id()); });
+        if (!n)
+            return base::failure(n.err());
+        loaded = *n;
+        if (options_.embedded_cluster) {
+            if (auto r = store_.reset_feed_offsets(); !r)
+                return base::failure(r.err());
+        }
+    }
+
+    std::string error;
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    if (!set(*conf, "bootstrap.servers", options_.bootstrap_servers, error) ||
+        !set(*conf, "group.id", options_.client_id + "-registry", error) ||  // required, never joined
+        !set(*conf, "client.id", options_.client_id + "-registry", error) ||
+        !set(*conf, "enable.auto.commit", "false", error) ||
+        !set(*conf, "auto.offset.reset", "earliest", error) ||
+        !set(*conf, "fetch.wait.max.ms", options_.embedded_cluster ? "5" : "100", error) ||
+        !set(*conf, "log_level", "4", error)) {
+        return fail(error);
+    }
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+    if (!consumer_)
+        return fail("registry consumer: " + error);
+
+    std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string errstr;
+    if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
+        !set(*pconf, "client.id", options_.client_id + "-registry", error) ||
+        !set(*pconf, "linger.ms", "0", error) || !set(*pconf, "enable.idempotence", "true", error) ||
+        !set(*pconf, "log_level", "4", error) ||
+        pconf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&reports()), errstr) !=
+            RdKafka::Conf::CONF_OK) {
+        return fail(error.empty() ? errstr : error);
+    }
+    producer_.reset(RdKafka::Producer::create(pconf.get(), error));
+    if (!producer_)
+        return fail("registry producer: " + error);
+
+    // Every partition of the topic, from the stored position.
+    RdKafka::Metadata* md = nullptr;
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(producer_.get(), options_.topic, nullptr, error));
+    const auto err = producer_->metadata(false, topic.get(), &md, 10000);
+    std::unique_ptr<RdKafka::Metadata> metadata(md);
+    if (err != RdKafka::ERR_NO_ERROR || metadata->topics()->empty() ||
+        metadata->topics()->at(0)->partitions()->empty()) {
+        return fail("cannot read the partitions of " + options_.topic + ": " + RdKafka::err2str(err));
+    }
+    std::map<std::int32_t, std::int64_t> stored;
+    {
+        std::lock_guard lock(store_mutex_);
+        stored = store_.feed_offsets();
+    }
+    std::vector<RdKafka::TopicPartition*> parts;
+    for (const auto* p : *metadata->topics()->at(0)->partitions()) {
+        const auto it = stored.find(p->id());
+        parts.push_back(RdKafka::TopicPartition::create(
+            options_.topic, p->id(), it != stored.end() ? it->second : RdKafka::Topic::OFFSET_BEGINNING));
+    }
+    const auto assigned = consumer_->assign(parts);
+    RdKafka::TopicPartition::destroy(parts);
+    if (assigned != RdKafka::ERR_NO_ERROR)
+        return fail("cannot assign " + options_.topic + ": " + RdKafka::err2str(assigned));
+    thread_ = std::thread([this] { run(); });
+    return loaded;
+}
+
+void subscription_feed::stop() {
+    stopping_.store(true);
+    if (thread_.joinable())
+        thread_.join();
+    if (producer_)
+        producer_->flush(2000);
+    if (consumer_) {
+        consumer_->unassign();
+    }
+}
+
+void subscription_feed::run() {
+    struct applied_change {
+        std::string key;
+        std::optional<herald::v1::Subscription> sub;  // nullopt: forget
+    };
+    while (!stopping_.load(std::memory_order_acquire)) {
+        std::vector<applied_change> batch;
+        std::map<std::int32_t, std::int64_t> next;
+        int wait_ms = 100;
+        while (batch.size() < 1000) {
+            std::unique_ptr<RdKafka::Message> m(consumer_->consume(wait_ms));
+            if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF)
+                break;
+            if (m->err() != RdKafka::ERR_NO_ERROR) {
+                HERALD_LOG_WARN("registry", "consume ", options_.topic, ": ", m->errstr());
+                break;
+            }
+            wait_ms = 0;  // drain what is there, then apply it in one transaction
+            next[m->partition()] = m->offset() + 1;
+            const std::string key = m->key() != nullptr ? *m->key() : std::string();
+            if (m->len() == 0) {
+                if (!is_valid_recipient_id(key)) {
+                    dead_letter(key, {}, "invalid_recipient_id");
+                    continue;
+                }
+                batch.push_back({key, std::nullopt});
+                continue;
+            }
+            const std::string value(static_cast<const char*>(m->payload()), m->len());
+            auto s = decode_subscription(value, is_json(header_value(*m, "content-type")));
+            if (!s) {
+                dead_letter(key, value, s.err().code.message() + ": " + s.err().detail);
+                continue;
+            }
+            if (!key.empty() && key != s->recipient_id()) {
+                dead_letter(key, value, "invalid_field: record key differs from recipient_id");
+                continue;
+            }
+            batch.push_back({s->recipient_id(), std::move(*s)});
+        }
+        producer_->poll(0);
+        if (next.empty())
+            continue;
+        {
+            std::lock_guard lock(store_mutex_);
+            bool ok = static_cast<bool>(store_.begin());
+            for (const auto& c : batch) {
+                ok = ok &&
+                     (c.sub ? static_cast<bool>(store_.put(*c.sub)) : static_cast<bool>(store_.erase(c.key)));
+            }
+            for (const auto& [p, o] : next) ok = ok && static_cast<bool>(store_.set_feed_offset(p, o));
+            if (!ok || !store_.commit()) {
+                HERALD_LOG_ERROR("registry", "cannot write ", store_.path(), "; changes stay in memory only");
+            }
+            const bool erased =
+                std::any_of(batch.begin(), batch.end(), [](const applied_change& c) { return !c.sub; });
+            if (erased && !store_.checkpoint()) {
+                HERALD_LOG_ERROR("registry", "cannot checkpoint ", store_.path(), " after an erase");
+            }
+        }
+        for (const auto& c : batch) {
+            on_apply_(c.sub ? &*c.sub : nullptr, c.key);
+            (c.sub ? applied_total_ : erased_total_)->Increment();
+        }
+        {
+            std::lock_guard lock(applied_mutex_);
+            for (const auto& [p, o] : next) applied_[p] = o;
+        }
+        applied_cv_.notify_all();
+    }
+}
+
+void subscription_feed::dead_letter(const std::string& key, const std::string& value,
+                                    const std::string& reason) {
+    const std::string code = reason.substr(0, reason.find(':'));
+    rejected_->Add({{"reason", code}}).Increment();
+    HERALD_LOG_WARN("registry", "dead-lettered a ", options_.topic, " record (key ", key, "): ", reason);
+    RdKafka::Headers* headers = RdKafka::Headers::create();
+    headers->add("herald-dlq-reason", code);
+    headers->add("herald-dlq-detail", reason.substr(0, 1024));
+    headers->add("herald-dlq-source", options_.topic);
+    const auto err = producer_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA,
+                                        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                        value.size(), key.data(), key.size(), 0, headers, nullptr);
+    if (err != RdKafka::ERR_NO_ERROR) {
+        delete headers;
+        HERALD_LOG_ERROR("registry", "cannot dead-letter: ", RdKafka::err2str(err));
+    }
+}
+
+base::result<void> subscription_feed::publish(const std::vector<change>& changes,
+                                              std::chrono::milliseconds timeout) {
+    const auto fail = [](const std::string& what) {
+        return base::failure(std::make_error_code(std::errc::timed_out), what);
+    };
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::shared_ptr<produce_wait>> waits;
+    waits.reserve(changes.size());
+    for (const auto& c : changes) {
+        auto waiter = std::make_shared<produce_wait>();
+        auto* opaque = new std::shared_ptr<produce_wait>(waiter);
+        RdKafka::Headers* headers = RdKafka::Headers::create();
+        if (c.json)
+            headers->add("content-type", "application/json");
+        for (;;) {
+            const auto err = producer_->produce(
+                options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                c.json ? const_cast<char*>(c.json->data()) : nullptr, c.json ? c.json->size() : 0,
+                c.recipient_id.data(), c.recipient_id.size(), 0, headers, opaque);
+            if (err == RdKafka::ERR_NO_ERROR)
+                break;
+            if (err == RdKafka::ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
+                producer_->poll(10);
+                continue;
+            }
+            delete headers;
+            delete opaque;
+            return fail("cannot write to " + options_.topic + ": " + RdKafka::err2str(err));
+        }
+        waits.push_back(std::move(waiter));
+    }
+    std::map<std::int32_t, std::int64_t> last;  // highest offset written per partition
+    for (const auto& w : waits) {
+        for (;;) {
+            {
+                std::lock_guard lock(w->m);
+                if (w->done)
+                    break;
+            }
+            if (std::chrono::steady_clock::now() > deadline)
+                return fail("Kafka did not acknowledge the changes to " + options_.topic + " in time");
+            producer_->poll(5);
+        }
+        if (w->err != RdKafka::ERR_NO_ERROR)
+            return fail("Kafka refused a change: " + RdKafka::err2str(w->err));
+        last[w->partition] = std::max(last[w->partition], w->offset);
+    }
+    std::unique_lock lock(applied_mutex_);
+    const bool applied = applied_cv_.wait_until(lock, deadline, [&] {
+        for (const auto& [p, o] : last) {
+            const auto it = applied_.find(p);
+            if (it == applied_.end() || it->second <= o)
+                return false;
+        }
+        return true;
+    });
+    if (!applied)
+        return fail("the changes were written to " + options_.topic + " but not applied here in time");
+    return {};
+}
+
+base::result<void> subscription_feed::publish(const herald::v1::Subscription& s,
+                                              std::chrono::milliseconds timeout) {
+    return publish(std::vector<change>{{s.recipient_id(), to_json(s)}}, timeout);
+}
+
+base::result<void> subscription_feed::publish_tombstone(const std::string& recipient_id,
+                                                        std::chrono::milliseconds timeout) {
+    return publish(std::vector<change>{{recipient_id, std::nullopt}}, timeout);
+}
+
+std::optional<herald::v1::Subscription> subscription_feed::get(const std::string& recipient_id) {
+    std::lock_guard lock(store_mutex_);
+    return store_.get(recipient_id);
+}
+
+}  // namespace herald::registry

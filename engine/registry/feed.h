@@ -1,0 +1,103 @@
+// The outbound registry's change feed: every instance reads the whole
+// herald.subscriptions topic (no consumer group — each needs every record),
+// writes each change to its store together with the feed position, then
+// applies it to the in-memory index. The ops API and the CLI write through
+// the same topic, so every instance sees every change in the same order, and
+// a write returns once this instance has applied it (read-your-writes).
+//
+// Records: key = recipient_id; value = canonical JSON (header content-type:
+// application/json) or protobuf binary of herald.v1.Subscription; an empty
+// value (tombstone) erases the recipient. Invalid records go to the
+// dead-letter topic with their reason and are counted, never applied.
+#pragma once
+
+#include <prometheus/counter.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "herald/v1/subscription.pb.h"
+#include "metrics/registry.h"
+#include "registry/store.h"
+
+namespace RdKafka {
+class KafkaConsumer;
+class Producer;
+}  // namespace RdKafka
+
+namespace herald::registry {
+
+struct feed_options {
+    std::string bootstrap_servers;
+    std::string topic = "herald.subscriptions";
+    std::string dlq_topic = "herald.dlq";
+    std::string client_id = "heraldd";
+    /// The embedded mock cluster starts empty on every run: read from its
+    /// beginning instead of the stored positions.
+    bool embedded_cluster = false;
+};
+
+class subscription_feed {
+  public:
+    /// Receives every applied change on the feed thread: a subscription, or
+    /// nullptr and the id of a recipient to forget.
+    using apply_handler =
+        std::function<void(const herald::v1::Subscription*, const std::string& recipient_id)>;
+
+    subscription_feed(feed_options options, store& store, metrics::registry& metrics, apply_handler on_apply);
+    ~subscription_feed();
+    subscription_feed(const subscription_feed&) = delete;
+    subscription_feed& operator=(const subscription_feed&) = delete;
+
+    /// Loads the store into the index (through on_apply), then follows the topic.
+    base::result<std::size_t> start();
+    void stop();
+
+    /// One change: a subscription's canonical JSON, or nullopt to erase the recipient.
+    struct change {
+        std::string recipient_id;
+        std::optional<std::string> json;
+    };
+    /// Writes changes to the topic (in order) and waits until this instance
+    /// has applied all of them.
+    base::result<void> publish(const std::vector<change>& changes, std::chrono::milliseconds timeout);
+    base::result<void> publish(const herald::v1::Subscription& s, std::chrono::milliseconds timeout);
+    base::result<void> publish_tombstone(const std::string& recipient_id, std::chrono::milliseconds timeout);
+
+    /// The stored subscription, if any.
+    [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& recipient_id);
+
+  private:
+    void run();
+    void dead_letter(const std::string& key, const std::string& value, const std::string& reason);
+
+    feed_options options_;
+    store& store_;
+    std::mutex store_mutex_;  // the feed thread writes, the ops thread reads
+    apply_handler on_apply_;
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+    std::unique_ptr<RdKafka::Producer> producer_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+
+    std::mutex applied_mutex_;
+    std::condition_variable applied_cv_;
+    std::map<std::int32_t, std::int64_t> applied_;  // next offset per partition
+
+    prometheus::Counter* applied_total_;
+    prometheus::Counter* erased_total_;
+    prometheus::Family<prometheus::Counter>* rejected_;
+};
+
+}  // namespace herald::registry

@@ -1,0 +1,166 @@
+#include "registry/store.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace herald::registry {
+
+base::failure store::fail(const char* what) const {
+    return base::failure(std::make_error_code(std::errc::io_error),
+                         std::string(what) + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "no database") +
+                             " (" + path_ + ")");
+}
+
+base::result<void> store::exec(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+        std::string detail = message != nullptr ? message : "unknown";
+        sqlite3_free(message);
+        return base::failure(std::make_error_code(std::errc::io_error), detail + " (" + path_ + ")");
+    }
+    return {};
+}
+
+base::result<std::unique_ptr<store>> store::open(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        return base::failure(ec, "cannot create data directory " + dir);
+    }
+    std::unique_ptr<store> s(new store());
+    s->path_ = (std::filesystem::path(dir) / "registry.sqlite3").string();
+    if (sqlite3_open_v2(s->path_.c_str(), &s->db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+        return s->fail("open");
+    }
+    sqlite3_busy_timeout(s->db_, 5000);
+    for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                            // An erased person must not linger in free pages.
+                            "PRAGMA secure_delete=ON",
+                            "CREATE TABLE IF NOT EXISTS subscriptions (recipient_id TEXT PRIMARY KEY, "
+                            "body BLOB NOT NULL) WITHOUT ROWID",
+                            "CREATE TABLE IF NOT EXISTS feed_offsets (partition INTEGER PRIMARY KEY, "
+                            "next_offset INTEGER NOT NULL)"}) {
+        if (auto r = s->exec(sql); !r) {
+            return base::failure(r.err());
+        }
+    }
+    const auto prepare = [&](const char* sql, sqlite3_stmt** out) {
+        return sqlite3_prepare_v3(s->db_, sql, -1, SQLITE_PREPARE_PERSISTENT, out, nullptr) == SQLITE_OK;
+    };
+    if (!prepare("INSERT INTO subscriptions (recipient_id, body) VALUES (?1, ?2) "
+                 "ON CONFLICT(recipient_id) DO UPDATE SET body = excluded.body",
+                 &s->put_) ||
+        !prepare("DELETE FROM subscriptions WHERE recipient_id = ?1", &s->erase_) ||
+        !prepare("INSERT INTO feed_offsets (partition, next_offset) VALUES (?1, ?2) "
+                 "ON CONFLICT(partition) DO UPDATE SET next_offset = excluded.next_offset",
+                 &s->offset_) ||
+        !prepare("SELECT body FROM subscriptions WHERE recipient_id = ?1", &s->get_)) {
+        return s->fail("prepare");
+    }
+    return s;
+}
+
+store::~store() {
+    sqlite3_finalize(put_);
+    sqlite3_finalize(erase_);
+    sqlite3_finalize(offset_);
+    sqlite3_finalize(get_);
+    sqlite3_close(db_);
+}
+
+base::result<void> store::checkpoint() {
+    return exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+base::result<void> store::begin() {
+    return exec("BEGIN");
+}
+base::result<void> store::commit() {
+    return exec("COMMIT");
+}
+
+base::result<void> store::put(const herald::v1::Subscription& s) {
+    const std::string body = s.SerializeAsString();
+    sqlite3_reset(put_);
+    sqlite3_bind_text(put_, 1, s.recipient_id().data(), static_cast<int>(s.recipient_id().size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(put_, 2, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+    if (sqlite3_step(put_) != SQLITE_DONE) {
+        return fail("put");
+    }
+    return {};
+}
+
+base::result<void> store::erase(const std::string& recipient_id) {
+    sqlite3_reset(erase_);
+    sqlite3_bind_text(erase_, 1, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
+    if (sqlite3_step(erase_) != SQLITE_DONE) {
+        return fail("erase");
+    }
+    return {};
+}
+
+base::result<void> store::set_feed_offset(std::int32_t partition, std::int64_t next_offset) {
+    sqlite3_reset(offset_);
+    sqlite3_bind_int(offset_, 1, partition);
+    sqlite3_bind_int64(offset_, 2, next_offset);
+    if (sqlite3_step(offset_) != SQLITE_DONE) {
+        return fail("feed offset");
+    }
+    return {};
+}
+
+std::optional<herald::v1::Subscription> store::get(const std::string& recipient_id) {
+    sqlite3_reset(get_);
+    sqlite3_bind_text(get_, 1, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
+    if (sqlite3_step(get_) != SQLITE_ROW)
+        return std::nullopt;
+    herald::v1::Subscription s;
+    if (!s.ParseFromArray(sqlite3_column_blob(get_, 0), sqlite3_column_bytes(get_, 0)))
+        return std::nullopt;
+    return s;
+}
+
+std::map<std::int32_t, std::int64_t> store::feed_offsets() {
+    std::map<std::int32_t, std::int64_t> out;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT partition, next_offset FROM feed_offsets", -1, &q, nullptr) ==
+        SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            out[sqlite3_column_int(q, 0)] = sqlite3_column_int64(q, 1);
+        }
+    }
+    sqlite3_finalize(q);
+    return out;
+}
+
+base::result<void> store::reset_feed_offsets() {
+    return exec("DELETE FROM feed_offsets");
+}
+
+base::result<std::size_t> store::for_each(const std::function<void(herald::v1::Subscription&&)>& fn) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT body FROM subscriptions", -1, &q, nullptr) != SQLITE_OK) {
+        return fail("load");
+    }
+    std::size_t n = 0;
+    int rc = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        herald::v1::Subscription s;
+        if (s.ParseFromArray(sqlite3_column_blob(q, 0), sqlite3_column_bytes(q, 0))) {
+            fn(std::move(s));
+            ++n;
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        return fail("load");
+    }
+    return n;
+}
+
+}  // namespace herald::registry

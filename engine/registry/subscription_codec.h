@@ -1,0 +1,96 @@
+// Turns what operators and producers send about outbound subscribers — a
+// herald.subscriptions record (canonical JSON or protobuf binary), a line of
+// the ops API, a CSV row — into a validated herald.v1.Subscription, or says
+// precisely why not. Shared by heraldd and the herald CLI so that a row the
+// CLI accepts is one the daemon accepts, and every refusal names its field.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "herald/v1/subscription.pb.h"
+
+namespace herald::registry {
+
+/// Why a subscription was refused. The names (see registry_category()) are
+/// stable: they are metric labels and DLQ reasons.
+enum class errc {
+    malformed_json = 1,    // "malformed_json"
+    malformed_protobuf,    // "malformed_protobuf"
+    missing_recipient_id,  // "missing_recipient_id"
+    invalid_recipient_id,  // "invalid_recipient_id"
+    invalid_tenant,        // "invalid_tenant"
+    missing_audiences,     // "missing_audiences"
+    invalid_audience,      // "invalid_audience"
+    missing_channel,       // "missing_channel"
+    invalid_address,       // "invalid_address"
+    missing_consent,       // "missing_consent"
+    invalid_field,         // "invalid_field"
+};
+
+[[nodiscard]] const std::error_category& registry_category() noexcept;
+
+[[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), registry_category()};
+}
+
+/// E.164: '+', then 8..15 digits, the first not 0. "+4917612345678".
+[[nodiscard]] bool is_e164(std::string_view number) noexcept;
+
+/// An absolute http:// or https:// URL with a host, optional :port
+/// (1..65535) and optional path/query; no spaces, no userinfo, no fragment,
+/// at most 2048 characters.
+[[nodiscard]] bool is_webhook_url(std::string_view url) noexcept;
+
+/// Recipient ids: 1..128 characters of [A-Za-z0-9._:@+-].
+[[nodiscard]] bool is_valid_recipient_id(std::string_view id) noexcept;
+
+/// Validates a decoded subscription in place: fills tenant "default", sorts
+/// and de-duplicates audiences; checks every rule of subscription.proto:
+/// recipient id syntax, tenant [a-z0-9._-]{0,64}, 1..256 audiences each valid
+/// per base::is_valid_audience, channel set, address per channel (URL for
+/// webhook, E.164 for whatsapp/sms), consent with given_at and a 1..128
+/// character source unless opted_out_at is set, at most 32 tags.
+[[nodiscard]] base::result<void> validate_subscription(herald::v1::Subscription& s);
+
+/// Decodes canonical protobuf JSON (`is_json`) or protobuf binary, then
+/// validates. Unknown JSON fields are refused (malformed_json) so typos are
+/// noticed.
+[[nodiscard]] base::result<herald::v1::Subscription> decode_subscription(std::string_view value,
+                                                                         bool is_json);
+
+/// Canonical protobuf JSON on one line (no trailing newline), as written to
+/// herald.subscriptions and returned by the ops API.
+[[nodiscard]] std::string to_json(const herald::v1::Subscription& s);
+
+/// One refused CSV line, numbered from 1 (the header is line 1).
+struct csv_error {
+    std::size_t line = 0;
+    std::string reason;  // e.g. "address: not an E.164 phone number: 0171-123"
+};
+
+struct csv_import {
+    std::vector<std::pair<std::size_t, herald::v1::Subscription>> accepted;  // (line, subscription)
+    std::vector<csv_error> errors;                                           // every refused line
+};
+
+/// Parses an RFC 4180 CSV file (quoted fields, "" escapes, CRLF or LF, a
+/// final line with or without newline, blank lines skipped). The first line
+/// is a header naming the columns, in any order:
+///   recipient_id, audiences, channel, address, consent_source,
+///   consent_given_at (RFC 3339), and optionally tenant, tags.
+/// `audiences` and `tags` are separated by ';'. `channel` is webhook,
+/// whatsapp or sms. A missing required column in the header is one error on
+/// line 1 and nothing is accepted. Every other bad line is reported with its
+/// line number and reason; none is silently dropped.
+[[nodiscard]] csv_import parse_subscriptions_csv(std::string_view text);
+
+}  // namespace herald::registry
+
+template <>
+struct std::is_error_code_enum<herald::registry::errc> : std::true_type {};

@@ -1,0 +1,360 @@
+// Opted-in subscribers behind outbound gateways, end to end: subscriptions
+// through the ops API, announcements through Kafka, delivery through the
+// gateway stand-in (tools/gateway-standin) with its real limits and error
+// bodies, receipts on herald.receipts, progress on GET /v1/broadcasts/{id}.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "support/daemon.h"
+#include "support/kafka.h"
+#include "support/standin.h"
+
+namespace herald::testing {
+namespace {
+
+const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+std::string subscription(const std::string& id, const std::vector<std::string>& audiences,
+                         const std::string& channel, const std::string& address, bool opted_out = false) {
+    std::string list;
+    for (const auto& a : audiences) list += (list.empty() ? "\"" : ",\"") + a + "\"";
+    return R"({"recipient_id":")" + id + R"(","audiences":[)" + list + R"(],"channel":")" + channel +
+           R"(","address":")" + address +
+           R"(","consent":{"given_at":"2026-06-01T10:00:00Z","source":"web-form"})" +
+           (opted_out ? R"(,"opted_out_at":"2026-07-01T10:00:00Z")" : "") + "}";
+}
+
+google::protobuf::Struct parse(const std::string& json) {
+    google::protobuf::Struct s;
+    (void)google::protobuf::util::JsonStringToMessage(json, &s);
+    return s;
+}
+
+double number(const google::protobuf::Struct& s, const std::string& key) {
+    const auto it = s.fields().find(key);
+    return it == s.fields().end() ? -1 : it->second.number_value();
+}
+
+std::string text(const google::protobuf::Struct& s, const std::string& key) {
+    const auto it = s.fields().find(key);
+    return it == s.fields().end() ? std::string() : it->second.string_value();
+}
+
+/// Polls GET /v1/broadcasts/{id} until it is done; returns the last answer.
+google::protobuf::Struct wait_done(const daemon& d, const std::string& id, int timeout_s) {
+    google::protobuf::Struct last;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (auto r = http_get(d.ops_port, "/v1/broadcasts/" + id); r && r->status == 200) {
+            last = parse(r->body);
+            if (text(last, "state") == "done")
+                return last;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return last;
+}
+
+struct received_request {
+    std::string path;
+    std::string announcement;
+    std::string recipient;
+    std::string to;
+    int status = 0;
+    bool signature_valid = false;
+    double t = 0;
+    google::protobuf::Struct body;
+};
+
+std::vector<received_request> accepted(const gateway_standin& g) {
+    std::vector<received_request> out;
+    const auto all = g.get_json("/_standin/received?accepted=1");
+    const auto it = all.fields().find("requests");
+    if (it == all.fields().end())
+        return out;
+    for (const auto& v : it->second.list_value().values()) {
+        const auto& f = v.struct_value();
+        received_request r;
+        r.path = text(f, "path");
+        r.status = static_cast<int>(number(f, "status"));
+        r.t = number(f, "t");
+        r.to = text(f, "to");
+        const auto sig = f.fields().find("signature_valid");
+        r.signature_valid = sig != f.fields().end() && sig->second.bool_value();
+        if (const auto b = f.fields().find("body"); b != f.fields().end()) {
+            r.body = b->second.struct_value();
+            r.announcement = text(r.body, "id");
+            r.recipient = text(r.body, "recipient_id");
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+double wall_now_s() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+TEST(Outbound, TenThousandSubscribersThroughARateLimitedGatewayEachExactlyOnce) {
+    gateway_standin gw(
+        {"--rate", "200", "--burst", "200", "--pair-interval-s", "0", "--webhook-secret", secret});
+    ASSERT_NE(gw.port, 0) << "gateway stand-in did not start";
+    daemon d({"--webhook-rate", "200", "--webhook-burst", "200", "--webhook-secrets", secret});
+
+    // r0..r9999: even ones hear lineup.a, odd ones lineup.b, every tenth both;
+    // every hundredth (r7, r107, ...) opted out before anything was sent.
+    std::string body;
+    std::set<std::string> want_a;
+    std::set<std::string> want_b;
+    std::set<std::string> opted_out;
+    for (int i = 0; i < 10000; ++i) {
+        const std::string id = "r" + std::to_string(i);
+        std::vector<std::string> aud{i % 2 == 0 ? "lineup.a" : "lineup.b"};
+        if (i % 10 == 0)
+            aud.push_back("lineup.b");
+        const bool out = i % 100 == 7;
+        body += subscription(id, aud, "webhook", gw.url("/webhook/" + id), out) + "\n";
+        if (out) {
+            opted_out.insert(id);
+            continue;
+        }
+        for (const auto& a : aud) (a == "lineup.a" ? want_a : want_b).insert(id);
+    }
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson", 120000);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_NE(r->body.find("\"accepted\":10000"), std::string::npos) << r->body;
+
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "lineup.a",
+                                      R"({"id":"ta","audience":"lineup.a","text":"Gates open at 10"})"));
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "lineup.b",
+                                      R"({"id":"tb","audience":"lineup.b","text":"Stage B moved"})"));
+
+    // Mid-broadcast opt-out: once deliveries are flowing, the last 50
+    // subscribers (queued last) opt out; from then on they get nothing.
+    const auto flowing = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (accepted(gw).size() < 600 && std::chrono::steady_clock::now() < flowing)
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::map<std::string, double> unsubscribed_at;
+    for (int i = 9950; i < 10000; ++i) {
+        const std::string id = "r" + std::to_string(i);
+        if (opted_out.count(id) != 0)
+            continue;
+        auto u = http_call(d.ops_port, "POST", "/v1/subscriptions/" + id + "/unsubscribe", "{}");
+        ASSERT_TRUE(u);
+        ASSERT_EQ(u->status, 200) << u->body;
+        unsubscribed_at[id] = wall_now_s();
+    }
+
+    const auto a = wait_done(d, "ta", 150);
+    const auto b = wait_done(d, "tb", 150);
+    ASSERT_EQ(text(a, "state"), "done") << d.log();
+    ASSERT_EQ(text(b, "state"), "done") << d.log();
+
+    std::map<std::string, int> got_a;
+    std::map<std::string, int> got_b;
+    int bad_signatures = 0;
+    for (const auto& req : accepted(gw)) {
+        if (!req.signature_valid)
+            ++bad_signatures;
+        (req.announcement == "ta" ? got_a : got_b)[req.recipient]++;
+        const auto u = unsubscribed_at.find(req.recipient);
+        if (u != unsubscribed_at.end()) {
+            // Accepted by the gateway before the opt-out returned, or not at all.
+            // (allowing for a request already on the wire when the opt-out landed).
+            EXPECT_LT(req.t, u->second + 1.0) << req.recipient << " got a message after opting out";
+        }
+    }
+    EXPECT_EQ(bad_signatures, 0);
+    std::size_t suppressed_mid = 0;
+    for (const auto& [want, got, name] :
+         {std::tuple{&want_a, &got_a, "ta"}, std::tuple{&want_b, &got_b, "tb"}}) {
+        for (const auto& [id, n] : *got) {
+            EXPECT_EQ(n, 1) << id << " got " << name << " " << n << " times";
+            EXPECT_TRUE(want->count(id)) << id << " got " << name << " without being opted in to it";
+        }
+        for (const auto& id : *want) {
+            if (got->count(id) == 0) {
+                EXPECT_TRUE(unsubscribed_at.count(id)) << id << " never got " << name;
+                ++suppressed_mid;
+            }
+        }
+    }
+    EXPECT_EQ(number(a, "sent") + number(b, "sent"), static_cast<double>(got_a.size() + got_b.size()));
+    EXPECT_EQ(number(a, "failed") + number(b, "failed"), 0);
+    EXPECT_EQ(number(a, "suppressed") + number(b, "suppressed"), static_cast<double>(suppressed_mid));
+    EXPECT_EQ(number(a, "targeted"), static_cast<double>(want_a.size()));
+    EXPECT_EQ(number(b, "targeted"), static_cast<double>(want_b.size()));
+
+    // The gateway's limit held: no one-second window above rate + burst.
+    const auto stats = gw.get_json("/_standin/stats");
+    EXPECT_LE(number(stats, "max_accepted_per_second"), 400) << "stats: " << number(stats, "rate_limited");
+
+    // One receipt per final outcome.
+    const auto total = static_cast<std::size_t>(number(a, "sent") + number(b, "sent") + suppressed_mid);
+    auto receipts = read_topic(d.brokers, "herald.receipts", total, 30000);
+    std::size_t sent_receipts = 0;
+    for (const auto& rec : receipts) {
+        if (rec.value.find("OUTCOME_SENT") != std::string::npos)
+            ++sent_receipts;
+    }
+    EXPECT_EQ(sent_receipts, got_a.size() + got_b.size());
+}
+
+TEST(Outbound, GatewayErrorsAreRetriedThrottledOrFailedWithTheirReason) {
+    gateway_standin gw(
+        {"--rate", "1000", "--pair-interval-s", "0", "--token", "t0k", "--webhook-secret", secret});
+    ASSERT_NE(gw.port, 0);
+    daemon d({"--webhook-secrets", secret, "--whatsapp-base-url", gw.url(""), "--whatsapp-phone-number-id",
+              "1555000", "--whatsapp-token", "t0k", "--whatsapp-template", "club_news", "--retry-base-ms",
+              "50"});
+    std::string body;
+    for (int i = 0; i < 10; ++i) {
+        body += subscription("w" + std::to_string(i), {"club.news"}, "webhook",
+                             gw.url("/webhook/w" + std::to_string(i))) +
+                "\n";
+        body += subscription("p" + std::to_string(i), {"club.news"}, "whatsapp",
+                             "+4915100000" + std::to_string(10 + i)) +
+                "\n";
+    }
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+
+    ASSERT_TRUE(gw.inject(R"({"count":3,"status":429,"retry_after":1,"path_prefix":"/webhook"})"));
+    ASSERT_TRUE(gw.inject(R"({"count":3,"status":503,"path_prefix":"/webhook"})"));
+    ASSERT_TRUE(gw.inject(R"({"count":2,"code":130429,"path_prefix":"/v21.0"})"));
+    ASSERT_TRUE(gw.inject(R"({"count":2,"status":500,"code":131000,"path_prefix":"/v21.0"})"));
+    ASSERT_TRUE(gw.inject(R"({"count":1,"code":131026,"path_prefix":"/v21.0"})"));
+
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", "club.news",
+                              R"({"id":"n1","audience":"club.news","text":"Training moved to 19:00"})"));
+    const auto s = wait_done(d, "n1", 60);
+    ASSERT_EQ(text(s, "state"), "done") << d.log();
+    EXPECT_EQ(number(s, "targeted"), 20);
+    EXPECT_EQ(number(s, "sent"), 19) << d.log();
+    EXPECT_EQ(number(s, "failed"), 1);
+
+    std::set<std::string> webhook_ok;
+    std::set<std::string> whatsapp_ok;
+    for (const auto& req : accepted(gw)) {
+        if (req.path.rfind("/webhook/", 0) == 0) {
+            EXPECT_TRUE(req.signature_valid);
+            webhook_ok.insert(req.recipient);
+        } else {
+            EXPECT_EQ(req.path, "/v21.0/1555000/messages");
+            whatsapp_ok.insert(req.to);
+            EXPECT_EQ(text(req.body, "type"), "template");
+            const auto& tmpl = req.body.fields().at("template").struct_value();
+            EXPECT_EQ(text(tmpl, "name"), "club_news");
+        }
+    }
+    EXPECT_EQ(webhook_ok.size(), 10u);
+    EXPECT_EQ(whatsapp_ok.size(), 9u);
+
+    auto receipts = read_topic(d.brokers, "herald.receipts", 20, 30000);
+    int failed = 0;
+    for (const auto& rec : receipts) {
+        if (rec.value.find("OUTCOME_FAILED") != std::string::npos) {
+            ++failed;
+            EXPECT_NE(rec.value.find("gateway_131026"), std::string::npos) << rec.value;
+        }
+    }
+    EXPECT_EQ(failed, 1);
+    EXPECT_GE(metric_value(d.metrics(), "herald_outbound_attempts_total", "result=\"throttled\""), 5);
+    EXPECT_GE(metric_value(d.metrics(), "herald_outbound_attempts_total", "result=\"retry\""), 5);
+}
+
+TEST(Outbound, ForgetErasesThePersonFromTheRegistryAndItsFiles) {
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    char tmpl[] = "/tmp/herald-forget-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    {
+        daemon d({"--data-dir", dir});
+        const std::string marker = "/webhook/forget-me-7f3a";
+        auto r =
+            http_call(d.ops_port, "POST", "/v1/subscriptions",
+                      subscription("fm", {"news"}, "webhook", gw.url(marker)) + "\n", "application/x-ndjson");
+        ASSERT_TRUE(r && r->status == 200);
+        auto g = http_get(d.ops_port, "/v1/subscriptions/fm");
+        ASSERT_TRUE(g && g->status == 200);
+        EXPECT_NE(g->body.find("forget-me-7f3a"), std::string::npos);
+
+        auto del = http_call(d.ops_port, "DELETE", "/v1/subscriptions/fm");
+        ASSERT_TRUE(del && del->status == 200) << (del ? del->body : "");
+        g = http_get(d.ops_port, "/v1/subscriptions/fm");
+        ASSERT_TRUE(g);
+        EXPECT_EQ(g->status, 404);
+
+        kafka_producer producer(d.brokers);
+        ASSERT_TRUE(producer.produce_json("herald.announcements", "news",
+                                          R"({"id":"f1","audience":"news","text":"x"})"));
+        const auto s = wait_done(d, "f1", 20);
+        EXPECT_EQ(number(s, "targeted"), 0);
+        EXPECT_TRUE(accepted(gw).empty());
+        EXPECT_EQ(d.terminate(), 0);
+    }
+    // Nothing of the person is left in the data directory's files.
+    for (const auto& f : std::filesystem::directory_iterator(dir)) {
+        std::ifstream in(f.path(), std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        EXPECT_EQ(ss.str().find("forget-me-7f3a"), std::string::npos) << f.path();
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Outbound, SubscriptionsSurviveARestartAndBadRecordsAreDeadLettered) {
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    char tmpl[] = "/tmp/herald-restart-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    {
+        daemon d({"--data-dir", dir});
+        auto r = http_call(d.ops_port, "POST", "/v1/subscriptions",
+                           subscription("k1", {"news"}, "webhook", gw.url("/webhook/k1")) + "\n" +
+                               subscription("k2", {"news"}, "whatsapp", "0171-123") + "\n",
+                           "application/x-ndjson");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 422) << r->body;
+        EXPECT_NE(r->body.find("\"index\":1"), std::string::npos) << r->body;
+        EXPECT_NE(r->body.find("address"), std::string::npos) << r->body;
+
+        // A producer writing a bad record straight to the topic: dead-lettered, counted.
+        kafka_producer producer(d.brokers);
+        ASSERT_TRUE(
+            producer.produce_json("herald.subscriptions", "k3", R"({"recipient_id":"k3","audiences":[]})"));
+        auto dead = read_topic(d.brokers, "herald.dlq", 1, 15000);
+        ASSERT_EQ(dead.size(), 1u);
+        EXPECT_EQ(dead[0].headers.at("herald-dlq-reason"), "missing_audiences");
+        EXPECT_EQ(metric_value(d.metrics(), "herald_subscriptions_rejected_total"), 1);
+        EXPECT_EQ(d.terminate(), 0);
+    }
+    daemon again({"--data-dir", dir});
+    EXPECT_NE(again.log().find("1 subscriber(s) loaded"), std::string::npos) << again.log();
+    kafka_producer producer(again.brokers);
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", "news", R"({"id":"k","audience":"news","text":"x"})"));
+    const auto s = wait_done(again, "k", 20);
+    EXPECT_EQ(number(s, "sent"), 1) << again.log();
+    const auto got = accepted(gw);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].recipient, "k1");
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace herald::testing
