@@ -356,5 +356,74 @@ TEST(Outbound, SubscriptionsSurviveARestartAndBadRecordsAreDeadLettered) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(Outbound, CliManagesSubscribersReportsBadCsvRowsAndFollowsABroadcast) {
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    daemon d;
+    const std::string herald = d.cli_env() + bin_dir() + "/herald ";
+
+    auto r =
+        run_command(herald + "subscribe --recipient c1 --audience club.news --channel webhook --address " +
+                    gw.url("/webhook/c1"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("subscribed c1 to club.news via webhook"), std::string::npos) << r.output;
+    r = run_command(herald +
+                    "subscribe --recipient c9 --audience club.news --channel whatsapp --address 0171-123");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("address"), std::string::npos) << r.output;
+
+    char path[] = "/tmp/herald-import-XXXXXX.csv";
+    const int fd = ::mkstemps(path, 4);
+    ASSERT_GE(fd, 0);
+    const std::string csv =
+        "recipient_id,audiences,channel,address,consent_source,consent_given_at\n"
+        "c2,club.news;club.youth,webhook," +
+        gw.url("/webhook/c2") +
+        ",web-form,2026-06-01T10:00:00Z\n"
+        "c3,club.news,whatsapp,+4917,web-form,2026-06-01T10:00:00Z\n"  // too short for E.164
+        "c4,club.news,webhook,\"" +
+        gw.url("/webhook/c4") +
+        "\",\"qr, gate 3\",2026-06-01T10:00:00Z\n"
+        "c5,club.news,pigeon,x,web-form,2026-06-01T10:00:00Z\n"
+        "c2,club.news,webhook," +
+        gw.url("/webhook/c2b") + ",web-form,2026-06-01T10:00:00Z\n";
+    ASSERT_EQ(::write(fd, csv.data(), csv.size()), static_cast<ssize_t>(csv.size()));
+    ::close(fd);
+    r = run_command(herald + "import " + path);
+    ::unlink(path);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(std::string(path) + ":3: address"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(std::string(path) + ":5: channel"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(std::string(path) + ":6: recipient_id: duplicate of line 2"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("imported 2 subscribers; 3 lines refused"), std::string::npos) << r.output;
+
+    r = run_command(herald + "unsubscribe --recipient c2 --audience club.news");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("still subscribed to club.youth"), std::string::npos) << r.output;
+    r = run_command(herald + "subscription c4");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("qr, gate 3"), std::string::npos) << r.output;
+
+    r = run_command(herald + "announce --audience club.news --id cli1 --text 'Training at 19:00'");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto s = wait_done(d, "cli1", 30);
+    EXPECT_EQ(number(s, "sent"), 2);  // c1 and c4; c2 left club.news
+    r = run_command(herald + "status cli1");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("sent        2"), std::string::npos) << r.output;
+    r = run_command(herald + "receipts --broadcast cli1");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("\"recipient_id\":\"c1\""), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\"recipient_id\":\"c4\""), std::string::npos) << r.output;
+    r = run_command(herald + "status no-such-broadcast");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+
+    r = run_command(herald + "forget c1");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = run_command(herald + "subscription c1");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+}
+
 }  // namespace
 }  // namespace herald::testing

@@ -3,6 +3,8 @@
 //   herald listen    --audience A [--sse]      print live frames as they arrive
 //   herald status                              what heraldd runs on, and whether it is ready
 //   herald dlq                                 print dead-lettered records with their reasons
+//   herald subscribe/unsubscribe/forget/import  manage outbound subscribers (ops API)
+//   herald status ID / receipts --broadcast ID  follow an outbound broadcast
 // It finds heraldd's Kafka (the embedded cluster's port is random) through
 // GET /v1/info on the ops port, so with a local heraldd no flags are needed.
 #include <google/protobuf/struct.pb.h>
@@ -10,18 +12,24 @@
 #include <google/protobuf/util/time_util.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "base/audience_name.h"
 #include "herald/v1/announcement.pb.h"
+#include "herald/v1/subscription.pb.h"
 #include "net.h"
+#include "registry/subscription_codec.h"
 
 namespace herald::cli {
 namespace {
@@ -479,6 +487,277 @@ int cmd_dlq(const args& a) {
     return 0;
 }
 
+// --- outbound subscribers ------------------------------------------------
+
+http_result ops_call(const args& a, const std::string& method, const std::string& target,
+                     const std::string& body = {}, const std::string& content_type = "application/json") {
+    const url ops = ops_url(a);
+    auto r = http_request(ops, method, target, body, content_type, 120s);
+    if (!r.error.empty())
+        throw runtime_error("heraldd is not reachable at " + ops.host + ":" + ops.port + " (" + r.error +
+                            ")");
+    return r;
+}
+
+std::string error_of(const http_result& r) {
+    google::protobuf::Struct s;
+    if (google::protobuf::util::JsonStringToMessage(r.body, &s).ok()) {
+        if (auto it = s.fields().find("error"); it != s.fields().end())
+            return it->second.string_value();
+    }
+    return "HTTP " + std::to_string(r.status) + ": " + r.body;
+}
+
+std::string recipient_arg(const args& a, const std::vector<std::string>& positional, const char* command) {
+    std::string id = a.get("recipient");
+    if (id.empty() && !positional.empty())
+        id = positional.front();
+    if (id.empty())
+        throw usage_error(std::string(command) + " needs --recipient ID");
+    if (!registry::is_valid_recipient_id(id))
+        throw usage_error("--recipient \"" + id + "\": 1..128 characters of [A-Za-z0-9._:@+-]");
+    return id;
+}
+
+std::string path_escape(const std::string& s) {
+    std::string out;
+    for (const unsigned char c : s) {
+        if (std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '@') {
+            out += static_cast<char>(c);
+        } else {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            out += buf;
+        }
+    }
+    return out;
+}
+
+int cmd_subscribe(const args& a) {
+    herald::v1::Subscription s;
+    s.set_recipient_id(a.get("recipient"));
+    if (s.recipient_id().empty())
+        throw usage_error("subscribe needs --recipient ID");
+    s.set_tenant(a.get("tenant"));
+    for (const auto& aud : a.all("audience")) s.add_audiences(aud);
+    for (const auto& t : a.all("tag")) s.add_tags(t);
+    const std::string channel = a.get("channel");
+    if (channel == "webhook")
+        s.set_channel(herald::v1::CHANNEL_WEBHOOK);
+    else if (channel == "whatsapp")
+        s.set_channel(herald::v1::CHANNEL_WHATSAPP);
+    else if (channel == "sms")
+        s.set_channel(herald::v1::CHANNEL_SMS);
+    else
+        throw usage_error("--channel: webhook|whatsapp|sms");
+    s.set_address(a.get("address"));
+    s.mutable_consent()->set_source(a.get("consent-source", "herald-cli"));
+    *s.mutable_consent()->mutable_given_at() =
+        a.has("consent-at") ? parse_instant("--consent-at", a.get("consent-at"))
+                            : google::protobuf::util::TimeUtil::MillisecondsToTimestamp(now_ms());
+    if (auto v = registry::validate_subscription(s); !v)
+        throw usage_error(v.err().detail);
+    const auto r =
+        ops_call(a, "POST", "/v1/subscriptions", registry::to_json(s) + "\n", "application/x-ndjson");
+    if (r.status != 200) {
+        std::cerr << "herald: not subscribed: " << (r.status == 422 ? r.body : error_of(r)) << "\n";
+        return exit_runtime;
+    }
+    std::string list;
+    for (const auto& aud : s.audiences()) list += (list.empty() ? "" : ", ") + aud;
+    std::cout << "subscribed " << s.recipient_id() << " to " << list << " via " << channel << " "
+              << s.address() << "\n";
+    return 0;
+}
+
+int cmd_unsubscribe(const args& a) {
+    const std::string id = recipient_arg(a, {}, "unsubscribe");
+    const auto audiences = a.all("audience");
+    std::string body = "{}";
+    if (!audiences.empty()) {
+        body = "{\"audiences\":[";
+        for (std::size_t i = 0; i < audiences.size(); ++i) body += (i ? "," : "") + json_string(audiences[i]);
+        body += "]}";
+    }
+    const auto r = ops_call(a, "POST", "/v1/subscriptions/" + path_escape(id) + "/unsubscribe", body);
+    if (r.status != 200) {
+        std::cerr << "herald: " << error_of(r) << "\n";
+        return exit_runtime;
+    }
+    herald::v1::Subscription s;
+    google::protobuf::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = true;
+    (void)google::protobuf::util::JsonStringToMessage(r.body, &s, opts);
+    if (s.has_opted_out_at()) {
+        std::cout << id << " opted out of everything\n";
+    } else {
+        std::string left;
+        for (const auto& aud : s.audiences()) left += (left.empty() ? "" : ", ") + aud;
+        std::cout << id << " opted out of";
+        for (const auto& aud : audiences) std::cout << " " << aud;
+        std::cout << "; still subscribed to " << left << "\n";
+    }
+    return 0;
+}
+
+int cmd_forget(const args& a, const std::vector<std::string>& positional) {
+    const std::string id = recipient_arg(a, positional, "forget");
+    const auto r = ops_call(a, "DELETE", "/v1/subscriptions/" + path_escape(id));
+    if (r.status != 200) {
+        std::cerr << "herald: " << error_of(r) << "\n";
+        return exit_runtime;
+    }
+    std::cout << "forgot " << id << "\n";
+    return 0;
+}
+
+int cmd_subscription(const args& a, const std::vector<std::string>& positional) {
+    const std::string id = recipient_arg(a, positional, "subscription");
+    const auto r = ops_call(a, "GET", "/v1/subscriptions/" + path_escape(id));
+    if (r.status != 200) {
+        std::cerr << "herald: " << error_of(r) << "\n";
+        return exit_runtime;
+    }
+    std::cout << r.body;
+    return 0;
+}
+
+int cmd_import(const args& a, const std::vector<std::string>& positional) {
+    if (positional.size() != 1)
+        throw usage_error("import needs one CSV file (or - for stdin)");
+    const std::string& file = positional.front();
+    std::string text;
+    if (file == "-") {
+        std::stringstream ss;
+        ss << std::cin.rdbuf();
+        text = ss.str();
+    } else {
+        std::ifstream in(file, std::ios::binary);
+        if (!in)
+            throw runtime_error("cannot read " + file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    auto parsed = registry::parse_subscriptions_csv(text);
+    std::size_t refused = parsed.errors.size();
+    for (const auto& e : parsed.errors) std::cerr << file << ":" << e.line << ": " << e.reason << "\n";
+    const std::size_t batch = a.has("batch") ? std::stoul(a.get("batch")) : 1000;
+    std::size_t imported = 0;
+    for (std::size_t start = 0; start < parsed.accepted.size(); start += batch) {
+        const std::size_t end = std::min(parsed.accepted.size(), start + batch);
+        std::string body;
+        for (std::size_t i = start; i < end; ++i) body += registry::to_json(parsed.accepted[i].second) + "\n";
+        const auto r = ops_call(a, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+        if (r.status != 200 && r.status != 422)
+            throw runtime_error("import stopped after " + std::to_string(imported) +
+                                " subscribers: " + error_of(r));
+        google::protobuf::Struct reply;
+        (void)google::protobuf::util::JsonStringToMessage(r.body, &reply);
+        imported += static_cast<std::size_t>(reply.fields().at("accepted").number_value());
+        for (const auto& v : reply.fields().at("rejected").list_value().values()) {
+            const auto& f = v.struct_value().fields();
+            const auto index = static_cast<std::size_t>(f.at("index").number_value());
+            std::cerr << file << ":" << parsed.accepted[start + index].first << ": "
+                      << f.at("reason").string_value() << "\n";
+            ++refused;
+        }
+    }
+    std::cout << "imported " << imported << " subscribers; " << refused << " lines refused\n";
+    return refused == 0 ? 0 : exit_runtime;
+}
+
+int cmd_broadcast_status(const args& a, const std::string& id) {
+    const auto r = ops_call(a, "GET", "/v1/broadcasts/" + path_escape(id));
+    if (r.status == 404) {
+        std::cerr << "herald: no broadcast " << id << " known to this heraldd\n";
+        return exit_runtime;
+    }
+    if (r.status != 200)
+        throw runtime_error(error_of(r));
+    if (a.has("json")) {
+        std::cout << r.body;
+        return 0;
+    }
+    google::protobuf::Struct s;
+    (void)google::protobuf::util::JsonStringToMessage(r.body, &s);
+    const auto& f = s.fields();
+    const auto n = [&](const char* k) { return static_cast<long long>(f.at(k).number_value()); };
+    std::cout << "broadcast " << id << " to " << f.at("audience").string_value() << ": "
+              << f.at("state").string_value() << "\n"
+              << "  targeted    " << n("targeted") << "\n"
+              << "  sent        " << n("sent") << "\n"
+              << "  failed      " << n("failed") << "\n"
+              << "  suppressed  " << n("suppressed");
+    std::string reasons;
+    for (const auto& [k, v] : f.at("suppressed_reasons").struct_value().fields())
+        reasons += (reasons.empty() ? "" : ", ") + k + " " +
+                   std::to_string(static_cast<long long>(v.number_value()));
+    std::cout << (reasons.empty() ? "" : " (" + reasons + ")") << "\n"
+              << "  pending     " << n("pending") << "\n";
+    const double eta = f.at("eta_seconds").number_value();
+    if (n("pending") > 0)
+        std::cout << "  eta         "
+                  << (eta >= 0 ? std::to_string(static_cast<long long>(eta + 0.5)) + " s" : "unknown")
+                  << "\n";
+    std::cout << "  live        "
+              << static_cast<long long>(f.at("live").struct_value().fields().at("connections").number_value())
+              << " connection(s)\n";
+    return 0;
+}
+
+int cmd_receipts(const args& a) {
+    const info where = kafka_info(a);
+    std::string topic = "herald.receipts";
+    if (auto t = where.raw.fields().find("topics"); t != where.raw.fields().end()) {
+        if (auto r = t->second.struct_value().fields().find("receipts");
+            r != t->second.struct_value().fields().end())
+            topic = r->second.string_value();
+    }
+    const std::string broadcast = a.get("broadcast");
+    auto conf = kafka_conf(where.brokers);
+    std::string err;
+    conf->set("group.id", "herald-cli-receipts", err);
+    conf->set("enable.auto.commit", "false", err);
+    conf->set("enable.partition.eof", "true", err);
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
+    if (!consumer)
+        throw runtime_error("kafka: " + err);
+    RdKafka::Metadata* md = nullptr;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(consumer.get(), topic, nullptr, err));
+    if (consumer->metadata(false, t.get(), &md, 5000) != RdKafka::ERR_NO_ERROR)
+        throw runtime_error("cannot read metadata of " + topic + " from " + where.brokers);
+    std::vector<RdKafka::TopicPartition*> parts;
+    for (const auto* tm : *md->topics()) {
+        for (const auto* p : *tm->partitions())
+            parts.push_back(
+                RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
+    }
+    delete md;
+    std::size_t at_end = 0;
+    const std::size_t partitions = parts.size();
+    consumer->assign(parts);
+    RdKafka::TopicPartition::destroy(parts);
+    const bool follow = a.has("follow");
+    const auto timeout = a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : 10000ms;
+    auto last = std::chrono::steady_clock::now();
+    for (;;) {
+        std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
+        if (m->err() == RdKafka::ERR_NO_ERROR) {
+            last = std::chrono::steady_clock::now();
+            if (broadcast.empty() || (m->key() != nullptr && *m->key() == broadcast))
+                std::cout << std::string(static_cast<const char*>(m->payload()), m->len()) << std::endl;
+        } else if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+            if (!follow && ++at_end >= partitions)
+                break;
+        } else if (!follow && std::chrono::steady_clock::now() - last > timeout) {
+            break;
+        }
+    }
+    consumer->close();
+    return 0;
+}
+
 constexpr const char* usage_text = R"(usage: herald <command> [options]
 
 commands:
@@ -487,8 +766,18 @@ commands:
            [--deliver-at RFC3339|+10s] [--expires-at RFC3339|+30s] [--ttl 30s]
            [--collapse-key K] [--label k=v]... [--protobuf] [--topic T]
   listen   --audience A [--audience B]... [--sse] [--count N] [--timeout 10s]
-  status
+  status   [BROADCAST_ID] [--json]       heraldd itself, or one broadcast's progress
   dlq      [--from-beginning] [--count N] [--timeout 10s]
+
+outbound subscribers:
+  subscribe    --recipient R --audience A [--audience B]... --channel webhook|whatsapp|sms
+               --address URL|+E164 [--tenant T] [--tag X]... [--consent-source S] [--consent-at RFC3339]
+  unsubscribe  --recipient R [--audience A]...  (no --audience: opt out of everything)
+  forget       R                               erase the person everywhere Herald keeps it
+  subscription R                               print what Herald stores about R
+  import       FILE.csv|- [--batch 1000]       columns: recipient_id, audiences (a;b), channel, address,
+                                               consent_source, consent_given_at [, tenant, tags]
+  receipts     [--broadcast ID] [--follow]     per-recipient receipts from herald.receipts
 
 common options:
   --ops URL        heraldd's ops API (env HERALD_OPS_URL, default http://127.0.0.1:8081)
@@ -511,8 +800,29 @@ int main(int argc, char** argv) {
             return cmd_announce(parse(argc, argv, 2, {"protobuf", "help"}));
         if (command == "listen")
             return cmd_listen(parse(argc, argv, 2, {"sse", "help"}));
-        if (command == "status")
-            return cmd_status(parse(argc, argv, 2, {"help"}));
+        // Commands with one positional argument first: forget R, import FILE, status ID.
+        std::vector<std::string> positional;
+        int first = 2;
+        if (argc > 2 && std::string(argv[2]).rfind("--", 0) != 0) {
+            positional.emplace_back(argv[2]);
+            first = 3;
+        }
+        if (command == "status") {
+            const auto a = parse(argc, argv, first, {"json", "help"});
+            return positional.empty() ? cmd_status(a) : cmd_broadcast_status(a, positional.front());
+        }
+        if (command == "subscribe")
+            return cmd_subscribe(parse(argc, argv, 2, {"help"}));
+        if (command == "unsubscribe")
+            return cmd_unsubscribe(parse(argc, argv, 2, {"help"}));
+        if (command == "forget")
+            return cmd_forget(parse(argc, argv, first, {"help"}), positional);
+        if (command == "subscription")
+            return cmd_subscription(parse(argc, argv, first, {"help"}), positional);
+        if (command == "import")
+            return cmd_import(parse(argc, argv, first, {"help"}), positional);
+        if (command == "receipts")
+            return cmd_receipts(parse(argc, argv, 2, {"follow", "help"}));
         if (command == "dlq")
             return cmd_dlq(parse(argc, argv, 2, {"from-beginning", "help"}));
         throw usage_error("unknown command \"" + command + "\"");

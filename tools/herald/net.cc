@@ -38,6 +38,37 @@ std::optional<url> parse_url(const std::string& text) {
     return u;
 }
 
+http_result http_request(const url& base, const std::string& method, const std::string& target,
+                         const std::string& body, const std::string& content_type,
+                         std::chrono::milliseconds timeout) {
+    http_result out;
+    try {
+        asio::io_context ioc;
+        beast::tcp_stream stream(ioc);
+        tcp::resolver resolver(ioc);
+        stream.expires_after(timeout);
+        stream.connect(resolver.resolve(base.host, base.port));
+        http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+        req.set(http::field::host, base.host);
+        req.set(http::field::user_agent, "herald-cli");
+        req.set(http::field::content_type, content_type);
+        req.body() = body;
+        req.prepare_payload();
+        http::write(stream, req);
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(64 << 20);
+        http::read(stream, buffer, parser);
+        out.status = static_cast<int>(parser.get().result_int());
+        out.body = parser.get().body();
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    } catch (const std::exception& e) {
+        out.error = e.what();
+    }
+    return out;
+}
+
 http_result http_get(const url& base, const std::string& target, std::chrono::milliseconds timeout) {
     http_result out;
     try {

@@ -30,6 +30,11 @@ struct http_result {
 
 http_result http_get(const url& base, const std::string& target, std::chrono::milliseconds timeout);
 
+/// Any method with a body (POST, DELETE, ...).
+http_result http_request(const url& base, const std::string& method, const std::string& target,
+                         const std::string& body, const std::string& content_type,
+                         std::chrono::milliseconds timeout);
+
 /// Connects to a live stream; calls on_frame(payload) per announcement.
 /// Returns when on_frame returns false, the server closes, or `idle_timeout`
 /// passes without a frame (0 = wait forever). The result says why.
