@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -215,7 +216,7 @@ TEST(Outbound, GatewayErrorsAreRetriedThrottledOrFailedWithTheirReason) {
     ASSERT_NE(gw.port, 0);
     daemon d({"--webhook-secrets", secret, "--whatsapp-base-url", gw.url(""), "--whatsapp-phone-number-id",
               "1555000", "--whatsapp-token", "t0k", "--whatsapp-template", "club_news", "--retry-base-ms",
-              "50"});
+              "50", "--sender-pause-s", "1"});
     std::string body;
     for (int i = 0; i < 10; ++i) {
         body += subscription("w" + std::to_string(i), {"club.news"}, "webhook",
@@ -233,6 +234,8 @@ TEST(Outbound, GatewayErrorsAreRetriedThrottledOrFailedWithTheirReason) {
     ASSERT_TRUE(gw.inject(R"({"count":3,"status":503,"path_prefix":"/webhook"})"));
     ASSERT_TRUE(gw.inject(R"({"count":2,"code":130429,"path_prefix":"/v21.0"})"));
     ASSERT_TRUE(gw.inject(R"({"count":2,"status":500,"code":131000,"path_prefix":"/v21.0"})"));
+    ASSERT_TRUE(gw.inject(R"({"count":1,"code":131056,"path_prefix":"/v21.0"})"));
+    ASSERT_TRUE(gw.inject(R"({"count":1,"code":131048,"path_prefix":"/v21.0"})"));
     ASSERT_TRUE(gw.inject(R"({"count":1,"code":131026,"path_prefix":"/v21.0"})"));
 
     kafka_producer producer(d.brokers);
@@ -273,6 +276,8 @@ TEST(Outbound, GatewayErrorsAreRetriedThrottledOrFailedWithTheirReason) {
     EXPECT_EQ(failed, 1);
     EXPECT_GE(metric_value(d.metrics(), "herald_outbound_attempts_total", "result=\"throttled\""), 5);
     EXPECT_GE(metric_value(d.metrics(), "herald_outbound_attempts_total", "result=\"retry\""), 5);
+    EXPECT_EQ(metric_value(d.metrics(), "herald_outbound_attempts_total", "result=\"pair_limited\""), 1);
+    EXPECT_EQ(metric_value(d.metrics(), "herald_outbound_sender_paused_total"), 1);
 }
 
 TEST(Outbound, ForgetErasesThePersonFromTheRegistryAndItsFiles) {
@@ -423,6 +428,91 @@ TEST(Outbound, CliManagesSubscribersReportsBadCsvRowsAndFollowsABroadcast) {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     r = run_command(herald + "subscription c1");
     EXPECT_EQ(r.exit_code, 1) << r.output;
+}
+
+TEST(Outbound, WhatsAppFreeTextOnlyInsideTheCustomerServiceWindow) {
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    daemon d({"--whatsapp-base-url", gw.url(""), "--whatsapp-phone-number-id", "1555000"});
+    // "open" wrote to the business two hours ago; "closed" never did.
+    const std::time_t two_hours_ago = std::time(nullptr) - 7200;
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&two_hours_ago));
+    std::string open = subscription("open", {"desk"}, "whatsapp", "+4915100000001");
+    open.pop_back();
+    open += std::string(R"(,"last_inbound_at":")") + when + "\"}";
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions",
+                       open + "\n" + subscription("closed", {"desk"}, "whatsapp", "+4915100000002") + "\n",
+                       "application/x-ndjson");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json(
+        "herald.announcements", "desk",
+        R"({"id":"ft","audience":"desk","text":"Your ticket is ready","labels":{"whatsapp.type":"text"}})"));
+    const auto s = wait_done(d, "ft", 20);
+    EXPECT_EQ(number(s, "sent"), 1) << d.log();
+    EXPECT_EQ(number(s, "failed"), 1);
+    const auto got = accepted(gw);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].to, "+4915100000001");
+    EXPECT_EQ(text(got[0].body, "type"), "text");
+    auto receipts = read_topic(d.brokers, "herald.receipts", 2, 15000);
+    bool refused = false;
+    for (const auto& rec : receipts)
+        refused |= rec.value.find("outside_customer_service_window") != std::string::npos;
+    EXPECT_TRUE(refused);
+}
+
+TEST(Outbound, WebhooksOverHttpsVerifyTheCertificate) {
+    char dir[] = "/tmp/herald-tls-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const std::string cert = std::string(dir) + "/cert.pem";
+    const std::string key = std::string(dir) + "/key.pem";
+    auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " +
+                            key + " -out " + cert + " 2>&1");
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    // Its control API is HTTPS too, so read what it received from its record file.
+    const std::string record = std::string(dir) + "/received.jsonl";
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0", "--tls-cert", cert, "--tls-key", key,
+                        "--record", record});
+    const auto arrivals = [&] {
+        std::ifstream in(record);
+        std::string line;
+        int ok = 0;
+        while (std::getline(in, line)) ok += line.find("\"status\": 200") != std::string::npos;
+        return ok;
+    };
+    ASSERT_NE(gw.port, 0);
+    const std::string address = "https://127.0.0.1:" + std::to_string(gw.port) + "/webhook/s1";
+    const std::string body = subscription("s1", {"secure"}, "webhook", address) + "\n";
+    {
+        // A self-signed certificate is refused by default: the delivery fails, nothing arrives.
+        daemon d({"--retry-max-attempts", "2", "--retry-base-ms", "10"});
+        auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+        ASSERT_TRUE(r && r->status == 200);
+        kafka_producer producer(d.brokers);
+        ASSERT_TRUE(producer.produce_json("herald.announcements", "secure",
+                                          R"({"id":"s","audience":"secure","text":"x"})"));
+        const auto s = wait_done(d, "s", 20);
+        EXPECT_EQ(number(s, "failed"), 1) << d.log();
+        auto receipts = read_topic(d.brokers, "herald.receipts", 1, 15000);
+        ASSERT_EQ(receipts.size(), 1u);
+        EXPECT_NE(receipts[0].value.find("attempts_exhausted:transport_tls"), std::string::npos)
+            << receipts[0].value;
+        EXPECT_EQ(arrivals(), 0);
+    }
+    // With verification off (a test gateway), it goes through over TLS.
+    daemon d({"--outbound-tls-verify", "off"});
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+    ASSERT_TRUE(r && r->status == 200);
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "secure",
+                                      R"({"id":"t","audience":"secure","text":"x"})"));
+    const auto s = wait_done(d, "t", 20);
+    EXPECT_EQ(number(s, "sent"), 1) << d.log();
+    EXPECT_EQ(arrivals(), 1);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Outbound delivery figures: webhook deliveries per second to a local sink
+# with no limit, the rate limiter's accuracy against a configured rate, and
+# start-up time and memory of the registry with many subscribers.
+#
+#   bench/outbound.sh [RUNS=3] [RECIPIENTS=20000] [RATE=1000] [REGISTRY=1000000|0]
+#
+# The sink is nginx answering 200 on keep-alive (bench/outbound/nginx-sink.conf).
+# 1. throughput: heraldd --webhook-rate 1000000, RECIPIENTS webhook subscribers
+#    on one endpoint, one announcement; deliveries/s = RECIPIENTS / (done - produced),
+#    from GET /v1/broadcasts/{id}.
+# 2. accuracy: --webhook-rate RATE --webhook-burst RATE; arrivals per second at
+#    the sink over the 10 s after the first second, compared with RATE.
+# 3. registry: REGISTRY subscribers imported through the ops API, then heraldd
+#    restarted on the same data dir: load time (from its log) and RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+recipients=${2:-20000}
+rate=${3:-1000}
+registry_n=${4:-1000000}
+tools/setup --bench >/dev/null
+tools/build heraldd herald >/dev/null
+work=$(mktemp -d)
+trap 'for p in "$work"/*.pid; do kill "$(cat "$p")" 2>/dev/null || true; done; sleep 0.5; rm -rf "$work"' EXIT
+ops=127.0.0.1:18681
+
+start_sink() {
+  mkdir -p "$work/nginx"
+  rm -f "$work/nginx/arrivals.log"
+  nginx -p "$work/nginx" -c "$PWD/bench/outbound/nginx-sink.conf" -g 'daemon off;' 2>/dev/null &
+  echo $! >"$work/nginx.pid"
+  sleep 0.5
+}
+stop_sink() { kill -QUIT "$(cat "$work/nginx.pid")"; wait "$(cat "$work/nginx.pid")" 2>/dev/null || true; }
+
+start_herald() {  # extra heraldd flags
+  build/bin/heraldd --client-host 127.0.0.1 --client-port 0 --ops-host 127.0.0.1 --ops-port 18681 \
+    --data-dir "$work/data" --log-level info "$@" >/dev/null 2>"$work/heraldd.log" &
+  echo $! >"$work/herald.pid"
+  for _ in $(seq 1 300); do [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ] && return 0; sleep 0.1; done
+  echo "heraldd not ready" >&2; cat "$work/heraldd.log" >&2; return 1
+}
+stop_herald() { kill -TERM "$(cat "$work/herald.pid")"; wait "$(cat "$work/herald.pid")" 2>/dev/null || true; }
+
+subscribe() {  # $1 = count, $2 = audience, $3 = address prefix
+  python3 - "$1" "$2" "$3" "$work/subs" <<'PY'
+import sys
+n, aud, prefix, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+batch = 10000
+for start in range(0, n, batch):
+    with open(f"{out}.{start // batch:05d}", "w") as f:
+        for i in range(start, min(n, start + batch)):
+            f.write('{"recipient_id":"b%d","audiences":["%s"],"channel":"webhook","address":"%s%d",'
+                    '"consent":{"given_at":"2026-06-01T10:00:00Z","source":"bench"}}\n' % (i, aud, prefix, i))
+PY
+  for f in "$work"/subs.*; do
+    curl -fsS -X POST -H 'content-type: application/x-ndjson' --data-binary "@$f" "http://$ops/v1/subscriptions" >/dev/null
+    rm -f "$f"
+  done
+}
+
+announce_and_wait() {  # $1 = id; prints seconds from produce to done
+  local t0 t1
+  t0=$(date +%s.%N)
+  build/bin/herald announce --ops "http://$ops" --audience bench.out --id "$1" --text "Gates open at 10" >/dev/null
+  until curl -fsS "http://$ops/v1/broadcasts/$1" 2>/dev/null | grep -q '"state":"done"'; do sleep 0.02; done
+  t1=$(date +%s.%N)
+  curl -fsS "http://$ops/v1/broadcasts/$1" >"$work/status-$1.json"
+  python3 -c "print($t1 - $t0)"
+}
+
+echo "== throughput: $recipients webhook recipients, no limit" >&2
+tput=()
+for r in $(seq 1 "$runs"); do
+  rm -rf "$work/data"; start_sink
+  start_herald --webhook-rate 1000000 --webhook-burst 1000000 --outbound-connections 8 --recipient-min-interval-ms 0
+  subscribe "$recipients" bench.out "http://127.0.0.1:18580/webhook/"
+  s=$(announce_and_wait "t$r")
+  sent=$(python3 -c "import json;print(json.load(open('$work/status-t$r.json'))['sent'])")
+  tput+=("$(python3 -c "print(round($sent / $s))")")
+  echo "run $r: $sent sent in $s s" >&2
+  stop_herald; stop_sink
+done
+
+echo "== accuracy: --webhook-rate $rate" >&2
+acc=()
+n_acc=$(( rate * 13 ))
+for r in $(seq 1 "$runs"); do
+  rm -rf "$work/data"; start_sink
+  start_herald --webhook-rate "$rate" --webhook-burst "$rate" --recipient-min-interval-ms 0
+  subscribe "$n_acc" bench.out "http://127.0.0.1:18580/webhook/"
+  announce_and_wait "a$r" >/dev/null
+  stop_herald; stop_sink
+  acc+=("$(python3 - "$work/nginx/arrivals.log" "$rate" <<'PY'
+import sys
+t = sorted(float(x) for x in open(sys.argv[1]) if x.strip())
+rate = float(sys.argv[2])
+start = t[0] + 1.0                     # after the initial burst
+n = sum(1 for x in t if start <= x < start + 10.0)
+per_s = [sum(1 for x in t if start + k <= x < start + k + 1) for k in range(10)]
+print(f"{n / 10.0:.1f} {100.0 * (n / 10.0 - rate) / rate:+.2f} {min(per_s)} {max(per_s)}")
+PY
+)")
+  echo "run $r: ${acc[-1]} (achieved/s, error %, min and max 1-s count)" >&2
+done
+
+reg=""
+if [ "$registry_n" != 0 ]; then
+  echo "== registry: $registry_n subscribers" >&2
+  rm -rf "$work/data"
+  start_herald
+  t0=$(date +%s.%N)
+  subscribe "$registry_n" bench.reg "https://hooks.example.com/herald/"
+  t1=$(date +%s.%N)
+  stop_herald
+  start_herald
+  load_ms=$(sed -n 's/.*subscriber(s) loaded in \([0-9]*\) ms.*/\1/p' "$work/heraldd.log")
+  rss_kib=$(awk '/VmRSS/{print $2}' "/proc/$(cat "$work/herald.pid")/status")
+  db_mib=$(du -m "$work/data/registry.sqlite3" | cut -f1)
+  stop_herald
+  rm -rf "$work/data"
+  start_herald
+  base_kib=$(awk '/VmRSS/{print $2}' "/proc/$(cat "$work/herald.pid")/status")
+  stop_herald
+  reg=$(python3 -c "print(f'import {($t1-$t0):.0f} s ({$registry_n/($t1-$t0):.0f}/s) | load {$load_ms} ms | RSS {$rss_kib/1024:.0f} MiB (empty: {$base_kib/1024:.0f} MiB, {($rss_kib-$base_kib)*1024/$registry_n:.0f} B/subscriber) | store {$db_mib} MiB')")
+fi
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+echo
+echo "outbound, $(date -u +%F), commit $(git rev-parse --short HEAD), runs=$runs"
+echo "webhook deliveries/s to a local sink, no limit, $recipients recipients: median $(median "${tput[@]}") (runs: ${tput[*]})"
+echo "rate limiter at $rate/s over 10 s: $(printf '%s; ' "${acc[@]}")"
+[ -n "$reg" ] && echo "registry with $registry_n subscribers: $reg"
