@@ -227,6 +227,8 @@ int run(int argc, char** argv) {
     gateways.whatsapp_burst = cfg.whatsapp_burst;
     gateways.connections_per_endpoint = cfg.outbound_connections;
     gateways.recipient_min_interval_ns = static_cast<std::int64_t>(cfg.recipient_min_interval_ms) * 1'000'000;
+    gateways.tenant_rate = cfg.tenant_rate;
+    gateways.tenant_burst = cfg.tenant_burst;
     gateways.sender_pause_ns = static_cast<std::int64_t>(cfg.sender_pause_s) * 1'000'000'000;
     gateways.connect_timeout_ns = static_cast<std::int64_t>(cfg.outbound_connect_timeout_ms) * 1'000'000;
     gateways.response_timeout_ns = static_cast<std::int64_t>(cfg.outbound_response_timeout_ms) * 1'000'000;

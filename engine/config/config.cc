@@ -247,6 +247,10 @@ const std::vector<property>& table() {
                             "keep-alive connections per gateway endpoint per outbound shard"));
         p.push_back(integer("recipient_min_interval_ms", &config::recipient_min_interval_ms, 0, 86400000,
                             "least time between two messages to one recipient (pair limit)"));
+        p.push_back(integer("tenant_rate", &config::tenant_rate, 0, 1000000,
+                            "outbound messages per second per tenant over all its endpoints; 0 = no limit"));
+        p.push_back(
+            integer("tenant_burst", &config::tenant_burst, 0, 1000000, "tenant burst; 0 = tenant_rate"));
         p.push_back(integer("retry_max_attempts", &config::retry_max_attempts, 1, 1000,
                             "attempts per outbound delivery before it fails"));
         p.push_back(integer("retry_base_ms", &config::retry_base_ms, 1, 3600000,

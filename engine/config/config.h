@@ -63,6 +63,8 @@ struct config {
     std::uint32_t whatsapp_burst = 80;
     std::uint32_t outbound_connections = 4;
     std::uint32_t recipient_min_interval_ms = 6000;
+    std::uint32_t tenant_rate = 0;  // 0 = no per-tenant limit
+    std::uint32_t tenant_burst = 0;  // 0 = tenant_rate
     std::uint32_t retry_max_attempts = 8;
     std::uint32_t retry_base_ms = 500;
     std::uint32_t retry_max_age_s = 3600;

@@ -404,15 +404,39 @@ class outbound_router::shard {
                 delay(l, std::move(d), r->next_allowed_mono_ns);
                 continue;
             }
-            if (!l.bucket.try_take(now)) {
+            if (!l.bucket.available(now)) {
                 arm(l, l.bucket.next_token_ns(now));
                 break;
             }
+            if (token_bucket* t = tenant_bucket(top.b->tenant); t != nullptr && !t->try_take(now)) {
+                // This tenant is at its limit: set it aside so other tenants on
+                // the same endpoint are not held up behind it.
+                delivery d = top;
+                l.queue.pop();
+                delay(l, std::move(d), t->next_token_ns(now));
+                continue;
+            }
+            (void)l.bucket.try_take(now);
             delivery d = top;
             l.queue.pop();
             r->next_allowed_mono_ns = now + options_.recipient_min_interval_ns;
             send(l, *r, std::move(d));
         }
+    }
+
+    token_bucket* tenant_bucket(const std::string& tenant) {
+        if (options_.tenant_rate <= 0)
+            return nullptr;
+        auto it = tenants_.find(tenant);
+        if (it == tenants_.end()) {
+            const double n = std::max<std::uint32_t>(options_.shards, 1);
+            const double burst = options_.tenant_burst > 0 ? options_.tenant_burst : options_.tenant_rate;
+            it = tenants_
+                     .emplace(tenant, token_bucket(options_.tenant_rate / n, std::max(1.0, burst / n),
+                                                   base::mono_now_ns()))
+                     .first;
+        }
+        return &it->second;
     }
 
     void arm(lane& l, std::int64_t at_ns) {
@@ -580,6 +604,7 @@ class outbound_router::shard {
     std::unordered_map<std::string, std::uint32_t> by_id_;
     std::unordered_map<std::string, std::vector<std::uint32_t>> members_;
     std::unordered_map<std::string, std::unique_ptr<lane>> lanes_;
+    std::unordered_map<std::string, token_bucket> tenants_;
     std::priority_queue<delayed, std::vector<delayed>, std::greater<>> delayed_;
     asio::steady_timer delay_timer_;
     std::uint64_t next_order_ = 0;

@@ -47,6 +47,9 @@ struct gateway_options {
     // Every endpoint.
     std::uint32_t connections_per_endpoint = 4;  // per shard
     std::int64_t recipient_min_interval_ns = 6'000'000'000;
+    // Per tenant, over all its endpoints; 0 = no tenant limit.
+    double tenant_rate = 0;
+    double tenant_burst = 0;
     std::int64_t sender_pause_ns = 300'000'000'000;  // after a spam-class refusal
     std::int64_t connect_timeout_ns = 3'000'000'000;
     std::int64_t response_timeout_ns = 10'000'000'000;

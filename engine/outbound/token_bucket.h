@@ -25,6 +25,12 @@ class token_bucket {
         return true;
     }
 
+    /// Whether try_take would succeed now (takes nothing).
+    [[nodiscard]] bool available(std::int64_t now_ns) noexcept {
+        refill(now_ns);
+        return now_ns >= paused_until_ns_ && tokens_ >= 1.0;
+    }
+
     /// When the next token can be taken (now_ns if one is available).
     [[nodiscard]] std::int64_t next_token_ns(std::int64_t now_ns) noexcept {
         refill(now_ns);

@@ -515,5 +515,43 @@ TEST(Outbound, WebhooksOverHttpsVerifyTheCertificate) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(Outbound, TenantLimitHoldsAcrossEndpointsAndPriorityOvertakes) {
+    gateway_standin gw({"--rate", "10000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    // 50/s for the tenant, spread over two endpoints (localhost and 127.0.0.1)
+    // whose own limits (1000/s) would allow far more.
+    daemon d({"--tenant-rate", "50", "--webhook-rate", "1000", "--recipient-min-interval-ms", "0"});
+    std::string body;
+    for (int i = 0; i < 200; ++i) {
+        const std::string host = i % 2 == 0 ? "127.0.0.1" : "localhost";
+        body += subscription(
+                    "t" + std::to_string(i), {"promo"}, "webhook",
+                    "http://" + host + ":" + std::to_string(gw.port) + "/webhook/t" + std::to_string(i)) +
+                "\n";
+    }
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+    ASSERT_TRUE(r && r->status == 200);
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json(
+        "herald.announcements", "promo",
+        R"({"id":"low","audience":"promo","text":"Merch -20%","priority":"PRIORITY_LOW"})"));
+    // While the marketing message crawls at 50/s, a crisis message to the same people overtakes it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ASSERT_TRUE(producer.produce_json(
+        "herald.announcements", "promo",
+        R"({"id":"crisis","audience":"promo","text":"Storm: leave the field","priority":"PRIORITY_CRITICAL"})"));
+    const auto crisis = wait_done(d, "crisis", 30);
+    const auto low_at_crisis_done = http_get(d.ops_port, "/v1/broadcasts/low");
+    ASSERT_TRUE(low_at_crisis_done);
+    EXPECT_GT(number(parse(low_at_crisis_done->body), "pending"), 0)
+        << "the crisis message waited for marketing";
+    const auto low = wait_done(d, "low", 30);
+    EXPECT_EQ(number(crisis, "sent"), 200);
+    EXPECT_EQ(number(low, "sent"), 200);
+    const auto stats = gw.get_json("/_standin/stats");
+    EXPECT_LE(number(stats, "max_accepted_per_second"), 100) << "tenant limit 50/s + burst 50";
+    EXPECT_GE(number(stats, "max_accepted_per_second"), 40);
+}
+
 }  // namespace
 }  // namespace herald::testing

@@ -60,6 +60,14 @@ TEST(TokenBucket, PauseEmptiesTheBucketAndBlocksUntilItEnds) {
     EXPECT_TRUE(b.try_take(2 * s + 11 * ms));
 }
 
+TEST(TokenBucket, AvailableTakesNothing) {
+    token_bucket b(1, 1, 0);
+    EXPECT_TRUE(b.available(0));
+    EXPECT_TRUE(b.available(0));
+    EXPECT_TRUE(b.try_take(0));
+    EXPECT_FALSE(b.available(0));
+}
+
 TEST(RetryPolicy, FullJitterStaysWithinTheDoublingCeilingAndTheCap) {
     retry_limits lim;
     lim.base_ns = 500 * ms;
