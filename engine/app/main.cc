@@ -157,6 +157,8 @@ int run(int argc, char** argv) {
     shard_opts.session.max_audiences = cfg.max_audiences_per_connection;
     shard_opts.session.max_client_frame_bytes = cfg.max_client_frame_bytes;
     shard_opts.session.ping_interval_ms = cfg.ping_interval_ms;
+    shard_opts.history_max_per_audience = cfg.history_max_per_audience;
+    shard_opts.history_max_age_ns = static_cast<std::int64_t>(cfg.history_max_age_s) * 1'000'000'000;
 
     ingest::live_ingest_options ingest_opts;
     ingest_opts.bootstrap_servers = kafka->bootstrap_servers();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
+#include <charconv>
 #include <unordered_set>
 
 #include "base/audience_name.h"
@@ -173,6 +174,26 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         respond_and_close(400, "Bad Request", "at least one audience= query parameter is required\n");
         return;
     }
+    // Recovery point: ?since=SEQ, or the SSE reconnect header Last-Event-ID.
+    std::optional<std::uint64_t> since;
+    std::string since_text;
+    if (auto v = req.query_values("since"); !v.empty()) {
+        since_text = v.back();
+    } else if (is_sse && !req.last_event_id.empty()) {
+        since_text = req.last_event_id;
+    }
+    if (!since_text.empty()) {
+        std::uint64_t parsed = 0;
+        const auto [end, ec] =
+            std::from_chars(since_text.data(), since_text.data() + since_text.size(), parsed);
+        if (ec != std::errc() || end != since_text.data() + since_text.size()) {
+            respond_and_close(400, "Bad Request",
+                              "since / Last-Event-ID must be a sequence number, got \"" +
+                                  since_text.substr(0, 40) + "\"\n");
+            return;
+        }
+        since = parsed;
+    }
     if (audiences.size() > env_.limits.max_audiences) {
         respond_and_close(400, "Bad Request",
                           "too many audiences: at most " + std::to_string(env_.limits.max_audiences) + "\n");
@@ -210,9 +231,21 @@ void live_session::handle_request_bytes(std::string_view bytes) {
     if (state_ != state::open) {
         return;
     }
-    env_.on_open(*this, audiences);
+    env_.on_open(*this, audiences, since);
     if (is_ws && !leftover.empty()) {
         handle_client_frames(leftover);
+    }
+}
+
+void live_session::send_notice(std::string_view event, std::string_view json) {
+    if (state_ != state::open)
+        return;
+    if (channel_ == live_channel::websocket) {
+        send_control(wire::websocket_frame(ws_opcode::text, json));
+    } else {
+        std::string sse = "event: ";
+        sse.append(event).append("\ndata: ").append(json).append("\n\n");
+        send_control(std::move(sse));
     }
 }
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,8 +68,10 @@ struct session_env {
     boost::asio::io_context& ioc;
     session_limits limits;
     delivery_stats& stats;
-    /// Handshake done: join these audiences.
-    std::function<void(live_session&, const std::vector<std::string>&)> on_open;
+    /// Handshake done: join these audiences; `since` (from ?since=SEQ or SSE's
+    /// Last-Event-ID) asks for every announcement after SEQ first.
+    std::function<void(live_session&, const std::vector<std::string>&, std::optional<std::uint64_t> since)>
+        on_open;
     /// Connection gone: leave every audience, drop the shard's reference.
     std::function<void(live_session&)> on_closed;
     /// Served on GET / and GET /demo: a small page that subscribes over WebSocket.
@@ -99,6 +102,10 @@ class live_session : public std::enable_shared_from_this<live_session> {
     /// instead of one per frame. At most max_merged_frames frames.
     void deliver_merged(std::span<const std::string_view> frames, std::span<frame_hold* const> holds);
     static constexpr std::size_t max_merged_frames = 32;
+
+    /// A control message that is not an announcement (e.g. a recovery gap):
+    /// a WebSocket text frame, or an SSE event of type `event`.
+    void send_notice(std::string_view event, std::string_view json);
 
     /// The frame this connection's channel takes from a broadcast.
     [[nodiscard]] live_channel channel() const noexcept { return channel_; }

@@ -216,6 +216,10 @@ const std::vector<property>& table() {
                             "answers only at the deadline), 100 for real brokers"));
         p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000,
                             "graceful drain limit on SIGTERM"));
+        p.push_back(integer("history_max_per_audience", &config::history_max_per_audience, 0, 1000000,
+                            "announcements kept per audience for reconnects with since= (0 = no recovery)"));
+        p.push_back(integer("history_max_age_s", &config::history_max_age_s, 1, 604800,
+                            "oldest announcement kept for recovery"));
         p.push_back(text("data_dir", &config::data_dir,
                          "directory of the durable outbound registry (registry.sqlite3)", check_nonempty));
         p.push_back(integer("outbound_shards", &config::outbound_shards, 1, 64,

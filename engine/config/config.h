@@ -47,6 +47,8 @@ struct config {
     std::uint32_t commit_interval_ms = 1000;
     std::uint32_t fetch_wait_max_ms = 0;  // 0 = chosen for the cluster kind
     std::uint32_t shutdown_deadline_ms = 10000;
+    std::uint32_t history_max_per_audience = 1000;
+    std::uint32_t history_max_age_s = 3600;
     // Outbound subscribers and gateways.
     std::string data_dir = "herald-data";
     std::uint32_t outbound_shards = 2;
@@ -63,7 +65,7 @@ struct config {
     std::uint32_t whatsapp_burst = 80;
     std::uint32_t outbound_connections = 4;
     std::uint32_t recipient_min_interval_ms = 6000;
-    std::uint32_t tenant_rate = 0;  // 0 = no per-tenant limit
+    std::uint32_t tenant_rate = 0;   // 0 = no per-tenant limit
     std::uint32_t tenant_burst = 0;  // 0 = tenant_rate
     std::uint32_t retry_max_attempts = 8;
     std::uint32_t retry_base_ms = 500;

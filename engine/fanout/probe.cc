@@ -28,6 +28,18 @@ probe::probe(metrics::registry& reg, std::uint32_t shards) {
                                  .Help("Broadcasts released to their live audience")
                                  .Register(r)
                                  .Add({});
+    auto& recoveries =
+        prometheus::BuildCounter()
+            .Name("herald_recoveries_total")
+            .Help("Reconnects with since / Last-Event-ID, by whether the history covered the gap")
+            .Register(r);
+    recoveries_complete_ = &recoveries.Add({{"result", "complete"}});
+    recoveries_gap_ = &recoveries.Add({{"result", "gap"}});
+    recovered_frames_ = &prometheus::BuildCounter()
+                             .Name("herald_recovered_frames_total")
+                             .Help("Missed announcements replayed to reconnecting clients from history")
+                             .Register(r)
+                             .Add({});
     dispatcher_waits_ = &prometheus::BuildCounter()
                              .Name("herald_dispatcher_backpressure_waits_total")
                              .Help("Times the dispatcher waited because a shard queue was full")

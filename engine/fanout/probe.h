@@ -37,6 +37,8 @@ class probe {
     void dropped_superseded() { drop_superseded_->Increment(); }
     void dropped_cancelled() { drop_cancelled_->Increment(); }
     void dispatcher_waited() { dispatcher_waits_->Increment(); }
+    void recovery(bool complete) { (complete ? recoveries_complete_ : recoveries_gap_)->Increment(); }
+    void recovered_frame() { recovered_frames_->Increment(); }
     void set_queue_depth(std::uint32_t shard, double depth) { queue_depth_[shard]->Set(depth); }
     void set_connections(std::uint32_t shard, double n) { connections_[shard]->Set(n); }
     void set_pending_releases(std::uint32_t shard, double n) { pending_[shard]->Set(n); }
@@ -49,6 +51,9 @@ class probe {
     prometheus::Counter* drop_cancelled_;
     prometheus::Counter* broadcasts_delivered_;
     prometheus::Counter* dispatcher_waits_;
+    prometheus::Counter* recoveries_complete_;
+    prometheus::Counter* recoveries_gap_;
+    prometheus::Counter* recovered_frames_;
     prometheus::Histogram* latency_;
     prometheus::Histogram* spread_;
     std::vector<prometheus::Gauge*> queue_depth_;

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "channels/demo_page.h"
+#include "wire/frame_codec.h"
 
 namespace herald::fanout {
 namespace asio = boost::asio;
@@ -50,9 +51,8 @@ shard::shard(base::shard_id id, const shard_options& options, probe& probe,
       env_{ioc_, options.session, stats_, {}, {}, std::string(channels::demo_page)},
       release_timer_(ioc_),
       tick_timer_(ioc_) {
-    env_.on_open = [this](channels::live_session& s, const std::vector<std::string>& audiences) {
-        on_session_open(s, audiences);
-    };
+    env_.on_open = [this](channels::live_session& s, const std::vector<std::string>& audiences,
+                          std::optional<std::uint64_t> since) { on_session_open(s, audiences, since); };
     env_.on_closed = [this](channels::live_session& s) { on_session_closed(s); };
     work_.emplace(ioc_.get_executor());
 }
@@ -89,9 +89,73 @@ void shard::adopt(asio::ip::tcp::socket socket) {
     session->start();
 }
 
-void shard::on_session_open(channels::live_session& s, const std::vector<std::string>& audiences) {
+void shard::on_session_open(channels::live_session& s, const std::vector<std::string>& audiences,
+                            std::optional<std::uint64_t> since) {
     for (const auto& a : audiences) {
         index_.join(s, a);
+    }
+    // Replay runs on the shard thread before any later release, so what was
+    // missed arrives first, in order, and the live stream follows without a
+    // gap or a duplicate.
+    if (since) {
+        for (const auto& a : audiences) recover(s, a, *since);
+    }
+}
+
+void shard::evict_old(audience_history& h, std::int64_t now_mono_ns) {
+    while (!h.items.empty() &&
+           (h.items.size() > options_.history_max_per_audience ||
+            now_mono_ns - h.items.front()->release_mono_ns > options_.history_max_age_ns)) {
+        h.complete_after = std::max(h.complete_after, h.items.front()->seq);
+        h.items.pop_front();
+    }
+}
+
+void shard::remember(const broadcast_ptr& b) {
+    if (options_.history_max_per_audience == 0)
+        return;
+    auto [it, inserted] = history_.try_emplace(b->audience);
+    audience_history& h = it->second;
+    if (inserted)
+        h.complete_after = b->seq - 1;
+    h.items.push_back(b);
+    evict_old(h, base::mono_now_ns());
+}
+
+void shard::recover(channels::live_session& s, const std::string& audience, std::uint64_t since) {
+    auto it = history_.find(audience);
+    if (it != history_.end())
+        evict_old(it->second, base::mono_now_ns());
+    // Nothing released for this audience since start: whether anything came
+    // after `since` before the process started is unknown. Say so.
+    const std::uint64_t complete_after = it == history_.end() ? UINT64_MAX : it->second.complete_after;
+    if (since < complete_after) {
+        probe_.recovery(false);
+        std::string notice = R"({"type":"gap","audience":)";
+        wire::append_json_string(notice, audience);
+        notice += ",\"since\":" + std::to_string(since);
+        if (it != history_.end() && !it->second.items.empty())
+            notice += ",\"oldest_seq\":" + std::to_string(it->second.items.front()->seq);
+        notice += "}";
+        s.send_notice("gap", notice);
+    } else {
+        probe_.recovery(true);
+    }
+    if (it == history_.end())
+        return;
+    for (const auto& b : it->second.items) {
+        if (b->seq <= since)
+            continue;
+        auto* hold = new staged();
+        hold->b = b;
+        hold->owner = this;
+        hold->on_unused = &shard::release_staged;
+        hold->ref();
+        s.deliver(s.channel() == channels::live_channel::websocket ? std::string_view(b->websocket_frame)
+                                                                   : std::string_view(b->sse_frame),
+                  *hold);
+        hold->unref();
+        probe_.recovered_frame();
     }
 }
 
@@ -348,6 +412,8 @@ void shard::finish(const broadcast_ptr& ptr, broadcast_fate fate, std::int64_t f
     const broadcast& b = *ptr;
     if (fate != broadcast_fate::delivered) {
         b.fate.store(static_cast<std::uint8_t>(fate), std::memory_order_relaxed);
+    } else {
+        remember(ptr);
     }
     if (recipients != 0) {
         atomic_min(b.first_write_mono_ns, first_write);

@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,6 +39,10 @@ namespace herald::fanout {
 struct shard_options {
     std::uint32_t queue_capacity = 65536;
     channels::session_limits session;
+    /// Recovery history per audience: at most this many broadcasts (0 = none)...
+    std::uint32_t history_max_per_audience = 1000;
+    /// ...and none older than this since their release.
+    std::int64_t history_max_age_ns = 3600LL * 1'000'000'000;
 };
 
 class shard {
@@ -99,7 +104,23 @@ class shard {
     void on_release_timer();
     void finish(const broadcast_ptr& b, broadcast_fate fate, std::int64_t first_write,
                 std::int64_t last_write, std::uint64_t recipients);
-    void on_session_open(channels::live_session& s, const std::vector<std::string>& audiences);
+    void on_session_open(channels::live_session& s, const std::vector<std::string>& audiences,
+                         std::optional<std::uint64_t> since);
+    /// Keeps a released broadcast for clients that reconnect with ?since=.
+    void remember(const broadcast_ptr& b);
+    /// Sends `s` what its audience had after `since`, or says it cannot.
+    void recover(channels::live_session& s, const std::string& audience, std::uint64_t since);
+
+    /// What one audience released recently, oldest first, and from where it is complete.
+    struct audience_history {
+        std::deque<broadcast_ptr> items;
+        /// Every broadcast with seq > complete_after is in `items` (or was
+        /// released after the client's since): the highest evicted seq, or,
+        /// before any eviction, the seq just below the first one this
+        /// process released (what came before the process started is unknown).
+        std::uint64_t complete_after = 0;
+    };
+    void evict_old(audience_history& h, std::int64_t now_mono_ns);
     void on_session_closed(channels::live_session& s);
     void arm_tick();
     void publish_gauges();
@@ -124,6 +145,7 @@ class shard {
     std::unique_ptr<channels::client_listener> listener_;
     std::vector<std::shared_ptr<channels::live_session>> sessions_;
     audience::live_index<channels::live_session> index_;
+    std::unordered_map<std::string, audience_history> history_;
     std::multimap<std::int64_t, staged*> pending_;  // release instant -> staged broadcast
     std::unordered_map<std::string, staged*> pending_by_collapse_key_;
     boost::asio::steady_timer release_timer_;

@@ -300,6 +300,70 @@ TEST_F(ShardTest, QueuedBurstIsDeliveredCompleteAndInOrderPerAudience) {
     ASSERT_TRUE(wait_done(burst));
 }
 
+TEST_F(ShardTest, ReconnectWithSinceGetsWhatItMissedInOrderThenLive) {
+    peer first = subscribe_ws(0, "audience=lineup.x");
+    settle();
+    std::vector<broadcast_ptr> sent;
+    for (int i = 0; i < 5; ++i)
+        sent.push_back(announce("m" + std::to_string(i), "lineup.x", "change " + std::to_string(i), 10 + i));
+    ASSERT_TRUE(wait_done(5));
+    ASSERT_TRUE(first.read_data_frame());
+    ASSERT_TRUE(first.read_data_frame());
+    // The client saw seq 11 and 12, then lost its connection.
+    peer again = subscribe_ws(1, "audience=lineup.x&since=" + std::to_string(sent[1]->seq));
+    settle();
+    for (int i = 2; i < 5; ++i) {
+        auto f = again.read_data_frame();
+        ASSERT_TRUE(f) << "missed announcement " << i << " not replayed";
+        EXPECT_EQ(again.raw_last_, sent[static_cast<std::size_t>(i)]->websocket_frame);
+    }
+    auto live = announce("m5", "lineup.x", "change 5", 15);
+    ASSERT_TRUE(wait_done(6));
+    auto f = again.read_data_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(again.raw_last_, live->websocket_frame);
+    EXPECT_FALSE(again.read_data_frame(150)) << "a duplicate after the live frame";
+    const std::string m = registry_.render();
+    EXPECT_NE(m.find("herald_recoveries_total{result=\"complete\"} 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("herald_recovered_frames_total 3"), std::string::npos) << m;
+}
+
+TEST_F(ShardTest, GapBeyondTheHistoryIsToldExplicitlyAndSseHonoursLastEventId) {
+    shard_options opts;
+    opts.history_max_per_audience = 2;
+    make_shards(1, opts);
+    std::vector<broadcast_ptr> sent;
+    for (int i = 0; i < 5; ++i)
+        sent.push_back(announce("t" + std::to_string(i), "ticker", "score " + std::to_string(i), 100 + i));
+    ASSERT_TRUE(wait_done(5));
+    // Saw only the first: three came after it, only two are still kept.
+    peer sse = connect(0);
+    auto head = sse.sse_handshake("/v1/sse?audience=ticker",
+                                  "Last-Event-ID: " + std::to_string(sent[0]->seq) + "\r\n");
+    ASSERT_TRUE(head);
+    ASSERT_TRUE(sse.read_until("\n\n", 5000));  // "retry: 2000"
+    auto notice = sse.read_until("\n\n", 5000);
+    ASSERT_TRUE(notice);
+    EXPECT_NE(notice->find("event: gap"), std::string::npos) << *notice;
+    EXPECT_NE(notice->find(R"("type":"gap","audience":"ticker","since":)" + std::to_string(sent[0]->seq)),
+              std::string::npos)
+        << *notice;
+    EXPECT_EQ(sse.read_sse_event(), sent[3]->sse_frame);
+    EXPECT_EQ(sse.read_sse_event(), sent[4]->sse_frame);
+
+    // A since inside the history is complete; a malformed one is refused.
+    peer ws = subscribe_ws(0, "audience=ticker&since=" + std::to_string(sent[3]->seq));
+    auto f = ws.read_data_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(ws.raw_last_, sent[4]->websocket_frame);
+    peer bad = connect(0);
+    auto refused = bad.websocket_handshake("/v1/ws?audience=ticker&since=yesterday");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->rfind("HTTP/1.1 400", 0), 0u) << *refused;
+    const std::string m = registry_.render();
+    EXPECT_NE(m.find("herald_recoveries_total{result=\"gap\"} 1"), std::string::npos) << m;
+}
+
 TEST_F(ShardTest, SlowConsumerIsClosedWith1008AndOthersUnaffected) {
     shard_options opts;
     opts.session.send_queue_frames = 4;

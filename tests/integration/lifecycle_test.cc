@@ -3,9 +3,6 @@
 // the offsets of everything delivered and exits 0 — verified against a Kafka
 // cluster that outlives the daemon.
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
-// After rdkafka.h.
-#include <librdkafka/rdkafka_mock.h>
 
 #include "support/daemon.h"
 #include "support/kafka.h"
@@ -24,32 +21,6 @@ TEST(Lifecycle, BadConfigStopsStartupNamingTheField) {
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("--no-such-flag"), std::string::npos) << r.output;
 }
-
-/// A mock Kafka cluster owned by the test, so it survives heraldd restarts.
-class external_kafka {
-  public:
-    external_kafka() {
-        char err[256];
-        rd_kafka_conf_t* conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-        rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        mock_ = rd_kafka_mock_cluster_new(rk_, 1);
-        for (const char* t :
-             {"herald.announcements", "herald.subscriptions", "herald.receipts", "herald.dlq"}) {
-            rd_kafka_mock_topic_create(mock_, t, 2, 1);
-        }
-        brokers = rd_kafka_mock_cluster_bootstraps(mock_);
-    }
-    ~external_kafka() {
-        rd_kafka_mock_cluster_destroy(mock_);
-        rd_kafka_destroy(rk_);
-    }
-    std::string brokers;
-
-  private:
-    rd_kafka_t* rk_ = nullptr;
-    rd_kafka_mock_cluster_t* mock_ = nullptr;
-};
 
 std::int64_t committed_total(const std::string& brokers, const std::string& group) {
     std::string err;

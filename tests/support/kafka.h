@@ -3,7 +3,10 @@
 // every record of a topic from the beginning.
 #pragma once
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
+// After rdkafka.h.
+#include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
 #include <map>
@@ -109,5 +112,31 @@ inline std::vector<kafka_record> read_topic(const std::string& brokers, const st
     consumer->close();
     return out;
 }
+
+/// A mock Kafka cluster owned by the test, so it survives heraldd restarts.
+class external_kafka {
+  public:
+    external_kafka() {
+        char err[256];
+        rd_kafka_conf_t* conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+        rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+        mock_ = rd_kafka_mock_cluster_new(rk_, 1);
+        for (const char* t :
+             {"herald.announcements", "herald.subscriptions", "herald.receipts", "herald.dlq"}) {
+            rd_kafka_mock_topic_create(mock_, t, 2, 1);
+        }
+        brokers = rd_kafka_mock_cluster_bootstraps(mock_);
+    }
+    ~external_kafka() {
+        rd_kafka_mock_cluster_destroy(mock_);
+        rd_kafka_destroy(rk_);
+    }
+    std::string brokers;
+
+  private:
+    rd_kafka_t* rk_ = nullptr;
+    rd_kafka_mock_cluster_t* mock_ = nullptr;
+};
 
 }  // namespace herald::testing
