@@ -31,6 +31,7 @@
 #include "ingest/probe.h"
 #include "metrics/registry.h"
 #include "ops/http_server.h"
+#include "outbound/checkpoints.h"
 #include "outbound/outbound_shard.h"
 #include "outbound/receipt_writer.h"
 #include "outbound/status_board.h"
@@ -199,6 +200,13 @@ int run(int argc, char** argv) {
         std::cerr << "heraldd: data_dir: " << store.err().describe() << "\n";
         return 1;
     }
+    auto progress =
+        outbound::checkpoints::open(cfg.data_dir, std::chrono::milliseconds(cfg.checkpoint_interval_ms));
+    if (!progress) {
+        std::cerr << "heraldd: data_dir: " << progress.err().describe() << "\n";
+        return 1;
+    }
+    outbound::checkpoints& checkpoints = **progress;
     auto receipts = outbound::receipt_writer::create(kafka->bootstrap_servers(), "heraldd-" + cfg.instance_id,
                                                      cfg.topic_receipts, cfg.topic_dlq);
     if (!receipts) {
@@ -241,22 +249,24 @@ int run(int argc, char** argv) {
     outbound::status_board board;
     outbound::receipt_writer& receipt_out = **receipts;
     outbound::outbound_router outbound(
-        gateways, board, registry,
-        [&receipt_out](const outbound::outcome_event& e) { receipt_out.write(e); });
+        gateways, board, registry, [&receipt_out](const outbound::outcome_event& e) { receipt_out.write(e); },
+        &checkpoints);
     registry::feed_options feed_opts;
     feed_opts.bootstrap_servers = kafka->bootstrap_servers();
     feed_opts.topic = cfg.topic_subscriptions;
     feed_opts.dlq_topic = cfg.topic_dlq;
     feed_opts.client_id = "heraldd-" + cfg.instance_id;
     feed_opts.embedded_cluster = kafka->embedded();
-    registry::subscription_feed feed(feed_opts, **store, registry,
-                                     [&outbound](const herald::v1::Subscription* s, const std::string& id) {
-                                         if (s != nullptr) {
-                                             outbound.apply(*s);
-                                         } else {
-                                             outbound.forget(id);
-                                         }
-                                     });
+    registry::subscription_feed feed(
+        feed_opts, **store, registry,
+        [&outbound, &checkpoints](const herald::v1::Subscription* s, const std::string& id) {
+            if (s != nullptr) {
+                outbound.apply(*s);
+            } else {
+                outbound.forget(id);
+                checkpoints.forget(id);
+            }
+        });
     outbound.start();
     const auto load_started = std::chrono::steady_clock::now();
     auto loaded_subs = feed.start();
@@ -269,6 +279,24 @@ int run(int argc, char** argv) {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - load_started)
             .count(),
         " ms");
+
+    // Outbound broadcasts a crash or a stop interrupted: continue them for
+    // everyone not checkpointed as finished.
+    const auto interrupted = checkpoints.load_unfinished();
+    for (const auto& u : interrupted) {
+        herald::v1::Announcement a;
+        if (!a.ParseFromString(u.announcement))
+            continue;
+        a.clear_deliver_at();
+        outbound.resume(fanout::dispatcher::build(a, u.seq, {}), u.done);
+    }
+    if (!interrupted.empty()) {
+        HERALD_LOG_INFO("app", "resuming ", interrupted.size(), " interrupted outbound broadcast(s)");
+    }
+    checkpoints.start([&board](const std::string& id) {
+        const auto p = board.get(id);
+        return !p || p->done();
+    });
 
     dispatcher = std::make_unique<fanout::dispatcher>(
         shard_ptrs, fanout_probe, [&ingest, &board](const fanout::broadcast_ptr& b) {
@@ -377,6 +405,7 @@ int run(int argc, char** argv) {
     // Outbound work still queued is dropped here (crash-safe checkpoints: issue 5).
     feed.stop();
     outbound.stop();
+    checkpoints.stop();  // what finished is written down; the rest resumes at the next start
     receipt_out.flush(2000);
     // 4. Final commit and leave the group. librdkafka waits for an unreachable
     // coordinator without bound, so this step gets what is left of the deadline

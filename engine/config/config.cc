@@ -267,6 +267,9 @@ const std::vector<property>& table() {
                             "gateway connect (and TLS handshake) timeout"));
         p.push_back(integer("outbound_response_timeout_ms", &config::outbound_response_timeout_ms, 1, 600000,
                             "gateway answer timeout"));
+        p.push_back(
+            integer("checkpoint_interval_ms", &config::checkpoint_interval_ms, 10, 600000,
+                    "how often finished outbound recipients are written down; bounds what a crash resends"));
         p.push_back(text("outbound_tls_verify", &config::outbound_tls_verify,
                          "verify gateway TLS certificates and host names", one_of({"on", "off"}), "on|off"));
         p.push_back(text("log_level", &config::log_level, "debug|info|warn|error",

@@ -74,6 +74,7 @@ struct config {
     std::uint32_t outbound_connect_timeout_ms = 3000;
     std::uint32_t outbound_response_timeout_ms = 10000;
     std::string outbound_tls_verify = "on";
+    std::uint32_t checkpoint_interval_ms = 1000;
     std::string log_level = "info";
     std::string config_file;  // the file that was loaded, if any
 };

@@ -46,6 +46,9 @@ struct broadcast {
     /// "whatsapp.language" and "whatsapp.type" ("text": free text, only inside
     /// the 24-hour customer-service window).
     std::string payload_json;
+    /// The announcement itself (protobuf binary), so an interrupted outbound
+    /// broadcast can be rebuilt after a restart.
+    std::string announcement_pb;
     std::string text;
     std::string whatsapp_template;
     std::string whatsapp_language;

@@ -37,6 +37,7 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
     b->websocket_frame = wire::websocket_frame(wire::ws_opcode::text, json);
     b->sse_frame = wire::sse_event(seq, json);
     b->payload_json = std::move(json);
+    b->announcement_pb = a.SerializeAsString();
     b->text = a.text();
     if (const auto it = a.labels().find("whatsapp.template"); it != a.labels().end())
         b->whatsapp_template = it->second;

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "outbound/checkpoints.h"
 #include "outbound/gateway_reply.h"
 #include "outbound/http_client.h"
 #include "outbound/token_bucket.h"
@@ -103,11 +104,12 @@ std::string json_escape(std::string_view s) {
 class outbound_router::shard {
   public:
     shard(const gateway_options& options, status_board& board, outbound_probe& probe,
-          const outcome_handler& on_outcome, std::uint32_t index)
+          const outcome_handler& on_outcome, std::uint32_t index, checkpoints* cp)
         : options_(options),
           board_(board),
           probe_(probe),
           on_outcome_(on_outcome),
+          checkpoints_(cp),
           tls_(asio::ssl::context::tls_client),
           delay_timer_(io_),
           rng_(std::random_device{}() + index) {
@@ -133,8 +135,10 @@ class outbound_router::shard {
     void forget(std::string id) {
         asio::post(io_, [this, id = std::move(id)] { on_forget(id); });
     }
-    void deliver(fanout::broadcast_ptr b) {
-        asio::post(io_, [this, b = std::move(b)] { on_deliver(b); });
+    using done_set = std::shared_ptr<const std::unordered_set<std::string>>;
+
+    void deliver(fanout::broadcast_ptr b, done_set done = {}) {
+        asio::post(io_, [this, b = std::move(b), done = std::move(done)] { on_deliver(b, done); });
     }
 
     std::atomic<std::uint64_t> recipients{0};
@@ -301,36 +305,36 @@ class outbound_router::shard {
 
     // --- delivery --------------------------------------------------------
 
-    void on_deliver(const fanout::broadcast_ptr& b) {
+    void on_deliver(const fanout::broadcast_ptr& b, const done_set& done) {
         const std::int64_t now = base::mono_now_ns();
         if (b->release_mono_ns > now + 1'000'000) {
             // deliver_at ahead: list the recipients at the release instant.
             auto timer = std::make_shared<asio::steady_timer>(io_);
             timer->expires_after(std::chrono::nanoseconds(b->release_mono_ns - now));
-            timer->async_wait([this, b, timer](const beast::error_code& ec) {
+            timer->async_wait([this, b, done, timer](const beast::error_code& ec) {
                 if (!ec)
-                    expand(b);
+                    expand(b, done);
             });
             return;
         }
-        expand(b);
+        expand(b, done);
     }
 
-    void expand(const fanout::broadcast_ptr& b) {
+    void expand(const fanout::broadcast_ptr& b, const done_set& done) {
         auto m = members_.find(b->audience);
         if (m == members_.end()) {
             board_.expanded(b->id, 0);
             return;
         }
-        std::vector<lane*> touched;
+        std::size_t n = 0;
         for (const std::uint32_t slot : m->second) {
             recipient& r = slots_[slot];
+            if (done && done->count(r.id) != 0)
+                continue;  // finished before the restart
             delivery d{b, slot, r.generation, 0, 0, next_order_++};
             r.route->queue.push(std::move(d));
-            if (r.route->queue.size() == 1)
-                touched.push_back(r.route);
+            ++n;
         }
-        const auto n = m->second.size();
         pending.fetch_add(n, std::memory_order_relaxed);
         probe_.pending(static_cast<double>(n));
         board_.expanded(b->id, n);
@@ -353,7 +357,9 @@ class outbound_router::shard {
                 break;
         }
         if (r == nullptr)
-            return;  // forgotten: no receipt may name them any more
+            return;  // forgotten: no receipt or checkpoint may name them any more
+        if (checkpoints_ != nullptr)
+            checkpoints_->finished(d.b->id, r->id);
         probe_.outcome(r->channel, outcome);
         if (on_outcome_) {
             on_outcome_(outcome_event{*d.b, r->id, r->channel, outcome, reason, d.attempts, exhausted});
@@ -596,6 +602,7 @@ class outbound_router::shard {
     status_board& board_;
     outbound_probe& probe_;
     const outcome_handler& on_outcome_;
+    checkpoints* checkpoints_;
     asio::io_context io_{1};
     asio::ssl::context tls_;
     std::thread thread_;
@@ -612,14 +619,15 @@ class outbound_router::shard {
 };
 
 outbound_router::outbound_router(const gateway_options& options, status_board& board,
-                                 metrics::registry& metrics, outcome_handler on_outcome)
+                                 metrics::registry& metrics, outcome_handler on_outcome, checkpoints* cp)
     : options_(options),
       board_(board),
       probe_(std::make_unique<outbound_probe>(metrics)),
-      on_outcome_(std::move(on_outcome)) {
+      on_outcome_(std::move(on_outcome)),
+      checkpoints_(cp) {
     options_.shards = std::max<std::uint32_t>(options_.shards, 1);
     for (std::uint32_t i = 0; i < options_.shards; ++i) {
-        shards_.push_back(std::make_unique<shard>(options_, board_, *probe_, on_outcome_, i));
+        shards_.push_back(std::make_unique<shard>(options_, board_, *probe_, on_outcome_, i, checkpoints_));
     }
 }
 
@@ -651,9 +659,22 @@ void outbound_router::forget(const std::string& recipient_id) {
 }
 
 void outbound_router::deliver(const fanout::broadcast_ptr& b) {
+    // The board first: the checkpoint flusher takes a broadcast it cannot find there as long gone.
     board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
                    options_.webhook_rate);
+    if (checkpoints_ != nullptr) {
+        if (auto r = checkpoints_->started(b->id, b->announcement_pb, b->seq); !r) {
+            HERALD_LOG_ERROR("outbound", "broadcast ", b->id, " is not crash-safe: ", r.err().detail);
+        }
+    }
     for (auto& s : shards_) s->deliver(b);
+}
+
+void outbound_router::resume(const fanout::broadcast_ptr& b,
+                             std::shared_ptr<const std::unordered_set<std::string>> done) {
+    board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
+                   options_.webhook_rate);
+    for (auto& s : shards_) s->deliver(b, done);
 }
 
 std::uint64_t outbound_router::recipients() const noexcept {

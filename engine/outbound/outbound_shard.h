@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "fanout/broadcast.h"
@@ -70,12 +71,15 @@ struct outcome_event {
 using outcome_handler = std::function<void(const outcome_event&)>;
 
 class outbound_probe;
+class checkpoints;
 
 /// All outbound shards; routes subscriptions and broadcasts to them.
 class outbound_router {
   public:
+    /// `cp` (optional) makes broadcasts crash-safe: written down before
+    /// delivery, finished recipients checkpointed.
     outbound_router(const gateway_options& options, status_board& board, metrics::registry& metrics,
-                    outcome_handler on_outcome);
+                    outcome_handler on_outcome, checkpoints* cp = nullptr);
     ~outbound_router();
     outbound_router(const outbound_router&) = delete;
     outbound_router& operator=(const outbound_router&) = delete;
@@ -88,6 +92,8 @@ class outbound_router {
     void forget(const std::string& recipient_id);
     /// Any thread: deliver to every opted-in subscriber of the broadcast's audience.
     void deliver(const fanout::broadcast_ptr& b);
+    /// After a restart: continue an interrupted broadcast for everyone not in `done`.
+    void resume(const fanout::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
 
     /// Subscribers known (opted in or not), all shards.
     [[nodiscard]] std::uint64_t recipients() const noexcept;
@@ -100,6 +106,7 @@ class outbound_router {
     status_board& board_;
     std::unique_ptr<outbound_probe> probe_;
     outcome_handler on_outcome_;
+    checkpoints* checkpoints_;
     std::vector<std::unique_ptr<shard>> shards_;
 };
 

@@ -1,0 +1,217 @@
+#include "outbound/checkpoints.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+#include "base/log.h"
+
+namespace herald::outbound {
+namespace {
+
+struct statement {
+    sqlite3_stmt* s = nullptr;
+    statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
+    ~statement() { sqlite3_finalize(s); }
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+    void text(int i, const std::string& v) {
+        sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    }
+    void blob(int i, const std::string& v) {
+        sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    }
+    bool step_done() {
+        const bool ok = sqlite3_step(s) == SQLITE_DONE;
+        sqlite3_reset(s);
+        return ok;
+    }
+};
+
+}  // namespace
+
+base::result<void> checkpoints::exec(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+        std::string detail = message != nullptr ? message : "unknown";
+        sqlite3_free(message);
+        return base::failure(std::make_error_code(std::errc::io_error), detail + " (" + path_ + ")");
+    }
+    return {};
+}
+
+base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& dir,
+                                                             std::chrono::milliseconds interval) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+        return base::failure(ec, "cannot create data directory " + dir);
+    std::unique_ptr<checkpoints> c(new checkpoints());
+    c->interval_ = interval;
+    c->path_ = (std::filesystem::path(dir) / "outbound.sqlite3").string();
+    if (sqlite3_open_v2(c->path_.c_str(), &c->db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+        return base::failure(std::make_error_code(std::errc::io_error), "cannot open " + c->path_);
+    }
+    sqlite3_busy_timeout(c->db_, 5000);
+    for (const char* sql :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON",
+          "CREATE TABLE IF NOT EXISTS broadcasts (id TEXT PRIMARY KEY, announcement BLOB NOT NULL, "
+          "seq INTEGER NOT NULL, started INTEGER NOT NULL) WITHOUT ROWID",
+          "CREATE TABLE IF NOT EXISTS finished (broadcast_id TEXT NOT NULL, recipient_id TEXT NOT NULL, "
+          "PRIMARY KEY (broadcast_id, recipient_id)) WITHOUT ROWID",
+          "CREATE INDEX IF NOT EXISTS finished_by_recipient ON finished (recipient_id)"}) {
+        if (auto r = c->exec(sql); !r)
+            return base::failure(r.err());
+    }
+    return c;
+}
+
+checkpoints::~checkpoints() {
+    stop();
+    sqlite3_close(db_);
+}
+
+std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
+    std::lock_guard lock(db_mutex_);
+    std::vector<unfinished> out;
+    std::map<std::string, std::size_t> at;
+    {
+        statement q(db_, "SELECT id, announcement, seq FROM broadcasts ORDER BY started");
+        while (sqlite3_step(q.s) == SQLITE_ROW) {
+            unfinished u;
+            u.announcement.assign(static_cast<const char*>(sqlite3_column_blob(q.s, 1)),
+                                  static_cast<std::size_t>(sqlite3_column_bytes(q.s, 1)));
+            u.seq = static_cast<std::uint64_t>(sqlite3_column_int64(q.s, 2));
+            at[reinterpret_cast<const char*>(sqlite3_column_text(q.s, 0))] = out.size();
+            out.push_back(std::move(u));
+        }
+    }
+    std::vector<std::unordered_set<std::string>> done(out.size());
+    {
+        statement q(db_, "SELECT broadcast_id, recipient_id FROM finished");
+        while (sqlite3_step(q.s) == SQLITE_ROW) {
+            const auto it = at.find(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 0)));
+            if (it != at.end())
+                done[it->second].insert(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 1)));
+        }
+    }
+    for (const auto& [id, i] : at) {
+        out[i].done = std::make_shared<const std::unordered_set<std::string>>(std::move(done[i]));
+        open_.push_back(id);
+    }
+    return out;
+}
+
+base::result<void> checkpoints::started(const std::string& id, const std::string& announcement,
+                                        std::uint64_t seq) {
+    std::lock_guard lock(db_mutex_);
+    statement q(db_,
+                "INSERT OR IGNORE INTO broadcasts (id, announcement, seq, started) VALUES (?1, ?2, ?3, ?4)");
+    q.text(1, id);
+    q.blob(2, announcement);
+    sqlite3_bind_int64(q.s, 3, static_cast<sqlite3_int64>(seq));
+    sqlite3_bind_int64(
+        q.s, 4, static_cast<sqlite3_int64>(std::chrono::system_clock::now().time_since_epoch().count()));
+    if (!q.step_done())
+        return base::failure(std::make_error_code(std::errc::io_error),
+                             std::string("checkpoint: ") + sqlite3_errmsg(db_));
+    std::lock_guard p(pending_mutex_);
+    open_.push_back(id);
+    return {};
+}
+
+void checkpoints::finished(const std::string& broadcast_id, const std::string& recipient_id) {
+    std::lock_guard lock(pending_mutex_);
+    pending_.emplace_back(broadcast_id, recipient_id);
+}
+
+void checkpoints::forget(const std::string& recipient_id) {
+    {
+        std::lock_guard p(pending_mutex_);
+        std::erase_if(pending_, [&](const auto& e) { return e.second == recipient_id; });
+    }
+    std::lock_guard lock(db_mutex_);
+    statement q(db_, "DELETE FROM finished WHERE recipient_id = ?1");
+    q.text(1, recipient_id);
+    (void)q.step_done();
+    (void)exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+void checkpoints::flush() {
+    std::vector<std::pair<std::string, std::string>> batch;
+    std::vector<std::string> open;
+    {
+        std::lock_guard p(pending_mutex_);
+        batch.swap(pending_);
+        open = open_;
+    }
+    std::vector<std::string> done;
+    if (is_done_) {
+        for (const auto& id : open) {
+            if (is_done_(id))
+                done.push_back(id);
+        }
+    }
+    if (batch.empty() && done.empty())
+        return;
+    std::lock_guard lock(db_mutex_);
+    bool ok = static_cast<bool>(exec("BEGIN"));
+    {
+        statement ins(db_, "INSERT OR IGNORE INTO finished (broadcast_id, recipient_id) VALUES (?1, ?2)");
+        for (const auto& [b, r] : batch) {
+            ins.text(1, b);
+            ins.text(2, r);
+            ok = ins.step_done() && ok;
+        }
+        statement del_b(db_, "DELETE FROM broadcasts WHERE id = ?1");
+        statement del_f(db_, "DELETE FROM finished WHERE broadcast_id = ?1");
+        for (const auto& id : done) {
+            del_b.text(1, id);
+            del_f.text(1, id);
+            ok = del_b.step_done() && del_f.step_done() && ok;
+        }
+    }
+    ok = static_cast<bool>(exec("COMMIT")) && ok;
+    if (!ok)
+        HERALD_LOG_ERROR("outbound", "checkpoint to ", path_, " failed: ", sqlite3_errmsg(db_));
+    ++flushes_;
+    if (!done.empty()) {
+        std::lock_guard p(pending_mutex_);
+        std::erase_if(open_, [&](const std::string& id) {
+            return std::find(done.begin(), done.end(), id) != done.end();
+        });
+    }
+}
+
+void checkpoints::start(std::function<bool(const std::string&)> is_done) {
+    is_done_ = std::move(is_done);
+    flusher_ = std::thread([this] {
+        std::unique_lock lock(stop_mutex_);
+        while (!stopping_) {
+            stop_cv_.wait_for(lock, interval_);
+            lock.unlock();
+            flush();
+            lock.lock();
+        }
+    });
+}
+
+void checkpoints::stop() {
+    {
+        std::lock_guard lock(stop_mutex_);
+        if (stopping_)
+            return;
+        stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (flusher_.joinable())
+        flusher_.join();
+    flush();
+}
+
+}  // namespace herald::outbound
