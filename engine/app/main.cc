@@ -4,6 +4,7 @@
 // consuming, let dispatched broadcasts finish, close clients with 1001,
 // commit, exit 0.
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "app/outbound_api.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "channels/client_listener.h"
 #include "config/config.h"
@@ -171,11 +173,49 @@ int run(int argc, char** argv) {
     ingest_opts.embedded_cluster = kafka->embedded();
     ingest_opts.commit_interval_ms = cfg.commit_interval_ms;
     ingest_opts.fetch_wait_max_ms = cfg.fetch_wait_max_ms;
+    ingest_opts.prefetch_kib = cfg.kafka_prefetch_kib;
     ingest_opts.decode_limits.max_payload_bytes = cfg.max_payload_bytes;
     ingest_opts.decode_limits.max_clock_skew_ns =
         static_cast<std::int64_t>(cfg.max_clock_skew_s) * 1'000'000'000;
     ingest_opts.decode_limits.max_deliver_ahead_ns =
         static_cast<std::int64_t>(cfg.max_deliver_ahead_s) * 1'000'000'000;
+    // Backpressure: pause Kafka while a shard queue is three quarters full or
+    // the process is above its memory ceiling; resume below a quarter / 90 %.
+    auto& rss_gauge = prometheus::BuildGauge()
+                          .Name("herald_memory_rss_bytes")
+                          .Help("Resident memory of heraldd, as checked against memory_limit_mb")
+                          .Register(registry.prom())
+                          .Add({});
+    std::vector<fanout::shard*> overload_shards;  // filled once the shards exist
+    bool overloaded_now = false;
+    std::int64_t next_rss_check = 0;
+    std::int64_t rss_bytes = 0;
+    const std::int64_t memory_limit = static_cast<std::int64_t>(cfg.memory_limit_mb) * 1024 * 1024;
+    ingest_opts.overloaded = [&, page = ::sysconf(_SC_PAGESIZE)] {
+        const std::int64_t now = base::mono_now_ns();
+        if (now >= next_rss_check) {
+            next_rss_check = now + 50'000'000;
+            long pages_total = 0;
+            long pages_resident = 0;
+            if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+                if (std::fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2)
+                    pages_resident = 0;
+                std::fclose(f);
+            }
+            rss_bytes = static_cast<std::int64_t>(pages_resident) * page;
+            rss_gauge.Set(static_cast<double>(rss_bytes));
+        }
+        std::uint32_t deepest = 0;
+        for (auto* s : overload_shards) deepest = std::max(deepest, s->queue_depth());
+        const bool memory_high = memory_limit > 0 && rss_bytes > memory_limit;
+        const bool memory_ok = memory_limit == 0 || rss_bytes < memory_limit / 10 * 9;
+        if (!overloaded_now && (deepest >= cfg.shard_queue_capacity / 4 * 3 || memory_high)) {
+            overloaded_now = true;
+        } else if (overloaded_now && deepest <= cfg.shard_queue_capacity / 4 && memory_ok) {
+            overloaded_now = false;
+        }
+        return overloaded_now;
+    };
     ingest::live_ingest ingest(ingest_opts, ingest_probe);
 
     std::unique_ptr<fanout::dispatcher> dispatcher;
@@ -298,6 +338,7 @@ int run(int argc, char** argv) {
         return !p || p->done();
     });
 
+    overload_shards = shard_ptrs;
     dispatcher = std::make_unique<fanout::dispatcher>(
         shard_ptrs, fanout_probe, [&ingest, &board](const fanout::broadcast_ptr& b) {
             board.live_delivered(b->id, b->tenant, b->audience,

@@ -214,6 +214,11 @@ const std::vector<property>& table() {
         p.push_back(integer("fetch_wait_max_ms", &config::fetch_wait_max_ms, 0, 10000,
                             "longest Kafka fetch long-poll; 0 = 2 for the embedded mock cluster (it "
                             "answers only at the deadline), 100 for real brokers"));
+        p.push_back(
+            integer("memory_limit_mb", &config::memory_limit_mb, 0, 1048576,
+                    "resident memory above which ingest pauses Kafka until it drops below 90 %; 0 = off"));
+        p.push_back(integer("kafka_prefetch_kib", &config::kafka_prefetch_kib, 64, 1048576,
+                            "what librdkafka may prefetch per partition ahead of the shards"));
         p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000,
                             "graceful drain limit on SIGTERM"));
         p.push_back(integer("history_max_per_audience", &config::history_max_per_audience, 0, 1000000,

@@ -47,6 +47,8 @@ struct config {
     std::uint32_t commit_interval_ms = 1000;
     std::uint32_t fetch_wait_max_ms = 0;  // 0 = chosen for the cluster kind
     std::uint32_t shutdown_deadline_ms = 10000;
+    std::uint32_t memory_limit_mb = 0;  // 0 = no ceiling
+    std::uint32_t kafka_prefetch_kib = 4096;
     std::uint32_t history_max_per_audience = 1000;
     std::uint32_t history_max_age_s = 3600;
     // Outbound subscribers and gateways.

@@ -157,7 +157,9 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
                         : mock                          ? "2"
                                                         : "100",
                         error) &&
-                    set(*conf, "socket.nagle.disable", "true", error) && set(*conf, "log_level", "4", error);
+                    set(*conf, "socket.nagle.disable", "true", error) &&
+                    set(*conf, "queued.max.messages.kbytes", std::to_string(options_.prefetch_kib), error) &&
+                    set(*conf, "log_level", "4", error);
     std::string errstr;
     if (ok && (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) !=
                    RdKafka::Conf::CONF_OK ||
@@ -201,8 +203,36 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
 void live_ingest::run() {
     auto next_commit = std::chrono::steady_clock::now();
     auto next_lag = next_commit;
+    bool paused = false;
+    std::uint64_t paused_polls = 0;
+    const auto set_paused = [&](bool pause) {
+        std::vector<RdKafka::TopicPartition*> parts;
+        if (consumer_->assignment(parts) == RdKafka::ERR_NO_ERROR && !parts.empty()) {
+            (void)(pause ? consumer_->pause(parts) : consumer_->resume(parts));
+        }
+        RdKafka::TopicPartition::destroy(parts);
+        if (paused != pause) {
+            probe_.set_paused(pause);
+            HERALD_LOG_INFO("ingest", pause ? "overloaded: pausing " : "resuming ", options_.topic);
+        }
+        paused = pause;
+    };
     while (!finishing_.load(std::memory_order_acquire)) {
-        if (consuming_.load(std::memory_order_acquire)) {
+        if (options_.overloaded) {
+            const bool over = options_.overloaded();
+            if (over != paused)
+                set_paused(over);
+        }
+        if (paused) {
+            // Partitions assigned after the pause (start-up, rebalance) arrive unpaused.
+            if (++paused_polls % 20 == 0)
+                set_paused(true);
+            // Keep librdkafka's group session alive while nothing is fetched.
+            std::unique_ptr<RdKafka::Message> m(consumer_->consume(0));
+            if (m->err() == RdKafka::ERR_NO_ERROR)
+                process(*m);  // already fetched before the pause took effect
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        } else if (consuming_.load(std::memory_order_acquire)) {
             std::unique_ptr<RdKafka::Message> m(consumer_->consume(poll_timeout_ms));
             switch (m->err()) {
                 case RdKafka::ERR_NO_ERROR:

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,6 +43,12 @@ struct live_ingest_options {
     bool embedded_cluster = false;  // tune group timeouts for the mock
     std::uint32_t commit_interval_ms = 1000;
     std::uint32_t fetch_wait_max_ms = 0;  // 0 = 2 against the mock cluster, 100 otherwise
+    /// What librdkafka may prefetch per partition (queued.max.messages.kbytes):
+    /// the only buffer between Kafka and the shard queues.
+    std::uint32_t prefetch_kib = 4096;
+    /// Asked before every poll: true pauses the assigned partitions until it
+    /// turns false (full shard queues, memory ceiling); the backlog stays in Kafka.
+    std::function<bool()> overloaded;
     limits decode_limits;
 };
 

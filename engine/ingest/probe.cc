@@ -35,6 +35,16 @@ probe::probe(metrics::registry& reg) {
                             .Help("Errors reported by the Kafka consumer")
                             .Register(r)
                             .Add({});
+    paused_ = &prometheus::BuildGauge()
+                   .Name("herald_ingest_paused")
+                   .Help("1 while ingest has paused its Kafka partitions because Herald is overloaded")
+                   .Register(r)
+                   .Add({});
+    pauses_ = &prometheus::BuildCounter()
+                   .Name("herald_ingest_pauses_total")
+                   .Help("Times ingest paused its Kafka partitions (full shard queues or memory ceiling)")
+                   .Register(r)
+                   .Add({});
     lag_family_ = &prometheus::BuildGauge()
                        .Name("herald_kafka_consumer_lag")
                        .Help("Records behind the partition's high watermark, per partition")

@@ -27,6 +27,11 @@ class probe {
     void commit_failed() { commits_failed_->Increment(); }
     void consumer_error() { consumer_errors_->Increment(); }
     void set_lag(std::int32_t partition, double lag);
+    void set_paused(bool paused) {
+        paused_->Set(paused ? 1 : 0);
+        if (paused)
+            pauses_->Increment();
+    }
 
   private:
     prometheus::Counter& counter_for(const std::string& reason);
@@ -39,6 +44,8 @@ class probe {
     prometheus::Counter* commits_ok_;
     prometheus::Counter* commits_failed_;
     prometheus::Counter* consumer_errors_;
+    prometheus::Gauge* paused_;
+    prometheus::Counter* pauses_;
     prometheus::Family<prometheus::Gauge>* lag_family_;
     std::map<std::int32_t, prometheus::Gauge*> lag_;
 };
