@@ -133,6 +133,8 @@ class external_kafka {
         rd_kafka_destroy(rk_);
     }
     std::string brokers;
+    /// The cluster's own fault controls (broker down/up, injected errors).
+    [[nodiscard]] rd_kafka_mock_cluster_t* mock() const noexcept { return mock_; }
 
   private:
     rd_kafka_t* rk_ = nullptr;
