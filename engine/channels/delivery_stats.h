@@ -21,13 +21,35 @@ inline constexpr std::size_t live_channel_count = 2;
 enum class delivery_outcome : std::uint8_t { sent = 0, dropped_slow_consumer = 1, failed = 2 };
 inline constexpr std::size_t delivery_outcome_count = 3;
 
+/// Why a live connection ended; names are the `reason` label of
+/// herald_connections_closed_total.
+enum class close_reason : std::uint8_t {
+    peer_closed = 0,    // the client went away (EOF, reset, its own close)
+    bad_request,        // the HTTP request was refused (4xx)
+    handshake_timeout,  // no complete request in time (slowloris)
+    protocol_error,     // a bad client frame: 1002 / 1007 / 1009
+    slow_consumer,      // send queue full: 1008
+    dead_peer,          // no pong to three pings
+    shutdown,           // server shutting down: 1001
+};
+inline constexpr std::size_t close_reason_count = 7;
+inline constexpr const char* close_reason_names[close_reason_count] = {
+    "peer_closed",   "bad_request", "handshake_timeout", "protocol_error",
+    "slow_consumer", "dead_peer",   "shutdown"};
+
 struct delivery_stats {
     static constexpr std::size_t bucket_count = 18;  // metrics::latency_buckets() + Inf
     std::array<std::array<std::uint64_t, delivery_outcome_count>, live_channel_count> outcomes{};
     std::array<std::uint64_t, bucket_count> latency_buckets{};
     double latency_sum_seconds = 0;
     std::uint64_t latency_samples = 0;
+    std::array<std::uint64_t, close_reason_count> closes{};
     bool dirty = false;
+
+    void closed(close_reason r) noexcept {
+        ++closes[static_cast<std::size_t>(r)];
+        dirty = true;
+    }
 
     void count(live_channel ch, delivery_outcome o) noexcept {
         ++outcomes[static_cast<std::size_t>(ch)][static_cast<std::size_t>(o)];

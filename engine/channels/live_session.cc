@@ -269,6 +269,7 @@ void live_session::handle_client_frames(std::string_view bytes) {
                 }
                 break;
             case ws_event::error:
+                close_reason_ = close_reason::protocol_error;
                 close(ev.close_code, ev.reason);
                 break;
             default:
@@ -287,6 +288,8 @@ void live_session::respond_and_close(int status, std::string_view reason_phrase,
     }
     response += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
     response.append(body);
+    if (!close_reason_ && status >= 400)
+        close_reason_ = status == 408 ? close_reason::handshake_timeout : close_reason::bad_request;
     request_.reset();
     state_ = state::closing;
     closing_since_mono_ns_ = base::mono_now_ns();
@@ -351,6 +354,7 @@ delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold)
     if (queue_.size() >= limits.send_queue_frames || queued_bytes_ + frame.size() > limits.send_queue_bytes) {
         stats.count(channel_, delivery_outcome::dropped_slow_consumer);
         if (limits.close_slow_consumers) {
+            close_reason_ = close_reason::slow_consumer;
             close(1008, "slow consumer: send queue full");
         }
         return delivery_outcome::dropped_slow_consumer;
@@ -517,6 +521,7 @@ void live_session::tick(std::int64_t now_mono_ns) {
         case state::open:
             if (channel_ == live_channel::websocket &&
                 now_mono_ns - last_rx_mono_ns_ > 3 * ms(env_.limits.ping_interval_ms)) {
+                close_reason_ = close_reason::dead_peer;
                 finish();  // three pings without a pong: the peer is gone
                 return;
             }
@@ -542,6 +547,8 @@ void live_session::close(std::uint16_t code, std::string_view reason) {
     if (state_ == state::closed || state_ == state::closing) {
         return;
     }
+    if (!close_reason_ && code == 1001)
+        close_reason_ = close_reason::shutdown;
     if (!upgraded_ || channel_ == live_channel::sse) {
         finish();
         return;
@@ -578,6 +585,7 @@ void live_session::finish() {
         return;
     }
     state_ = state::closed;
+    env_.stats.closed(close_reason_.value_or(close_reason::peer_closed));
     drop_queue();
     boost::system::error_code ec;
     socket_.close(ec);

@@ -163,7 +163,9 @@ class live_session : public std::enable_shared_from_this<live_session> {
     bool read_waiting_ = false;
     bool write_waiting_ = false;
     bool close_after_flush_ = false;
-    bool upgraded_ = false;  // the handshake succeeded: bytes are WebSocket frames or nothing (SSE)
+    bool upgraded_ = false;
+    std::optional<close_reason> close_reason_;  // why we end it; unset: the peer did  // the handshake
+                                                // succeeded: bytes are WebSocket frames or nothing (SSE)
 };
 
 }  // namespace herald::channels

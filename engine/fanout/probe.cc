@@ -23,6 +23,13 @@ probe::probe(metrics::registry& reg, std::uint32_t shards) {
     drop_expired_ = &drops.Add({{"reason", "expired"}});
     drop_superseded_ = &drops.Add({{"reason", "superseded"}});
     drop_cancelled_ = &drops.Add({{"reason", "shutdown"}});
+    auto& closes =
+        prometheus::BuildCounter()
+            .Name("herald_connections_closed_total")
+            .Help("Live connections ended, by reason (clients, refusals, timeouts, protocol errors)")
+            .Register(r);
+    for (std::size_t i = 0; i < channels::close_reason_count; ++i)
+        closes_[i] = &closes.Add({{"reason", channels::close_reason_names[i]}});
     broadcasts_delivered_ = &prometheus::BuildCounter()
                                  .Name("herald_broadcasts_total")
                                  .Help("Broadcasts released to their live audience")
@@ -90,6 +97,10 @@ void probe::flush(delivery_stats& stats) {
             n != 0) {
             drop_slow_consumer_->Increment(static_cast<double>(n));
         }
+    }
+    for (std::size_t r = 0; r < channels::close_reason_count; ++r) {
+        if (const auto n = stats.closes[r]; n != 0)
+            closes_[r]->Increment(static_cast<double>(n));
     }
     if (stats.latency_samples != 0) {
         std::vector<double> increments(stats.latency_buckets.begin(), stats.latency_buckets.end());

@@ -46,6 +46,7 @@ class probe {
   private:
     std::array<std::array<prometheus::Counter*, delivery_outcome_count>, live_channel_count> deliveries_{};
     prometheus::Counter* drop_slow_consumer_;
+    std::array<prometheus::Counter*, channels::close_reason_count> closes_{};
     prometheus::Counter* drop_expired_;
     prometheus::Counter* drop_superseded_;
     prometheus::Counter* drop_cancelled_;
