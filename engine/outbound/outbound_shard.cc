@@ -414,14 +414,16 @@ class outbound_router::shard {
                 arm(l, l.bucket.next_token_ns(now));
                 break;
             }
-            if (token_bucket* t = tenant_bucket(top.b->tenant); t != nullptr && !t->try_take(now)) {
-                // This tenant is at its limit: set it aside so other tenants on
-                // the same endpoint are not held up behind it.
-                delivery d = top;
-                l.queue.pop();
-                delay(l, std::move(d), t->next_token_ns(now));
-                continue;
+            token_bucket* tenant = tenant_bucket(top.b->tenant);
+            if (tenant != nullptr && !tenant->available(now)) {
+                // The tenant is at its limit. Waiting here keeps this lane's
+                // priority order (a set-aside delivery would come back by due
+                // time, not priority); other tenants on this lane wait too.
+                arm(l, tenant->next_token_ns(now));
+                break;
             }
+            if (tenant != nullptr)
+                (void)tenant->try_take(now);
             (void)l.bucket.try_take(now);
             delivery d = top;
             l.queue.pop();

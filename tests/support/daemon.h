@@ -37,27 +37,6 @@ struct http_reply {
     std::string body;
 };
 
-/// One HTTP/1.1 GET with Connection: close.
-inline std::optional<http_reply> http_get(std::uint16_t port, const std::string& path,
-                                          int timeout_ms = 5000) {
-    peer p(connect_tcp("127.0.0.1", port));
-    if (!p.valid())
-        return std::nullopt;
-    if (!p.send_all("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
-        return std::nullopt;
-    while (p.fill(timeout_ms)) {
-    }
-    const std::string& raw = p.buffer();
-    if (raw.rfind("HTTP/1.1 ", 0) != 0)
-        return std::nullopt;
-    http_reply r;
-    r.status = std::stoi(raw.substr(9, 3));
-    const auto body = raw.find("\r\n\r\n");
-    if (body != std::string::npos)
-        r.body = raw.substr(body + 4);
-    return r;
-}
-
 /// One HTTP/1.1 request with a body (POST/DELETE/...) and Connection: close.
 inline std::optional<http_reply> http_call(std::uint16_t port, const std::string& method,
                                            const std::string& path, const std::string& body = {},
@@ -81,6 +60,12 @@ inline std::optional<http_reply> http_call(std::uint16_t port, const std::string
     if (at != std::string::npos)
         r.body = raw.substr(at + 4);
     return r;
+}
+
+/// One HTTP/1.1 GET with Connection: close.
+inline std::optional<http_reply> http_get(std::uint16_t port, const std::string& path,
+                                          int timeout_ms = 5000) {
+    return http_call(port, "GET", path, {}, "text/plain", timeout_ms);
 }
 
 /// Runs a command to completion; returns exit status and stdout+stderr.

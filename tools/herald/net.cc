@@ -51,9 +51,11 @@ http_result http_request(const url& base, const std::string& method, const std::
         http::request<http::string_body> req{http::string_to_verb(method), target, 11};
         req.set(http::field::host, base.host);
         req.set(http::field::user_agent, "herald-cli");
-        req.set(http::field::content_type, content_type);
-        req.body() = body;
-        req.prepare_payload();
+        if (!body.empty() || method != "GET") {
+            req.set(http::field::content_type, content_type);
+            req.body() = body;
+            req.prepare_payload();
+        }
         http::write(stream, req);
         beast::flat_buffer buffer;
         http::response_parser<http::string_body> parser;
@@ -70,28 +72,7 @@ http_result http_request(const url& base, const std::string& method, const std::
 }
 
 http_result http_get(const url& base, const std::string& target, std::chrono::milliseconds timeout) {
-    http_result out;
-    try {
-        asio::io_context ioc;
-        beast::tcp_stream stream(ioc);
-        tcp::resolver resolver(ioc);
-        stream.expires_after(timeout);
-        stream.connect(resolver.resolve(base.host, base.port));
-        http::request<http::empty_body> req{http::verb::get, target, 11};
-        req.set(http::field::host, base.host);
-        req.set(http::field::user_agent, "herald-cli");
-        http::write(stream, req);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        http::read(stream, buffer, res);
-        out.status = static_cast<int>(res.result_int());
-        out.body = res.body();
-        beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    } catch (const std::exception& e) {
-        out.error = e.what();
-    }
-    return out;
+    return http_request(base, "GET", target, {}, "text/plain", timeout);
 }
 
 namespace {
