@@ -15,15 +15,22 @@ tools/build heraldd herald herald-loadgen >/dev/null
 work=$(mktemp -d)
 mkdir -p bench/out
 csv="bench/out/soak-$(date -u +%Y%m%dT%H%M%SZ).csv"
-trap 'for p in "$work"/*.pid; do kill "$(cat "$p")" 2>/dev/null || true; done; sleep 0.5; rm -rf "$work"' EXIT
+trap 'for p in "$work"/herald.pid "$work"/*.pid; do kill "$(cat "$p")" 2>/dev/null || true; done; sleep 0.5; rm -rf "$work"' EXIT
 ops=127.0.0.1:18781
 
 tools/gateway-standin --port 18782 --rate 2000 --pair-interval-s 0 >/dev/null & echo $! >"$work/standin.pid"
+# Kafka lives in a second heraldd (its embedded mock cluster keeps every record
+# in memory), so the measured heraldd's RSS is Herald's own.
+build/bin/heraldd --client-host 127.0.0.1 --client-port 18790 --ops-host 127.0.0.1 --ops-port 18791 \
+  --data-dir "$work/kafka-holder" --log-level warn 2>/dev/null >/dev/null &
+echo $! >"$work/kafka.pid"
+until [ "$(curl -fsS "http://127.0.0.1:18791/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
+brokers=$(curl -fsS "http://127.0.0.1:18791/v1/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
 build/bin/heraldd --client-host 127.0.0.1 --client-port 18780 --ops-host 127.0.0.1 --ops-port 18781 \
+  --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id soak \
   --data-dir "$work/data" --recipient-min-interval-ms 0 --webhook-rate 1000 --webhook-burst 1000 --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
 until [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
-brokers=$(curl -fsS "http://$ops/v1/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
 
 # 20 outbound webhook subscribers on the ticker audience.
 python3 - >"$work/subs.ndjson" <<'PY'

@@ -61,7 +61,7 @@ void write_log_line(log_level level, std::string_view subsystem, std::string_vie
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    char stamp[32];
+    char stamp[64];  // roomy enough that -Wformat-truncation has nothing to say
     std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
     std::string line;
