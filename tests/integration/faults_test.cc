@@ -97,9 +97,12 @@ TEST(Faults, KillNineDuringALiveBroadcastRedeliversWhatWasNotCommitted) {
     // Restart in the same group: at-least-once means the uncommitted
     // announcements come again — identical, same seq — so a client can
     // drop them by (audience, seq).
-    daemon again(args);
+    // Subscribe before the restarted instance gets its partitions (the dead
+    // member's session must expire first), or it would deliver to nobody.
+    daemon again(args, /*wait_ready=*/false);
     peer ws(connect_tcp("127.0.0.1", again.client_port));
     ASSERT_TRUE(ws.websocket_handshake("/v1/ws?audience=live"));
+    ASSERT_TRUE(again.wait_until_ready(30000)) << again.log();
     std::set<std::string> seen;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (seen.size() < 5 && std::chrono::steady_clock::now() < deadline) {
