@@ -72,7 +72,10 @@ base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& 
 }
 
 checkpoints::~checkpoints() {
-    stop();
+    halt();
+    // The status board behind is_done_ may already be gone on an early exit.
+    is_done_ = nullptr;
+    flush();
     sqlite3_close(db_);
 }
 
@@ -201,16 +204,18 @@ void checkpoints::start(std::function<bool(const std::string&)> is_done) {
     });
 }
 
-void checkpoints::stop() {
+void checkpoints::halt() {
     {
         std::lock_guard lock(stop_mutex_);
-        if (stopping_)
-            return;
         stopping_ = true;
     }
     stop_cv_.notify_all();
     if (flusher_.joinable())
         flusher_.join();
+}
+
+void checkpoints::stop() {
+    halt();
     flush();
 }
 

@@ -70,6 +70,7 @@ class checkpoints {
   private:
     checkpoints() = default;
     base::result<void> exec(const char* sql);
+    void halt();  // stops the flusher thread (idempotent)
 
     sqlite3* db_ = nullptr;
     std::string path_;
