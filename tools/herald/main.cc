@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -734,7 +735,26 @@ int cmd_receipts(const args& a) {
                 RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
     }
     delete md;
-    std::size_t at_end = 0;
+    // Receipts leave heraldd asynchronously (batched by the producer), so the
+    // end of the topic can come before the last receipt of a broadcast that
+    // its status already calls done. With --broadcast, keep reading until as
+    // many receipts as the broadcast has final outcomes were seen (or nothing
+    // new arrived for --timeout): a forgotten recipient gets no receipt.
+    std::uint64_t expected = 0;
+    if (!broadcast.empty()) {
+        if (const auto st = ops_call(a, "GET", "/v1/broadcasts/" + path_escape(broadcast));
+            st.status == 200) {
+            google::protobuf::Struct s;
+            if (google::protobuf::util::JsonStringToMessage(st.body, &s).ok()) {
+                for (const char* k : {"sent", "failed", "suppressed"}) {
+                    if (auto f = s.fields().find(k); f != s.fields().end())
+                        expected += static_cast<std::uint64_t>(f->second.number_value());
+                }
+            }
+        }
+    }
+    std::set<std::int32_t> at_end;  // partitions read to their end
+    std::uint64_t seen = 0;
     const std::size_t partitions = parts.size();
     consumer->assign(parts);
     RdKafka::TopicPartition::destroy(parts);
@@ -745,14 +765,18 @@ int cmd_receipts(const args& a) {
         std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
         if (m->err() == RdKafka::ERR_NO_ERROR) {
             last = std::chrono::steady_clock::now();
-            if (broadcast.empty() || (m->key() != nullptr && *m->key() == broadcast))
+            at_end.erase(m->partition());
+            if (broadcast.empty() || (m->key() != nullptr && *m->key() == broadcast)) {
+                ++seen;
                 std::cout << std::string(static_cast<const char*>(m->payload()), m->len()) << std::endl;
+            }
         } else if (m->err() == RdKafka::ERR__PARTITION_EOF) {
-            if (!follow && ++at_end >= partitions)
-                break;
+            at_end.insert(m->partition());
         } else if (!follow && std::chrono::steady_clock::now() - last > timeout) {
             break;
         }
+        if (!follow && at_end.size() >= partitions && seen >= expected)
+            break;
     }
     consumer->close();
     return 0;
