@@ -3,12 +3,14 @@
 // where everything listens, and on SIGTERM/SIGINT drains in order: stop
 // consuming, let dispatched broadcasts finish, close clients with 1001,
 // commit, exit 0.
+#include <google/protobuf/util/time_util.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -28,8 +30,8 @@
 #include "fanout/dispatcher.h"
 #include "fanout/probe.h"
 #include "fanout/shard.h"
+#include "ingest/consumer.h"
 #include "ingest/kafka_cluster.h"
-#include "ingest/live_ingest.h"
 #include "ingest/probe.h"
 #include "metrics/registry.h"
 #include "ops/http_server.h"
@@ -136,7 +138,8 @@ int run(int argc, char** argv) {
 
     // Shards, each with its own acceptor on the client port.
     fanout::probe fanout_probe(registry, cfg.shards);
-    ingest::probe ingest_probe(registry);
+    ingest::probe ingest_probe(registry, "live");
+    ingest::probe outbound_ingest_probe(registry, "outbound");
     channels::connection_budget budget;
     budget.max = max_connections;
     auto& accepted = prometheus::BuildCounter()
@@ -163,7 +166,9 @@ int run(int argc, char** argv) {
     shard_opts.history_max_per_audience = cfg.history_max_per_audience;
     shard_opts.history_max_age_ns = static_cast<std::int64_t>(cfg.history_max_age_s) * 1'000'000'000;
 
-    ingest::live_ingest_options ingest_opts;
+    ingest::consumer_options ingest_opts;
+    ingest_opts.name = "live";
+    ingest_opts.dead_letter = false;  // the outbound consumer, one per cluster, dead-letters
     ingest_opts.bootstrap_servers = kafka->bootstrap_servers();
     ingest_opts.group_id = cfg.group_id;
     ingest_opts.client_id = "heraldd-" + cfg.instance_id;
@@ -179,22 +184,25 @@ int run(int argc, char** argv) {
         static_cast<std::int64_t>(cfg.max_clock_skew_s) * 1'000'000'000;
     ingest_opts.decode_limits.max_deliver_ahead_ns =
         static_cast<std::int64_t>(cfg.max_deliver_ahead_s) * 1'000'000'000;
-    // Backpressure: pause Kafka while a shard queue is three quarters full or
-    // the process is above its memory ceiling; resume below a quarter / 90 %.
+    // Backpressure: each consumer pauses its Kafka partitions while its side is
+    // overloaded — live: a shard queue three quarters full; outbound: too many
+    // broadcasts waiting for the backlog — or while the process is above its
+    // memory ceiling; it resumes below a quarter / 90 %.
     auto& rss_gauge = prometheus::BuildGauge()
                           .Name("herald_memory_rss_bytes")
                           .Help("Resident memory of heraldd, as checked against memory_limit_mb")
                           .Register(registry.prom())
                           .Add({});
-    std::vector<fanout::shard*> overload_shards;  // filled once the shards exist
-    bool overloaded_now = false;
-    std::int64_t next_rss_check = 0;
-    std::int64_t rss_bytes = 0;
+    std::vector<fanout::shard*> overload_shards;             // filled once the shards exist
+    outbound::outbound_router* overload_outbound = nullptr;  // likewise
+    std::atomic<std::int64_t> next_rss_check{0};
+    std::atomic<std::int64_t> rss_bytes{0};
     const std::int64_t memory_limit = static_cast<std::int64_t>(cfg.memory_limit_mb) * 1024 * 1024;
-    ingest_opts.overloaded = [&, page = ::sysconf(_SC_PAGESIZE)] {
+    // Consumer threads only (each its own hysteresis state).
+    const auto memory_state = [&, page = ::sysconf(_SC_PAGESIZE)](bool& high) {
         const std::int64_t now = base::mono_now_ns();
-        if (now >= next_rss_check) {
-            next_rss_check = now + 50'000'000;
+        if (std::int64_t due = next_rss_check.load(std::memory_order_relaxed);
+            now >= due && next_rss_check.compare_exchange_strong(due, now + 50'000'000)) {
             long pages_total = 0;
             long pages_resident = 0;
             if (FILE* f = std::fopen("/proc/self/statm", "r")) {
@@ -202,21 +210,44 @@ int run(int argc, char** argv) {
                     pages_resident = 0;
                 std::fclose(f);
             }
-            rss_bytes = static_cast<std::int64_t>(pages_resident) * page;
-            rss_gauge.Set(static_cast<double>(rss_bytes));
+            rss_bytes.store(static_cast<std::int64_t>(pages_resident) * page, std::memory_order_relaxed);
+            rss_gauge.Set(static_cast<double>(rss_bytes.load(std::memory_order_relaxed)));
         }
+        const std::int64_t rss = rss_bytes.load(std::memory_order_relaxed);
+        if (memory_limit > 0 && rss > memory_limit)
+            high = true;
+        else if (memory_limit == 0 || rss < memory_limit / 10 * 9)
+            high = false;
+        return high;
+    };
+    ingest_opts.overloaded = [&, overloaded_now = false, memory_high = false]() mutable {
+        const bool memory = memory_state(memory_high);
         std::uint32_t deepest = 0;
         for (auto* s : overload_shards) deepest = std::max(deepest, s->queue_depth());
-        const bool memory_high = memory_limit > 0 && rss_bytes > memory_limit;
-        const bool memory_ok = memory_limit == 0 || rss_bytes < memory_limit / 10 * 9;
-        if (!overloaded_now && (deepest >= cfg.shard_queue_capacity / 4 * 3 || memory_high)) {
+        if (!overloaded_now && (deepest >= cfg.shard_queue_capacity / 4 * 3 || memory)) {
             overloaded_now = true;
-        } else if (overloaded_now && deepest <= cfg.shard_queue_capacity / 4 && memory_ok) {
+        } else if (overloaded_now && deepest <= cfg.shard_queue_capacity / 4 && !memory) {
             overloaded_now = false;
         }
         return overloaded_now;
     };
-    ingest::live_ingest ingest(ingest_opts, ingest_probe);
+    ingest::consumer_options outbound_ingest_opts = ingest_opts;
+    outbound_ingest_opts.name = "outbound";
+    outbound_ingest_opts.group_id = cfg.outbound_group_id;
+    outbound_ingest_opts.client_id = "heraldd-" + cfg.instance_id + "-outbound";
+    outbound_ingest_opts.dead_letter = true;
+    outbound_ingest_opts.overloaded = [&, overloaded_now = false, memory_high = false]() mutable {
+        const bool memory = memory_state(memory_high);
+        const std::uint64_t waiting = overload_outbound != nullptr ? overload_outbound->waiting() : 0;
+        if (!overloaded_now && (waiting >= cfg.outbound_max_waiting || memory)) {
+            overloaded_now = true;
+        } else if (overloaded_now && waiting <= cfg.outbound_max_waiting / 4 && !memory) {
+            overloaded_now = false;
+        }
+        return overloaded_now;
+    };
+    ingest::announcement_consumer ingest(ingest_opts, ingest_probe);
+    ingest::announcement_consumer outbound_ingest(outbound_ingest_opts, outbound_ingest_probe);
 
     std::unique_ptr<fanout::dispatcher> dispatcher;
     std::vector<std::unique_ptr<fanout::shard>> shards;
@@ -276,6 +307,7 @@ int run(int argc, char** argv) {
     gateways.whatsapp_rate = cfg.whatsapp_rate;
     gateways.whatsapp_burst = cfg.whatsapp_burst;
     gateways.connections_per_endpoint = cfg.outbound_connections;
+    gateways.max_pending = cfg.outbound_max_pending;
     gateways.recipient_min_interval_ns = static_cast<std::int64_t>(cfg.recipient_min_interval_ms) * 1'000'000;
     gateways.tenant_rate = cfg.tenant_rate;
     gateways.tenant_burst = cfg.tenant_burst;
@@ -321,13 +353,16 @@ int run(int argc, char** argv) {
         " ms");
 
     // Outbound broadcasts a crash or a stop interrupted: continue them for
-    // everyone not checkpointed as finished.
+    // everyone not checkpointed as finished. One scheduled for later keeps
+    // its instant; one whose instant passed goes now.
     const auto interrupted = checkpoints.load_unfinished();
     for (const auto& u : interrupted) {
         herald::v1::Announcement a;
         if (!a.ParseFromString(u.announcement))
             continue;
-        a.clear_deliver_at();
+        if (a.has_deliver_at() &&
+            google::protobuf::util::TimeUtil::TimestampToNanoseconds(a.deliver_at()) <= base::wall_now_ns())
+            a.clear_deliver_at();
         outbound.resume(fanout::dispatcher::build(a, u.seq, {}), u.done);
     }
     if (!interrupted.empty()) {
@@ -339,13 +374,30 @@ int run(int argc, char** argv) {
     });
 
     overload_shards = shard_ptrs;
+    overload_outbound = &outbound;
     dispatcher = std::make_unique<fanout::dispatcher>(
         shard_ptrs, fanout_probe, [&ingest, &board](const fanout::broadcast_ptr& b) {
             board.live_delivered(b->id, b->tenant, b->audience,
                                  b->recipients.load(std::memory_order_relaxed));
-            ingest.on_broadcast_done(b);
+            if (static_cast<fanout::broadcast_fate>(b->fate.load(std::memory_order_relaxed)) !=
+                fanout::broadcast_fate::cancelled)
+                ingest.finished(b->source);  // a cancelled one stays uncommitted: delivered after a restart
         });
-    dispatcher->set_published_handler([&outbound](const fanout::broadcast_ptr& b) { outbound.deliver(b); });
+    // Outbound: its own consumer (shared group) hands each announcement to the
+    // router, which writes it down before returning; then its offset may be
+    // committed. Sequence numbers follow the same rule as the dispatcher's.
+    fanout::audience_sequencer outbound_seq;
+    const auto on_outbound = [&outbound, &outbound_seq](const herald::v1::Announcement& a,
+                                                        fanout::kafka_position at) {
+        const std::uint64_t seq = outbound_seq.next(a.audience(), at.offset);
+        if (!outbound.interested(a.audience()))
+            return true;  // nobody behind a gateway ever subscribed to it
+        if (a.has_expires_at() &&
+            google::protobuf::util::TimeUtil::TimestampToNanoseconds(a.expires_at()) <= base::wall_now_ns())
+            return true;
+        (void)outbound.deliver(fanout::dispatcher::build(a, seq, at));
+        return true;
+    };
 
     // Ops API.
     std::atomic<bool> shutting_down{false};
@@ -369,7 +421,11 @@ int run(int argc, char** argv) {
             }
             if (!ingest.ready()) {
                 return {503, "text/plain; charset=utf-8",
-                        "not ready: waiting for the Kafka partition assignment\n"};
+                        "not ready: waiting for the Kafka partition assignment (live)\n"};
+            }
+            if (!outbound_ingest.ready()) {
+                return {503, "text/plain; charset=utf-8",
+                        "not ready: waiting for the Kafka partition assignment (outbound)\n"};
             }
             return {200, "text/plain; charset=utf-8", "ready\n"};
         }
@@ -380,10 +436,11 @@ int run(int argc, char** argv) {
                 ",\"shards\":" + std::to_string(cfg.shards) +
                 ",\"client_port\":" + std::to_string(client_port) +
                 ",\"ops_port\":" + std::to_string(ops_port) +
-                ",\"ready\":" + (ingest.ready() ? "true" : "false") +
+                ",\"ready\":" + (ingest.ready() && outbound_ingest.ready() ? "true" : "false") +
                 ",\"kafka\":{\"bootstrap_servers\":" + json_string(kafka->bootstrap_servers()) +
                 ",\"embedded\":" + (kafka->embedded() ? "true" : "false") +
-                ",\"group_id\":" + json_string(cfg.group_id) + "}" +
+                ",\"group_id\":" + json_string(cfg.group_id) +
+                ",\"outbound_group_id\":" + json_string(cfg.outbound_group_id) + "}" +
                 ",\"topics\":{\"announcements\":" + json_string(cfg.topic_announcements) +
                 ",\"subscriptions\":" + json_string(cfg.topic_subscriptions) +
                 ",\"receipts\":" + json_string(cfg.topic_receipts) +
@@ -403,7 +460,16 @@ int run(int argc, char** argv) {
         s->start();
     }
     ops_server.start();
-    if (auto started = ingest.start(*dispatcher); !started) {
+    if (auto started =
+            ingest.start([&dispatcher](const herald::v1::Announcement& a, fanout::kafka_position at) {
+                dispatcher->publish(a, at);
+                return false;  // finished when every shard is done with it
+            });
+        !started) {
+        std::cerr << "heraldd: " << started.err().detail << "\n";
+        return 1;
+    }
+    if (auto started = outbound_ingest.start(on_outbound); !started) {
         std::cerr << "heraldd: " << started.err().detail << "\n";
         return 1;
     }
@@ -423,6 +489,7 @@ int run(int argc, char** argv) {
 
     // 1. Stop reading Kafka. 2. Let what was dispatched finish, within the deadline.
     ingest.stop_consuming();
+    outbound_ingest.stop_consuming();
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown_deadline_ms);
     auto queues_empty = [&] {
@@ -443,7 +510,7 @@ int run(int argc, char** argv) {
         s->shutdown(1001, "server shutting down",
                     static_cast<std::uint32_t>(std::max<std::int64_t>(left.count(), 200)));
     }
-    // Outbound work still queued is dropped here (crash-safe checkpoints: issue 5).
+    // Outbound work still queued stays written down and resumes at the next start.
     feed.stop();
     outbound.stop();
     checkpoints.stop();  // what finished is written down; the rest resumes at the next start
@@ -457,8 +524,10 @@ int run(int argc, char** argv) {
         std::chrono::milliseconds(2000));
     std::promise<void> finished;
     auto finished_future = finished.get_future();
-    std::thread([&ingest, &finished] {
+    std::thread([&ingest, &outbound_ingest, &finished] {
+        std::thread other([&outbound_ingest] { outbound_ingest.finish(); });
         ingest.finish();
+        other.join();
         finished.set_value();
     }).detach();
     if (finished_future.wait_for(kafka_grace) == std::future_status::timeout) {

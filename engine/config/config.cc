@@ -180,6 +180,10 @@ const std::vector<property>& table() {
             text("topic_dlq", &config::topic_dlq, "dead-letter topic for refused records", check_topic));
         p.push_back(text("group_id", &config::group_id,
                          "live consumer group; empty = herald-live-<instance_id>", check_name));
+        p.push_back(text("outbound_group_id", &config::outbound_group_id,
+                         "outbound consumer group, shared by every instance of a cluster so that each "
+                         "subscriber gets one message however many instances run",
+                         check_name));
         p.push_back(text("instance_id", &config::instance_id,
                          "this instance's name; empty = <hostname>-<pid>", check_name));
         p.push_back(text("offset_reset", &config::offset_reset, "where a new live group starts reading",
@@ -254,6 +258,10 @@ const std::vector<property>& table() {
             integer("whatsapp_burst", &config::whatsapp_burst, 1, 1000000, "WhatsApp burst per sender"));
         p.push_back(integer("outbound_connections", &config::outbound_connections, 1, 1024,
                             "keep-alive connections per gateway endpoint per outbound shard"));
+        p.push_back(integer("outbound_max_pending", &config::outbound_max_pending, 1, 100000000,
+                            "outbound deliveries held in memory; later broadcasts wait unlisted"));
+        p.push_back(integer("outbound_max_waiting", &config::outbound_max_waiting, 1, 10000000,
+                            "outbound broadcasts waiting before the outbound consumer pauses Kafka"));
         p.push_back(integer("recipient_min_interval_ms", &config::recipient_min_interval_ms, 0, 86400000,
                             "least time between two messages to one recipient (pair limit)"));
         p.push_back(integer("tenant_rate", &config::tenant_rate, 0, 1000000,

@@ -29,7 +29,8 @@ struct config {
     std::string topic_subscriptions = "herald.subscriptions";
     std::string topic_receipts = "herald.receipts";
     std::string topic_dlq = "herald.dlq";
-    std::string group_id;     // "" = "herald-live-" + instance_id
+    std::string group_id;  // "" = "herald-live-" + instance_id
+    std::string outbound_group_id = "herald-outbound";
     std::string instance_id;  // "" = hostname-pid
     std::string offset_reset = "latest";
     std::uint32_t max_payload_bytes = 65536;
@@ -66,6 +67,8 @@ struct config {
     std::uint32_t whatsapp_rate = 80;
     std::uint32_t whatsapp_burst = 80;
     std::uint32_t outbound_connections = 4;
+    std::uint32_t outbound_max_pending = 1000000;
+    std::uint32_t outbound_max_waiting = 10000;
     std::uint32_t recipient_min_interval_ms = 6000;
     std::uint32_t tenant_rate = 0;   // 0 = no per-tenant limit
     std::uint32_t tenant_burst = 0;  // 0 = tenant_rate

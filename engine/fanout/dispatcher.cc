@@ -49,10 +49,7 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
 }
 
 broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_position source) {
-    std::uint64_t& last = last_seq_[a.audience()];
-    const std::uint64_t seq =
-        std::max(last + 1, static_cast<std::uint64_t>(std::max<std::int64_t>(source.offset, 0)) + 1);
-    last = seq;
+    const std::uint64_t seq = sequencer_.next(a.audience(), source.offset);
 
     auto b = build(a, seq, source);
     if (b->expires_wall_ns != 0 && b->expires_wall_ns <= base::wall_now_ns()) {
@@ -77,9 +74,6 @@ broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_posit
             probe_.dispatcher_waited();
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
-    }
-    if (on_published_) {
-        on_published_(shared);
     }
     return shared;
 }

@@ -13,6 +13,7 @@
 // meanwhile, so the backlog stays in Kafka, not in memory.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -27,6 +28,20 @@
 #include "herald/v1/announcement.pb.h"
 
 namespace herald::fanout {
+
+/// seq = offset + 1, raised to stay strictly above the audience's previous
+/// seq. One per consumer thread.
+class audience_sequencer {
+  public:
+    std::uint64_t next(const std::string& audience, std::int64_t offset) {
+        std::uint64_t& last = last_[audience];
+        last = std::max(last + 1, static_cast<std::uint64_t>(std::max<std::int64_t>(offset, 0)) + 1);
+        return last;
+    }
+
+  private:
+    std::unordered_map<std::string, std::uint64_t> last_;
+};
 
 class dispatcher {
   public:
@@ -43,10 +58,6 @@ class dispatcher {
     /// The completion path shards call into (last shard only).
     void on_shard_done(const broadcast_ptr& b);
 
-    /// Also hands every broadcast that is not already expired to `h` (the
-    /// outbound router), on the ingest thread, after the shards have it.
-    void set_published_handler(completion_handler h) { on_published_ = std::move(h); }
-
     /// Makes publish() stop waiting on full queues (shutdown).
     void stop() noexcept { stopping_.store(true, std::memory_order_release); }
 
@@ -58,8 +69,7 @@ class dispatcher {
     std::vector<shard*> shards_;
     probe& probe_;
     completion_handler on_complete_;
-    completion_handler on_published_;
-    std::unordered_map<std::string, std::uint64_t> last_seq_;
+    audience_sequencer sequencer_;
     std::atomic<bool> stopping_{false};
 };
 

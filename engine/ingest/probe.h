@@ -1,5 +1,7 @@
-// Metrics of ingest: what was consumed, what was refused and why, what went
-// to the dead-letter topic, commits, and consumer lag per partition.
+// Metrics of one announcement consumer ("live" or "outbound", the
+// `consumer` label): what was consumed, what was refused and why, what went
+// to the dead-letter topic, commits, pauses and consumer lag per partition.
+// Both consumers' probes share the families.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -16,9 +18,11 @@ namespace herald::ingest {
 
 class probe {
   public:
-    explicit probe(metrics::registry& reg);
+    probe(metrics::registry& reg, const std::string& consumer);
 
     void consumed() { consumed_->Increment(); }
+    /// A refused record left to the consumer that dead-letters.
+    void skipped() { skipped_->Increment(); }
     /// `reason` is the errc name, e.g. "malformed_json".
     void rejected(const std::string& reason);
     void dlq_produced() { dlq_produced_->Increment(); }
@@ -36,7 +40,9 @@ class probe {
   private:
     prometheus::Counter& counter_for(const std::string& reason);
 
+    std::string consumer_;
     prometheus::Counter* consumed_;
+    prometheus::Counter* skipped_;
     prometheus::Family<prometheus::Counter>* rejected_family_;
     std::map<std::string, prometheus::Counter*> rejected_;
     prometheus::Counter* dlq_produced_;

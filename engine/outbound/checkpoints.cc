@@ -64,7 +64,9 @@ base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& 
           "seq INTEGER NOT NULL, started INTEGER NOT NULL) WITHOUT ROWID",
           "CREATE TABLE IF NOT EXISTS finished (broadcast_id TEXT NOT NULL, recipient_id TEXT NOT NULL, "
           "PRIMARY KEY (broadcast_id, recipient_id)) WITHOUT ROWID",
-          "CREATE INDEX IF NOT EXISTS finished_by_recipient ON finished (recipient_id)"}) {
+          "CREATE INDEX IF NOT EXISTS finished_by_recipient ON finished (recipient_id)",
+          "CREATE TABLE IF NOT EXISTS completed (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
+          "CREATE INDEX IF NOT EXISTS completed_by_time ON completed (at)"}) {
         if (auto r = c->exec(sql); !r)
             return base::failure(r.err());
     }
@@ -110,9 +112,15 @@ std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
     return out;
 }
 
-base::result<void> checkpoints::started(const std::string& id, const std::string& announcement,
+base::result<bool> checkpoints::started(const std::string& id, const std::string& announcement,
                                         std::uint64_t seq) {
     std::lock_guard lock(db_mutex_);
+    {
+        statement q(db_, "SELECT 1 FROM completed WHERE id = ?1");
+        q.text(1, id);
+        if (sqlite3_step(q.s) == SQLITE_ROW)
+            return false;
+    }
     statement q(db_,
                 "INSERT OR IGNORE INTO broadcasts (id, announcement, seq, started) VALUES (?1, ?2, ?3, ?4)");
     q.text(1, id);
@@ -123,9 +131,11 @@ base::result<void> checkpoints::started(const std::string& id, const std::string
     if (!q.step_done())
         return base::failure(std::make_error_code(std::errc::io_error),
                              std::string("checkpoint: ") + sqlite3_errmsg(db_));
+    if (sqlite3_changes(db_) == 0)
+        return false;  // running already (resumed after a restart)
     std::lock_guard p(pending_mutex_);
     open_.push_back(id);
-    return {};
+    return true;
 }
 
 void checkpoints::finished(const std::string& broadcast_id, const std::string& recipient_id) {
@@ -173,11 +183,22 @@ void checkpoints::flush() {
         }
         statement del_b(db_, "DELETE FROM broadcasts WHERE id = ?1");
         statement del_f(db_, "DELETE FROM finished WHERE broadcast_id = ?1");
+        statement keep(db_, "INSERT OR REPLACE INTO completed (id, at) VALUES (?1, ?2)");
+        const auto now = std::chrono::system_clock::now().time_since_epoch();
         for (const auto& id : done) {
             del_b.text(1, id);
             del_f.text(1, id);
-            ok = del_b.step_done() && del_f.step_done() && ok;
+            keep.text(1, id);
+            sqlite3_bind_int64(keep.s, 2, static_cast<sqlite3_int64>(now.count()));
+            ok = del_b.step_done() && del_f.step_done() && keep.step_done() && ok;
         }
+        statement expire(db_, "DELETE FROM completed WHERE at < ?1");
+        sqlite3_bind_int64(
+            expire.s, 1,
+            static_cast<sqlite3_int64>(
+                (now - std::chrono::duration_cast<std::chrono::system_clock::duration>(completed_retention))
+                    .count()));
+        ok = expire.step_done() && ok;
     }
     ok = static_cast<bool>(exec("COMMIT")) && ok;
     if (!ok)

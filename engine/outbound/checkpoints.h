@@ -8,6 +8,11 @@
 // interval before the crash, and those carry the same idempotency key
 // (webhook-id / idempotency-key) as the first, so the gateway discards them.
 //
+// Kafka may deliver an announcement again (a crash or a rebalance before the
+// outbound consumer's commit landed). started() recognises a broadcast that
+// is running or finished within `completed_retention` and says so, so it is
+// not sent to everyone a second time.
+//
 // Why SQLite, in its own file (<data_dir>/outbound.sqlite3): the same
 // durable, inspectable store as the registry without contending for its
 // lock; one small transaction per interval is nothing on the hot path, and a
@@ -56,8 +61,12 @@ class checkpoints {
     /// Flushes what is pending and stops the flusher.
     void stop();
 
-    /// Before delivery: writes the broadcast down (synchronously).
-    base::result<void> started(const std::string& id, const std::string& announcement, std::uint64_t seq);
+    /// How long a finished broadcast's id is remembered against redelivery.
+    static constexpr std::chrono::hours completed_retention{1};
+
+    /// Before delivery: writes the broadcast down (synchronously). False when
+    /// it is running or finished recently: then it must not be sent again.
+    base::result<bool> started(const std::string& id, const std::string& announcement, std::uint64_t seq);
     /// A recipient reached a final outcome (any thread; batched).
     void finished(const std::string& broadcast_id, const std::string& recipient_id);
     /// Erases a forgotten recipient from every checkpoint.

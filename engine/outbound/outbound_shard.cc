@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <queue>
 #include <random>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -59,6 +60,11 @@ class outbound_probe {
                         .Help("Outbound deliveries queued, waiting to retry or in flight")
                         .Register(r)
                         .Add({});
+        waiting_ = &prometheus::BuildGauge()
+                        .Name("herald_outbound_waiting_broadcasts")
+                        .Help("Outbound broadcasts waiting for the in-memory backlog to make room")
+                        .Register(r)
+                        .Add({});
         subscribers_ = &prometheus::BuildGauge()
                             .Name("herald_outbound_subscribers")
                             .Help("Outbound subscribers in the in-memory registry index")
@@ -79,6 +85,7 @@ class outbound_probe {
     void sender_paused() { paused_->Increment(); }
     void request_seconds(double s) { request_seconds_->Observe(s); }
     void pending(double n) { pending_->Increment(n); }
+    void waiting(double n) { waiting_->Increment(n); }
     void subscribers(double n) { subscribers_->Increment(n); }
 
   private:
@@ -88,6 +95,7 @@ class outbound_probe {
     prometheus::Counter* paused_;
     prometheus::Histogram* request_seconds_;
     prometheus::Gauge* pending_;
+    prometheus::Gauge* waiting_;
     prometheus::Gauge* subscribers_;
 };
 
@@ -112,6 +120,8 @@ class outbound_router::shard {
           checkpoints_(cp),
           tls_(asio::ssl::context::tls_client),
           delay_timer_(io_),
+          max_pending_(
+              std::max<std::uint64_t>(options.max_pending / std::max<std::uint32_t>(options.shards, 1), 1)),
           rng_(std::random_device{}() + index) {
         tls_.set_default_verify_paths();
         tls_.set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
@@ -142,7 +152,8 @@ class outbound_router::shard {
     }
 
     std::atomic<std::uint64_t> recipients{0};
-    std::atomic<std::uint64_t> pending{0};
+    std::atomic<std::uint64_t> pending{0};  // written by the shard thread only
+    std::atomic<std::uint64_t> waiting{0};  // written by the shard thread only
 
   private:
     struct lane;
@@ -192,6 +203,21 @@ class outbound_router::shard {
         asio::steady_timer timer;
         bool timer_armed = false;
         bool whatsapp = false;
+    };
+
+    /// A broadcast not yet listed into deliveries because the shard's backlog
+    /// is full; crisis first, then arrival order.
+    struct waiting_broadcast {
+        fanout::broadcast_ptr b;
+        done_set done;
+        std::uint64_t order = 0;
+    };
+    struct waiting_first {
+        bool operator()(const waiting_broadcast& a, const waiting_broadcast& b) const {
+            if (a.b->priority != b.b->priority)
+                return a.b->priority < b.b->priority;
+            return a.order > b.order;
+        }
     };
 
     struct delayed {
@@ -306,6 +332,7 @@ class outbound_router::shard {
     // --- delivery --------------------------------------------------------
 
     void on_deliver(const fanout::broadcast_ptr& b, const done_set& done) {
+        note_collapse_key(*b);
         const std::int64_t now = base::mono_now_ns();
         if (b->release_mono_ns > now + 1'000'000) {
             // deliver_at ahead: list the recipients at the release instant.
@@ -313,11 +340,77 @@ class outbound_router::shard {
             timer->expires_after(std::chrono::nanoseconds(b->release_mono_ns - now));
             timer->async_wait([this, b, done, timer](const beast::error_code& ec) {
                 if (!ec)
-                    expand(b, done);
+                    admit_or_wait(b, done);
             });
             return;
         }
-        expand(b, done);
+        admit_or_wait(b, done);
+    }
+
+    // --- bounded backlog ---------------------------------------------------
+    //
+    // Listing a broadcast turns it into one delivery per recipient, and at a
+    // gateway's 80 messages/s those live for a long time. So a shard lists a
+    // broadcast only while fewer than max_pending_ deliveries are held; the
+    // rest wait as one pointer each, crisis first, and are listed as
+    // deliveries finish. One broadcast is always listed whole, so the bound
+    // is max_pending_ plus the largest audience. The waiting line itself is
+    // bounded by the outbound consumer, which pauses its Kafka partitions
+    // when too many broadcasts wait.
+
+    void admit_or_wait(const fanout::broadcast_ptr& b, const done_set& done) {
+        waiting_.push(waiting_broadcast{b, done, next_order_++});
+        waiting.fetch_add(1, std::memory_order_relaxed);
+        probe_.waiting(1);
+        admit();
+    }
+
+    void admit() {
+        while (!waiting_.empty() && pending.load(std::memory_order_relaxed) < max_pending_) {
+            waiting_broadcast w = waiting_.top();
+            waiting_.pop();
+            waiting.fetch_sub(1, std::memory_order_relaxed);
+            probe_.waiting(-1);
+            expand(w.b, w.done);
+        }
+    }
+
+    /// After deliveries finished: list waiting broadcasts, outside the pump
+    /// that finished them (listing pumps the lanes again).
+    void admit_later() {
+        if (waiting_.empty() || admit_posted_)
+            return;
+        admit_posted_ = true;
+        asio::post(io_, [this] {
+            admit_posted_ = false;
+            admit();
+        });
+    }
+
+    // --- collapse ----------------------------------------------------------
+    //
+    // A newer announcement with the same audience and collapse key supersedes
+    // an older one for every recipient the older has not reached yet (a
+    // ticker's 2:0 replaces its 1:0 still queued behind the rate limit).
+
+    static std::string collapse_slot(const fanout::broadcast& b) {
+        return b.audience + '\n' + b.collapse_key;
+    }
+
+    void note_collapse_key(const fanout::broadcast& b) {
+        if (b.collapse_key.empty())
+            return;
+        if (newest_by_collapse_key_.size() >= max_collapse_keys)
+            newest_by_collapse_key_.clear();  // forgetting only means an older one is still sent
+        auto& newest = newest_by_collapse_key_[collapse_slot(b)];
+        newest = std::max(newest, b.seq);
+    }
+
+    [[nodiscard]] bool superseded(const fanout::broadcast& b) const {
+        if (b.collapse_key.empty())
+            return false;
+        const auto it = newest_by_collapse_key_.find(collapse_slot(b));
+        return it != newest_by_collapse_key_.end() && it->second > b.seq;
     }
 
     void expand(const fanout::broadcast_ptr& b, const done_set& done) {
@@ -344,6 +437,7 @@ class outbound_router::shard {
     void finish(const delivery& d, herald::v1::Outcome outcome, const std::string& reason, bool exhausted) {
         pending.fetch_sub(1, std::memory_order_relaxed);
         probe_.pending(-1);
+        admit_later();
         const recipient* r = live(d);
         switch (outcome) {
             case herald::v1::OUTCOME_SENT:
@@ -384,6 +478,8 @@ class outbound_router::shard {
                 reason = "opted_out";
             } else if (top.b->expires_wall_ns != 0 && top.b->expires_wall_ns <= wall) {
                 reason = "expired";
+            } else if (superseded(*top.b)) {
+                reason = "superseded";
             }
             if (!reason.empty()) {
                 delivery d = top;
@@ -617,6 +713,11 @@ class outbound_router::shard {
     std::priority_queue<delayed, std::vector<delayed>, std::greater<>> delayed_;
     asio::steady_timer delay_timer_;
     std::uint64_t next_order_ = 0;
+    std::uint64_t max_pending_;
+    std::priority_queue<waiting_broadcast, std::vector<waiting_broadcast>, waiting_first> waiting_;
+    bool admit_posted_ = false;
+    static constexpr std::size_t max_collapse_keys = 65536;
+    std::unordered_map<std::string, std::uint64_t> newest_by_collapse_key_;
     std::mt19937_64 rng_;
 };
 
@@ -652,6 +753,18 @@ std::size_t shard_of(const std::string& recipient_id, std::size_t n) {
 }  // namespace
 
 void outbound_router::apply(const herald::v1::Subscription& s) {
+    {
+        // Audiences enter this set before their subscriber reaches a shard,
+        // so a broadcast right after the subscription is not skipped.
+        std::shared_lock read(audiences_mutex_);
+        const bool known = std::all_of(s.audiences().begin(), s.audiences().end(),
+                                       [&](const std::string& a) { return audiences_.count(a) != 0; });
+        read.unlock();
+        if (!known) {
+            std::unique_lock write(audiences_mutex_);
+            audiences_.insert(s.audiences().begin(), s.audiences().end());
+        }
+    }
     shards_[shard_of(s.recipient_id(), shards_.size())]->apply(
         std::make_shared<const herald::v1::Subscription>(s));
 }
@@ -660,16 +773,29 @@ void outbound_router::forget(const std::string& recipient_id) {
     shards_[shard_of(recipient_id, shards_.size())]->forget(recipient_id);
 }
 
-void outbound_router::deliver(const fanout::broadcast_ptr& b) {
-    // The board first: the checkpoint flusher takes a broadcast it cannot find there as long gone.
-    board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
-                   options_.webhook_rate);
+bool outbound_router::interested(const std::string& audience) const {
+    std::shared_lock read(audiences_mutex_);
+    return audiences_.count(audience) != 0;
+}
+
+bool outbound_router::deliver(const fanout::broadcast_ptr& b) {
     if (checkpoints_ != nullptr) {
-        if (auto r = checkpoints_->started(b->id, b->announcement_pb, b->seq); !r) {
+        auto r = checkpoints_->started(b->id, b->announcement_pb, b->seq);
+        if (!r) {
             HERALD_LOG_ERROR("outbound", "broadcast ", b->id, " is not crash-safe: ", r.err().detail);
+        } else if (!*r) {
+            // Written down before: Kafka redelivered it (a crash or a
+            // rebalance before the commit). Resumed or finished already.
+            HERALD_LOG_INFO("outbound", "broadcast ", b->id, " is already known here; not sent again");
+            return false;
         }
     }
+    // The board before the shards: the checkpoint flusher takes a broadcast
+    // it cannot find there as long gone.
+    board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
+                   options_.webhook_rate);
     for (auto& s : shards_) s->deliver(b);
+    return true;
 }
 
 void outbound_router::resume(const fanout::broadcast_ptr& b,
@@ -688,6 +814,12 @@ std::uint64_t outbound_router::recipients() const noexcept {
 std::uint64_t outbound_router::pending() const noexcept {
     std::uint64_t n = 0;
     for (const auto& s : shards_) n += s->pending.load(std::memory_order_relaxed);
+    return n;
+}
+
+std::uint64_t outbound_router::waiting() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : shards_) n += s->waiting.load(std::memory_order_relaxed);
     return n;
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -47,6 +48,9 @@ struct gateway_options {
     double whatsapp_burst = 80;
     // Every endpoint.
     std::uint32_t connections_per_endpoint = 4;  // per shard
+    /// Deliveries held in memory over all shards; broadcasts beyond it wait
+    /// unlisted, crisis first (see outbound_shard.cc, "bounded backlog").
+    std::uint64_t max_pending = 1'000'000;
     std::int64_t recipient_min_interval_ns = 6'000'000'000;
     // Per tenant, over all its endpoints; 0 = no tenant limit.
     double tenant_rate = 0;
@@ -90,8 +94,13 @@ class outbound_router {
     /// Any thread. Subscriptions are applied in the order given per recipient.
     void apply(const herald::v1::Subscription& s);
     void forget(const std::string& recipient_id);
-    /// Any thread: deliver to every opted-in subscriber of the broadcast's audience.
-    void deliver(const fanout::broadcast_ptr& b);
+    /// Any thread: whether any subscriber ever named `audience` (a broadcast
+    /// to another audience has nobody to reach and is not written down).
+    [[nodiscard]] bool interested(const std::string& audience) const;
+    /// Any thread: writes the broadcast down (crash safety), then delivers it
+    /// to every opted-in subscriber of its audience. False when it was
+    /// written down before (redelivered by Kafka): then nothing is sent again.
+    bool deliver(const fanout::broadcast_ptr& b);
     /// After a restart: continue an interrupted broadcast for everyone not in `done`.
     void resume(const fanout::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
 
@@ -99,6 +108,8 @@ class outbound_router {
     [[nodiscard]] std::uint64_t recipients() const noexcept;
     /// Deliveries queued or in flight, all shards.
     [[nodiscard]] std::uint64_t pending() const noexcept;
+    /// Broadcasts waiting for the backlog to make room, all shards.
+    [[nodiscard]] std::uint64_t waiting() const noexcept;
 
   private:
     class shard;
@@ -108,6 +119,8 @@ class outbound_router {
     outcome_handler on_outcome_;
     checkpoints* checkpoints_;
     std::vector<std::unique_ptr<shard>> shards_;
+    mutable std::shared_mutex audiences_mutex_;
+    std::unordered_set<std::string> audiences_;  // named by any subscription since start
 };
 
 }  // namespace herald::outbound

@@ -64,12 +64,28 @@ broadcast_progress& status_board::entry(const std::string& id) {
         it->second.id = id;
         it->second.started_mono_ns = base::mono_now_ns();
         order_.push_back(id);
-        while (order_.size() > capacity_) {
-            entries_.erase(order_.front());
-            order_.pop_front();
-        }
+        if (order_.size() > capacity_)
+            evict_one();
     }
     return entries_.find(id)->second;
+}
+
+void status_board::evict_one() {
+    // The oldest finished broadcast goes. A running one stays however old it
+    // is: the checkpoint flusher reads a broadcast missing from the board as
+    // finished and would drop its crash-safety rows. Running broadcasts are
+    // bounded by the outbound backlog; the scan looks at the oldest few only.
+    constexpr int max_scan = 64;
+    int scanned = 0;
+    for (auto it = order_.begin(); it != order_.end() && scanned < max_scan; ++it, ++scanned) {
+        const auto e = entries_.find(*it);
+        if (e == entries_.end() || e->second.done()) {
+            if (e != entries_.end())
+                entries_.erase(e);
+            order_.erase(it);
+            return;
+        }
+    }
 }
 
 void status_board::started(const std::string& id, const std::string& tenant, const std::string& audience,

@@ -4,7 +4,8 @@
 // broadcast is actually achieving (or, before the first send, the configured
 // rate). Outbound shards report each final outcome here — a mutex per
 // outcome is nothing next to an HTTP round trip, and the live path never
-// touches it. Keeps the most recent `capacity` broadcasts.
+// touches it. Keeps the most recent `capacity` finished broadcasts and
+// every running one.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +64,7 @@ class status_board {
 
   private:
     broadcast_progress& entry(const std::string& id);  // mutex held
+    void evict_one();                                  // mutex held
 
     mutable std::mutex mutex_;
     std::size_t capacity_;

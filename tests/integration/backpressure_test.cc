@@ -27,22 +27,26 @@ TEST(Backpressure, MemoryCeilingPausesKafkaAndLosesNothing) {
         }
         std::this_thread::sleep_for(std::chrono::seconds(2));
         const std::string m = d.metrics();
-        EXPECT_EQ(metric_value(m, "herald_ingest_paused"), 1) << m;
-        EXPECT_GE(metric_value(m, "herald_ingest_pauses_total"), 1);
+        EXPECT_EQ(metric_value(m, "herald_ingest_paused", "consumer=\"live\""), 1) << m;
+        EXPECT_GE(metric_value(m, "herald_ingest_pauses_total", "consumer=\"live\""), 1);
         EXPECT_GT(metric_value(m, "herald_memory_rss_bytes"), 1024 * 1024);
-        consumed_by_first = metric_value(m, "herald_announcements_consumed_total");
+        consumed_by_first = metric_value(m, "herald_announcements_consumed_total", "consumer=\"live\"");
         EXPECT_LT(consumed_by_first, 20) << "the paused instance consumed everything anyway";
         EXPECT_EQ(d.terminate(), 0) << d.log();
     }
     daemon d(group);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (consumed_by_first + metric_value(d.metrics(), "herald_announcements_consumed_total") < 20 &&
+    while (consumed_by_first +
+                   metric_value(d.metrics(), "herald_announcements_consumed_total", "consumer=\"live\"") <
+               20 &&
            std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    EXPECT_EQ(consumed_by_first + metric_value(d.metrics(), "herald_announcements_consumed_total"), 20)
+    EXPECT_EQ(consumed_by_first +
+                  metric_value(d.metrics(), "herald_announcements_consumed_total", "consumer=\"live\""),
+              20)
         << d.log();
-    EXPECT_EQ(metric_value(d.metrics(), "herald_ingest_paused"), 0);
+    EXPECT_EQ(metric_value(d.metrics(), "herald_ingest_paused", "consumer=\"live\""), 0);
 }
 
 }  // namespace

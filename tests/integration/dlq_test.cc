@@ -55,7 +55,7 @@ TEST(DeadLetter, BadRecordsGoToDlqWithReasonAndGoodOnesStillFlow) {
     EXPECT_EQ(metric_value(m, "herald_announcements_rejected_total"), 5);
     EXPECT_EQ(metric_value(m, "herald_announcements_rejected_total", "reason=\"malformed_json\""), 1);
     EXPECT_EQ(metric_value(m, "herald_dlq_records_total", "result=\"produced\""), 5);
-    EXPECT_EQ(metric_value(m, "herald_announcements_consumed_total"), 6);
+    EXPECT_EQ(metric_value(m, "herald_announcements_consumed_total", "consumer=\"live\""), 6);
 }
 
 }  // namespace

@@ -71,12 +71,12 @@ TEST(Lifecycle, SigtermClosesClientsWith1001CommitsAndExitsZero) {
     ASSERT_TRUE(
         producer.produce_json("herald.announcements", "camp", R"({"id":"c5","audience":"camp","text":"x"})"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (metric_value(again.metrics(), "herald_announcements_consumed_total") < 1 &&
+    while (metric_value(again.metrics(), "herald_announcements_consumed_total", "consumer=\"live\"") < 1 &&
            std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    EXPECT_EQ(metric_value(again.metrics(), "herald_announcements_consumed_total"), 1)
+    EXPECT_EQ(metric_value(again.metrics(), "herald_announcements_consumed_total", "consumer=\"live\""), 1)
         << "committed announcements were consumed again";
 }
 

@@ -136,7 +136,7 @@ TEST(LiveFanout, EachSubscriberGetsEachAnnouncementOnceIdenticalAndIsolated) {
     expect_silence(jazz, 400);
 
     const std::string m = d.metrics();
-    EXPECT_EQ(metric_value(m, "herald_announcements_consumed_total"), 4);
+    EXPECT_EQ(metric_value(m, "herald_announcements_consumed_total", "consumer=\"live\""), 4);
     EXPECT_EQ(metric_value(m, "herald_deliveries_total", "channel=\"websocket\",outcome=\"sent\""),
               2 * 60 + 2 * 30);
     EXPECT_EQ(metric_value(m, "herald_deliveries_total", "channel=\"sse\",outcome=\"sent\""),

@@ -101,6 +101,33 @@ std::vector<received_request> accepted(const gateway_standin& g) {
     return out;
 }
 
+/// Registers `n` webhook subscribers `<prefix>0..` of `audiences`, each at its own stand-in path.
+void subscribe_webhooks(const daemon& d, const gateway_standin& gw, const std::string& prefix, int n,
+                        const std::vector<std::string>& audiences) {
+    std::string body;
+    for (int i = 0; i < n; ++i) {
+        const std::string id = prefix + std::to_string(i);
+        body += subscription(id, audiences, "webhook", gw.url("/webhook/" + id)) + "\n";
+    }
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson", 60000);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+}
+
+/// How often the gateway accepted each announcement/recipient pair.
+std::map<std::string, int> deliveries_by_pair(const gateway_standin& gw) {
+    std::map<std::string, int> out;
+    for (const auto& req : accepted(gw)) out[req.announcement + "/" + req.recipient]++;
+    return out;
+}
+
+/// Waits until the gateway accepted at least `n` requests.
+void wait_accepted(const gateway_standin& gw, std::size_t n, int timeout_s) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    while (accepted(gw).size() < n && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
 double wall_now_s() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -432,6 +459,90 @@ TEST(Outbound, CliManagesSubscribersReportsBadCsvRowsAndFollowsABroadcast) {
     EXPECT_EQ(r.exit_code, 1) << r.output;
 }
 
+TEST(Outbound, TwoInstancesOnOneKafkaSendEachSubscriberOneMessageAndBothServeLiveClients) {
+    // Scale-out is Kafka's: the instances share the outbound consumer group,
+    // so each announcement's partition belongs to one of them, which sends
+    // to every subscriber; each still serves its own live connections.
+    external_kafka kafka;
+    gateway_standin gw({"--rate", "5000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    const auto dir = [](const char* name) {
+        const auto p = std::filesystem::temp_directory_path() /
+                       ("herald-two-" + std::string(name) + "-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(p);
+        return p.string();
+    };
+    const std::string dir_a = dir("a");
+    const std::string dir_b = dir("b");
+    const auto args = [&](const std::string& id, const std::string& data) {
+        return std::vector<std::string>{"--brokers",
+                                        kafka.brokers,
+                                        "--instance-id",
+                                        id,
+                                        "--data-dir",
+                                        data,
+                                        "--offset-reset",
+                                        "earliest",
+                                        "--webhook-rate",
+                                        "5000",
+                                        "--webhook-burst",
+                                        "5000",
+                                        "--recipient-min-interval-ms",
+                                        "0"};
+    };
+    daemon a(args("two-a", dir_a));
+    daemon b(args("two-b", dir_b));
+    // b joining moved one partition over; wait until both hold theirs again.
+    ASSERT_TRUE(a.wait_until_ready(30000)) << a.log();
+    ASSERT_TRUE(b.wait_until_ready(30000)) << b.log();
+
+    const std::vector<std::string> audiences{"two.a", "two.b", "two.c", "two.d", "two.e", "two.f"};
+    subscribe_webhooks(a, gw, "p", 100, audiences);
+    // Every instance applies every change from herald.subscriptions.
+    const auto applied = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < applied) {
+        if (auto got = http_get(b.ops_port, "/v1/subscriptions/p99"); got && got->status == 200)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+
+    peer live_a(connect_tcp("127.0.0.1", a.client_port));
+    peer live_b(connect_tcp("127.0.0.1", b.client_port));
+    ASSERT_TRUE(live_a.websocket_handshake("/v1/ws?audience=two.a"));
+    ASSERT_TRUE(live_b.websocket_handshake("/v1/ws?audience=two.a"));
+
+    kafka_producer producer(kafka.brokers);
+    for (const auto& aud : audiences) {
+        ASSERT_TRUE(producer.produce_json(
+            "herald.announcements", aud,
+            R"({"id":"x-)" + aud + R"(","audience":")" + aud + R"(","text":"Line-up change"})"));
+    }
+    const std::size_t want = audiences.size() * 100;
+    wait_accepted(gw, want, 60);
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // room for a duplicate to show up
+
+    const auto per_delivery = deliveries_by_pair(gw);
+    EXPECT_EQ(per_delivery.size(), want) << a.log() << b.log();
+    int twice = 0;
+    for (const auto& [k, n] : per_delivery) twice += n > 1 ? 1 : 0;
+    EXPECT_EQ(twice, 0) << "subscribers messaged more than once";
+    const double sent_a = metric_value(a.metrics(), "herald_outbound_deliveries_total", "outcome=\"sent\"");
+    const double sent_b = metric_value(b.metrics(), "herald_outbound_deliveries_total", "outcome=\"sent\"");
+    EXPECT_EQ(sent_a + sent_b, static_cast<double>(want));
+    EXPECT_GT(sent_a, 0) << "instance a owned no partition";
+    EXPECT_GT(sent_b, 0) << "instance b owned no partition";
+
+    // Both instances deliver live.
+    const auto frame_a = live_a.read_data_frame(10000);
+    const auto frame_b = live_b.read_data_frame(10000);
+    ASSERT_TRUE(frame_a);
+    ASSERT_TRUE(frame_b);
+    EXPECT_EQ(frame_a->payload, frame_b->payload);
+    EXPECT_NE(frame_a->payload.find("\"id\":\"x-two.a\""), std::string::npos) << frame_a->payload;
+    std::filesystem::remove_all(dir_a);
+    std::filesystem::remove_all(dir_b);
+}
+
 TEST(Outbound, WhatsAppFreeTextOnlyInsideTheCustomerServiceWindow) {
     gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
     ASSERT_NE(gw.port, 0);
@@ -570,6 +681,118 @@ TEST(Outbound, TenantLimitHoldsAcrossEndpointsAndPriorityOvertakes) {
     const auto stats = gw.get_json("/_standin/stats");
     EXPECT_LE(number(stats, "max_accepted_per_second"), 100) << "tenant limit 50/s + burst 50";
     EXPECT_GE(number(stats, "max_accepted_per_second"), 40);
+}
+
+TEST(Outbound, BacklogIsBoundedAndACrisisWaitingForRoomGoesFirst) {
+    gateway_standin gw({"--rate", "10000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    // At most 20 deliveries held in memory: one 30-recipient broadcast is
+    // listed, later ones wait unlisted until deliveries finish.
+    daemon d({"--webhook-rate", "40", "--webhook-burst", "1", "--recipient-min-interval-ms", "0",
+              "--outbound-shards", "1", "--outbound-max-pending", "20"});
+    subscribe_webhooks(d, gw, "q", 30, {"club"});
+    kafka_producer producer(d.brokers);
+    for (const char* id : {"m1", "m2", "m3"}) {
+        ASSERT_TRUE(
+            producer.produce_json("herald.announcements", "club",
+                                  R"({"id":")" + std::string(id) +
+                                      R"(","audience":"club","text":"Merch","priority":"PRIORITY_LOW"})"));
+    }
+    ASSERT_TRUE(producer.produce_json(
+        "herald.announcements", "club",
+        R"({"id":"storm","audience":"club","text":"Storm: leave the field","priority":"PRIORITY_CRITICAL"})"));
+    double most_waiting = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+    while (accepted(gw).size() < 120 && std::chrono::steady_clock::now() < deadline) {
+        most_waiting =
+            std::max(most_waiting, metric_value(d.metrics(), "herald_outbound_waiting_broadcasts"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_GE(most_waiting, 1) << "nothing ever waited: the backlog bound did not apply";
+    const auto got = accepted(gw);
+    std::map<std::string, int> per_delivery;
+    std::size_t last_storm = 0;
+    std::size_t first_later = got.size();
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        per_delivery[got[i].announcement + "/" + got[i].recipient]++;
+        if (got[i].announcement == "storm")
+            last_storm = i;
+        if ((got[i].announcement == "m2" || got[i].announcement == "m3") && first_later == got.size())
+            first_later = i;
+    }
+    EXPECT_EQ(per_delivery.size(), 120u);
+    for (const auto& [k, n] : per_delivery) EXPECT_EQ(n, 1) << k;
+    // The crisis message waited behind the bound like m2 and m3, but was
+    // listed first when room came, so all of it went out before either.
+    EXPECT_LT(last_storm, first_later) << "a marketing broadcast that waited went out before the crisis";
+    EXPECT_EQ(metric_value(d.metrics(), "herald_outbound_waiting_broadcasts"), 0);
+}
+
+TEST(Outbound, AFullOutboundBacklogPausesOnlyTheOutboundConsumerNotLiveFanOut) {
+    gateway_standin gw({"--rate", "10000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    daemon d({"--webhook-rate", "20", "--webhook-burst", "1", "--recipient-min-interval-ms", "0",
+              "--outbound-shards", "1", "--outbound-max-pending", "5", "--outbound-max-waiting", "2"});
+    subscribe_webhooks(d, gw, "w", 10, {"promo"});
+    kafka_producer producer(d.brokers);
+    for (int i = 0; i < 8; ++i) {
+        ASSERT_TRUE(producer.produce_json(
+            "herald.announcements", "promo",
+            R"({"id":"promo)" + std::to_string(i) + R"(","audience":"promo","text":"Merch"})"));
+    }
+    const auto paused_by = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (metric_value(d.metrics(), "herald_ingest_paused", "consumer=\"outbound\"") != 1 &&
+           std::chrono::steady_clock::now() < paused_by)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(metric_value(d.metrics(), "herald_ingest_paused", "consumer=\"outbound\""), 1) << d.log();
+
+    // The outbound side is paused; live fan-out is not.
+    peer ws(connect_tcp("127.0.0.1", d.client_port));
+    ASSERT_TRUE(ws.websocket_handshake("/v1/ws?audience=news"));
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "news",
+                                      R"({"id":"n1","audience":"news","text":"Live"})"));
+    const auto frame = ws.read_data_frame(5000);
+    ASSERT_TRUE(frame) << "live fan-out waited for the outbound backlog";
+    EXPECT_NE(frame->payload.find("\"id\":\"n1\""), std::string::npos);
+    EXPECT_EQ(metric_value(d.metrics(), "herald_ingest_paused", "consumer=\"live\""), 0);
+
+    // Nothing is lost: the outbound consumer resumes and every broadcast arrives once.
+    wait_accepted(gw, 80, 40);
+    const auto per_delivery = deliveries_by_pair(gw);
+    EXPECT_EQ(per_delivery.size(), 80u);
+    for (const auto& [k, n] : per_delivery) EXPECT_EQ(n, 1) << k;
+    EXPECT_GE(metric_value(d.metrics(), "herald_ingest_pauses_total", "consumer=\"outbound\""), 1);
+}
+
+TEST(Outbound, ANewerTickerWithTheSameCollapseKeySupersedesTheQueuedOlderOne) {
+    gateway_standin gw({"--rate", "10000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    daemon d({"--webhook-rate", "20", "--webhook-burst", "1", "--recipient-min-interval-ms", "0",
+              "--outbound-shards", "1"});
+    subscribe_webhooks(d, gw, "k", 60, {"ticker"});
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json(
+        "herald.announcements", "ticker",
+        R"({"id":"score1","audience":"ticker","text":"1:0","collapse_key":"match-7"})"));
+    wait_accepted(gw, 10, 20);
+    ASSERT_TRUE(producer.produce_json(
+        "herald.announcements", "ticker",
+        R"({"id":"score2","audience":"ticker","text":"2:0","collapse_key":"match-7"})"));
+    const auto second = wait_done(d, "score2", 30);
+    const auto first = wait_done(d, "score1", 30);
+    EXPECT_EQ(number(second, "sent"), 60) << d.log();
+    const double first_sent = number(first, "sent");
+    EXPECT_LT(first_sent, 60) << "1:0 went to everyone although 2:0 replaced it";
+    EXPECT_GE(first_sent, 10);
+    const auto reasons = first.fields().at("suppressed_reasons").struct_value();
+    ASSERT_TRUE(reasons.fields().count("superseded")) << d.log();
+    EXPECT_EQ(first_sent + reasons.fields().at("superseded").number_value(), 60);
+    std::map<std::string, int> score2_per_recipient;
+    for (const auto& req : accepted(gw)) {
+        if (req.announcement == "score2")
+            score2_per_recipient[req.recipient]++;
+    }
+    EXPECT_EQ(score2_per_recipient.size(), 60u);
 }
 
 TEST(Outbound, KillNineMidBroadcastResumesEveryoneAndResendsOnlyWithTheSameKey) {

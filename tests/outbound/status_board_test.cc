@@ -38,13 +38,35 @@ TEST(StatusBoard, EtaFromTheConfiguredRateBeforeAnySend) {
     EXPECT_DOUBLE_EQ(p.eta_seconds(0), 5.0);
 }
 
-TEST(StatusBoard, ForgetsTheOldestBeyondCapacity) {
+TEST(StatusBoard, ForgetsTheOldestFinishedBeyondCapacity) {
     status_board board(2);
     board.started("a", "t", "x", 1, 1);
+    board.expanded("a", 0);  // finished: nobody to reach
     board.started("b", "t", "x", 1, 1);
+    board.expanded("b", 0);
     board.started("c", "t", "x", 1, 1);
     EXPECT_FALSE(board.get("a"));
+    EXPECT_TRUE(board.get("b"));
     EXPECT_TRUE(board.get("c"));
+}
+
+TEST(StatusBoard, KeepsARunningBroadcastHoweverManyFinishAfterIt) {
+    // The checkpoint flusher takes a broadcast missing from the board as
+    // finished: evicting a running one would drop its crash safety.
+    status_board board(2);
+    board.started("long", "t", "x", 1, 1);
+    board.expanded("long", 3);
+    board.sent("long");
+    for (int i = 0; i < 10; ++i) {
+        const std::string id = "tick" + std::to_string(i);
+        board.started(id, "t", "y", 1, 1);
+        board.expanded(id, 0);
+    }
+    const auto p = board.get("long");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->pending(), 2u);
+    EXPECT_FALSE(board.get("tick0"));
+    EXPECT_TRUE(board.get("tick9"));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "ingest/live_ingest.h"
+#include "ingest/consumer.h"
 
 #include <google/protobuf/util/time_util.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -40,11 +40,11 @@ std::string header_value(RdKafka::Message& m, const char* name) {
 }  // namespace
 
 /// librdkafka's callbacks, all invoked on the ingest thread from consume().
-class live_ingest::rebalancer : public RdKafka::RebalanceCb,
-                                public RdKafka::OffsetCommitCb,
-                                public RdKafka::EventCb {
+class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
+                                          public RdKafka::OffsetCommitCb,
+                                          public RdKafka::EventCb {
   public:
-    explicit rebalancer(live_ingest& owner) : owner_(owner) {}
+    explicit rebalancer(announcement_consumer& owner) : owner_(owner) {}
 
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                       std::vector<RdKafka::TopicPartition*>& partitions) override {
@@ -55,7 +55,7 @@ class live_ingest::rebalancer : public RdKafka::RebalanceCb,
             for (const auto* p : partitions) {
                 owner_.probe_.set_lag(p->partition(), 0);  // visible from the start, refined every second
             }
-            HERALD_LOG_INFO("ingest", "assigned ", partitions.size(), " partition(s) of ",
+            HERALD_LOG_INFO(owner_.options_.name, "assigned ", partitions.size(), " partition(s) of ",
                             owner_.options_.topic);
             owner_.assigned_.store(!partitions.empty(), std::memory_order_release);
         } else {
@@ -65,7 +65,7 @@ class live_ingest::rebalancer : public RdKafka::RebalanceCb,
             consumer->unassign();
             assigned = 0;
             owner_.assigned_.store(false, std::memory_order_release);
-            HERALD_LOG_INFO("ingest", "partitions revoked");
+            HERALD_LOG_INFO(owner_.options_.name, "partitions revoked");
         }
     }
 
@@ -74,17 +74,18 @@ class live_ingest::rebalancer : public RdKafka::RebalanceCb,
             owner_.probe_.commit_ok();
         } else {
             owner_.probe_.commit_failed();
-            HERALD_LOG_WARN("ingest", "offset commit failed: ", RdKafka::err2str(err));
+            HERALD_LOG_WARN(owner_.options_.name, "offset commit failed: ", RdKafka::err2str(err));
         }
     }
 
     void event_cb(RdKafka::Event& event) override {
         if (event.type() == RdKafka::Event::EVENT_ERROR) {
             owner_.probe_.consumer_error();
-            HERALD_LOG_WARN("ingest", "kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
+            HERALD_LOG_WARN(owner_.options_.name, "kafka: ", RdKafka::err2str(event.err()), ": ",
+                            event.str());
         } else if (event.type() == RdKafka::Event::EVENT_LOG &&
                    event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
-            HERALD_LOG_WARN("ingest", "kafka: ", event.fac(), ": ", event.str());
+            HERALD_LOG_WARN(owner_.options_.name, "kafka: ", event.fac(), ": ", event.str());
         }
     }
 
@@ -124,20 +125,20 @@ class live_ingest::rebalancer : public RdKafka::RebalanceCb,
     }
 
   private:
-    live_ingest& owner_;
+    announcement_consumer& owner_;
 };
 
-live_ingest::live_ingest(live_ingest_options options, probe& probe)
+announcement_consumer::announcement_consumer(consumer_options options, probe& probe)
     : options_(std::move(options)), probe_(probe), callbacks_(std::make_unique<rebalancer>(*this)) {}
 
-live_ingest::~live_ingest() {
+announcement_consumer::~announcement_consumer() {
     if (thread_.joinable()) {
         finish();
     }
 }
 
-base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
-    dispatcher_ = &dispatcher;
+base::result<void> announcement_consumer::start(handler on_announcement) {
+    on_announcement_ = std::move(on_announcement);
     std::string error;
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     const bool mock = options_.embedded_cluster;
@@ -194,13 +195,13 @@ base::result<void> live_ingest::start(fanout::dispatcher& dispatcher) {
         return base::failure(std::make_error_code(std::errc::io_error),
                              "subscribe to " + options_.topic + ": " + RdKafka::err2str(err));
     }
-    HERALD_LOG_INFO("ingest", "consuming ", options_.topic, " from ", options_.bootstrap_servers,
+    HERALD_LOG_INFO(options_.name, "consuming ", options_.topic, " from ", options_.bootstrap_servers,
                     " as group ", options_.group_id);
     thread_ = std::thread([this] { run(); });
     return {};
 }
 
-void live_ingest::run() {
+void announcement_consumer::run() {
     auto next_commit = std::chrono::steady_clock::now();
     auto next_lag = next_commit;
     bool paused = false;
@@ -213,7 +214,7 @@ void live_ingest::run() {
         RdKafka::TopicPartition::destroy(parts);
         if (paused != pause) {
             probe_.set_paused(pause);
-            HERALD_LOG_INFO("ingest", pause ? "overloaded: pausing " : "resuming ", options_.topic);
+            HERALD_LOG_INFO(options_.name, pause ? "overloaded: pausing " : "resuming ", options_.topic);
         }
         paused = pause;
     };
@@ -243,7 +244,7 @@ void live_ingest::run() {
                     break;
                 default:
                     probe_.consumer_error();
-                    HERALD_LOG_WARN("ingest", "consume: ", m->errstr());
+                    HERALD_LOG_WARN(options_.name, "consume: ", m->errstr());
                     break;
             }
         } else {
@@ -267,7 +268,7 @@ void live_ingest::run() {
     assigned_.store(false, std::memory_order_release);
 }
 
-void live_ingest::process(RdKafka::Message& m) {
+void announcement_consumer::process(RdKafka::Message& m) {
     probe_.consumed();
     const std::int32_t partition = m.partition();
     const std::int64_t offset = m.offset();
@@ -276,7 +277,10 @@ void live_ingest::process(RdKafka::Message& m) {
     const bool json = is_json_content_type(header_value(m, "content-type"));
     auto decoded = decode_announcement(value, json, options_.decode_limits, base::wall_now_ns());
     if (!decoded) {
-        dead_letter(m, decoded.err());
+        if (options_.dead_letter)
+            dead_letter(m, decoded.err());
+        else
+            probe_.skipped();
         callbacks_->tracker.finished(partition, offset);
         return;
     }
@@ -288,14 +292,15 @@ void live_ingest::process(RdKafka::Message& m) {
                                     : ts.timestamp;
         *decoded->mutable_created_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(ms);
     }
-    dispatcher_->publish(*decoded, fanout::kafka_position{partition, offset});
+    if (on_announcement_(*decoded, fanout::kafka_position{partition, offset}))
+        callbacks_->tracker.finished(partition, offset);
 }
 
-void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {
+void announcement_consumer::dead_letter(RdKafka::Message& m, const base::error& why) {
     const std::string reason = why.code.message();
     probe_.rejected(reason);
-    HERALD_LOG_WARN("ingest", "dead-lettered ", options_.topic, "/", m.partition(), "@", m.offset(), ": ",
-                    why.describe());
+    HERALD_LOG_WARN(options_.name, "dead-lettered ", options_.topic, "/", m.partition(), "@", m.offset(),
+                    ": ", why.describe());
     RdKafka::Headers* headers = RdKafka::Headers::create();
     const std::string detail = why.detail.substr(0, 1024);
     const std::string source =
@@ -313,21 +318,17 @@ void live_ingest::dead_letter(RdKafka::Message& m, const base::error& why) {
     if (err != RdKafka::ERR_NO_ERROR) {
         delete headers;  // ownership passes to librdkafka only on success
         probe_.dlq_failed();
-        HERALD_LOG_ERROR("ingest", "cannot dead-letter record: ", RdKafka::err2str(err));
+        HERALD_LOG_ERROR(options_.name, "cannot dead-letter record: ", RdKafka::err2str(err));
         return;
     }
     probe_.dlq_produced();
 }
 
-void live_ingest::on_broadcast_done(const fanout::broadcast_ptr& b) {
-    if (static_cast<fanout::broadcast_fate>(b->fate.load(std::memory_order_relaxed)) ==
-        fanout::broadcast_fate::cancelled) {
-        return;  // never released: leave it uncommitted so a restart delivers it
-    }
-    done_.enqueue(b->source);
+void announcement_consumer::finished(fanout::kafka_position p) {
+    done_.enqueue(p);
 }
 
-void live_ingest::drain_completions() {
+void announcement_consumer::drain_completions() {
     fanout::kafka_position batch[128];
     std::size_t n;
     while ((n = done_.try_dequeue_bulk(batch, 128)) != 0) {
@@ -337,7 +338,7 @@ void live_ingest::drain_completions() {
     }
 }
 
-void live_ingest::commit(bool synchronous) {
+void announcement_consumer::commit(bool synchronous) {
     auto positions = callbacks_->tracker.take_committable();
     if (positions.empty()) {
         return;
@@ -356,13 +357,13 @@ void live_ingest::commit(bool synchronous) {
             probe_.commit_ok();
         } else {
             probe_.commit_failed();
-            HERALD_LOG_WARN("ingest", "final commit failed: ", RdKafka::err2str(err));
+            HERALD_LOG_WARN(options_.name, "final commit failed: ", RdKafka::err2str(err));
         }
     }
     RdKafka::TopicPartition::destroy(parts);
 }
 
-void live_ingest::update_lag() {
+void announcement_consumer::update_lag() {
     std::vector<RdKafka::TopicPartition*> parts;
     if (consumer_->assignment(parts) != RdKafka::ERR_NO_ERROR || parts.empty()) {
         RdKafka::TopicPartition::destroy(parts);
@@ -382,7 +383,7 @@ void live_ingest::update_lag() {
     RdKafka::TopicPartition::destroy(parts);
 }
 
-void live_ingest::finish() {
+void announcement_consumer::finish() {
     consuming_.store(false, std::memory_order_release);
     finishing_.store(true, std::memory_order_release);
     if (thread_.joinable()) {

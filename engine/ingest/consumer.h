@@ -1,13 +1,23 @@
-// The live consumer: reads herald.announcements, validates each record,
-// sends refused records to herald.dlq with their reason, hands the rest to
-// the dispatcher, and commits offsets only once the broadcast is done on
-// every shard (at-least-once).
+// A consumer of herald.announcements: reads records, validates each one,
+// hands the valid ones to its owner and commits offsets only once the owner
+// says a record is finished (at-least-once).
 //
-// Every heraldd instance must see every announcement (its live connections
-// could be in any audience), so each instance consumes in a consumer group
-// of its own ("herald-live-<instance>"), which also stores its offsets. A
-// bad record never crashes ingest and never stalls its partition: it is
-// dead-lettered, counted and its offset moves on like any other.
+// heraldd runs two, because live and outbound delivery need different
+// ownership of the same records:
+//   * live: every instance must see every announcement (its connections could
+//     be in any audience), so each instance consumes in a group of its own
+//     ("herald-live-<instance>"); a record is finished when every shard has
+//     released it.
+//   * outbound: each opted-in subscriber must get one message however many
+//     instances run, so all instances share one group ("herald-outbound") and
+//     Kafka gives each partition to exactly one of them; a record is
+//     finished once the broadcast is written down in the instance's
+//     checkpoint store. This consumer also dead-letters refused records, so
+//     a cluster writes one dead letter per bad record, not one per instance.
+// A bad record never crashes a consumer and never stalls its partition. Each
+// pauses its own partitions when its side is overloaded, so a slow gateway
+// does not stall live fan-out and a flood of live tickers does not grow
+// Herald's memory: the backlog stays in Kafka.
 #pragma once
 
 #include <concurrentqueue/concurrentqueue.h>
@@ -21,7 +31,7 @@
 
 #include "base/result.h"
 #include "fanout/broadcast.h"
-#include "fanout/dispatcher.h"
+#include "herald/v1/announcement.pb.h"
 #include "ingest/decoder.h"
 #include "ingest/probe.h"
 
@@ -33,7 +43,9 @@ class Message;
 
 namespace herald::ingest {
 
-struct live_ingest_options {
+struct consumer_options {
+    /// "live" or "outbound": the `consumer` label of its metrics and its log name.
+    std::string name = "live";
     std::string bootstrap_servers;
     std::string group_id;
     std::string client_id = "heraldd";
@@ -49,21 +61,28 @@ struct live_ingest_options {
     /// Asked before every poll: true pauses the assigned partitions until it
     /// turns false (full shard queues, memory ceiling); the backlog stays in Kafka.
     std::function<bool()> overloaded;
+    /// Refused records go to dlq_topic with their reason (one consumer group
+    /// of a cluster should do this); otherwise they are skipped.
+    bool dead_letter = true;
     limits decode_limits;
 };
 
-class live_ingest {
+class announcement_consumer {
   public:
-    live_ingest(live_ingest_options options, probe& probe);
-    ~live_ingest();
-    live_ingest(const live_ingest&) = delete;
-    live_ingest& operator=(const live_ingest&) = delete;
+    /// Consumer thread: a valid announcement. Returns true when the record is
+    /// finished at once; false when the owner calls finished() later.
+    using handler = std::function<bool(const herald::v1::Announcement&, fanout::kafka_position)>;
 
-    /// Connects, subscribes and starts the ingest thread.
-    base::result<void> start(fanout::dispatcher& dispatcher);
+    announcement_consumer(consumer_options options, probe& probe);
+    ~announcement_consumer();
+    announcement_consumer(const announcement_consumer&) = delete;
+    announcement_consumer& operator=(const announcement_consumer&) = delete;
 
-    /// Any thread: a broadcast finished on every shard.
-    void on_broadcast_done(const fanout::broadcast_ptr& b);
+    /// Connects, subscribes and starts the consumer thread.
+    base::result<void> start(handler on_announcement);
+
+    /// Any thread: the record at `p` is finished; its offset may be committed.
+    void finished(fanout::kafka_position p);
 
     /// True once the group assignment is in place (for /readyz).
     [[nodiscard]] bool ready() const noexcept { return assigned_.load(std::memory_order_acquire); }
@@ -85,9 +104,9 @@ class live_ingest {
     void commit(bool synchronous);
     void update_lag();
 
-    live_ingest_options options_;
+    consumer_options options_;
     probe& probe_;
-    fanout::dispatcher* dispatcher_ = nullptr;
+    handler on_announcement_;
     std::unique_ptr<rebalancer> callbacks_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::unique_ptr<RdKafka::Producer> dlq_;
