@@ -10,8 +10,11 @@ cd "$(dirname "$0")/.."
 duration=${1:-3600}
 period=${2:-30}
 connections=${3:-5000}
-tools/setup --bench >/dev/null
-tools/build heraldd herald herald-loadgen >/dev/null
+bin=${HERALD_BIN_DIR:-build/bin}   # a copy of build/bin lets a long soak run while build/ changes
+if [[ -z "${HERALD_BIN_DIR:-}" ]]; then
+  tools/setup --bench >/dev/null
+  tools/build heraldd herald herald-loadgen >/dev/null
+fi
 work=$(mktemp -d)
 mkdir -p bench/out
 csv="bench/out/soak-$(date -u +%Y%m%dT%H%M%SZ).csv"
@@ -21,12 +24,12 @@ ops=127.0.0.1:18781
 tools/gateway-standin --port 18782 --rate 2000 --pair-interval-s 0 >/dev/null & echo $! >"$work/standin.pid"
 # Kafka lives in a second heraldd (its embedded mock cluster keeps every record
 # in memory), so the measured heraldd's RSS is Herald's own.
-build/bin/heraldd --client-host 127.0.0.1 --client-port 18790 --ops-host 127.0.0.1 --ops-port 18791 \
+"$bin"/heraldd --client-host 127.0.0.1 --client-port 18790 --ops-host 127.0.0.1 --ops-port 18791 \
   --data-dir "$work/kafka-holder" --log-level warn 2>/dev/null >/dev/null &
 echo $! >"$work/kafka.pid"
 until [ "$(curl -fsS "http://127.0.0.1:18791/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 brokers=$(curl -fsS "http://127.0.0.1:18791/v1/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
-build/bin/heraldd --client-host 127.0.0.1 --client-port 18780 --ops-host 127.0.0.1 --ops-port 18781 \
+"$bin"/heraldd --client-host 127.0.0.1 --client-port 18780 --ops-host 127.0.0.1 --ops-port 18781 \
   --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id soak \
   --data-dir "$work/data" --recipient-min-interval-ms 0 --webhook-rate 1000 --webhook-burst 1000 --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
@@ -55,7 +58,7 @@ while :; do
   p99=""; spread=""
   if (( now >= next_burst )); then
     # A large broadcast: connect, broadcast once, disconnect (churn).
-    out=$(build/bin/herald-loadgen --ops "$ops" --connections "$connections" --broadcasts 1 --idle-samples 0 \
+    out=$("$bin"/herald-loadgen --ops "$ops" --connections "$connections" --broadcasts 1 --idle-samples 0 \
             --audience soak.big --json 2>/dev/null || true)
     p99=$(echo "$out" | python3 -c 'import json,sys
 try:
