@@ -232,6 +232,7 @@ int run(int argc, char** argv) {
         return overloaded_now;
     };
     ingest::consumer_options outbound_ingest_opts = ingest_opts;
+    ingest_opts.history_refill_max_records = cfg.history_refill_max_records;
     outbound_ingest_opts.name = "outbound";
     outbound_ingest_opts.group_id = cfg.outbound_group_id;
     outbound_ingest_opts.client_id = "heraldd-" + cfg.instance_id + "-outbound";
@@ -460,10 +461,13 @@ int run(int argc, char** argv) {
         s->start();
     }
     ops_server.start();
-    if (auto started =
-            ingest.start([&dispatcher](const herald::v1::Announcement& a, fanout::kafka_position at) {
+    if (auto started = ingest.start(
+            [&dispatcher](const herald::v1::Announcement& a, fanout::kafka_position at) {
                 dispatcher->publish(a, at);
                 return false;  // finished when every shard is done with it
+            },
+            [&dispatcher](const herald::v1::Announcement& a, fanout::kafka_position at, std::int64_t from) {
+                dispatcher->remember(a, at, from);  // read back for the recovery history
             });
         !started) {
         std::cerr << "heraldd: " << started.err().detail << "\n";

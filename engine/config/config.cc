@@ -229,6 +229,9 @@ const std::vector<property>& table() {
                             "announcements kept per audience for reconnects with since= (0 = no recovery)"));
         p.push_back(integer("history_max_age_s", &config::history_max_age_s, 1, 604800,
                             "oldest announcement kept for recovery"));
+        p.push_back(integer("history_refill_max_records", &config::history_refill_max_records, 0, 10000000,
+                            "announcements per partition read back from Kafka at start-up into the "
+                            "recovery history (no older than history_max_age_s); 0 = start empty"));
         p.push_back(text("data_dir", &config::data_dir,
                          "directory of the durable outbound registry (registry.sqlite3)", check_nonempty));
         p.push_back(integer("outbound_shards", &config::outbound_shards, 1, 64,

@@ -52,6 +52,7 @@ struct config {
     std::uint32_t kafka_prefetch_kib = 4096;
     std::uint32_t history_max_per_audience = 1000;
     std::uint32_t history_max_age_s = 3600;
+    std::uint32_t history_refill_max_records = 10000;
     // Outbound subscribers and gateways.
     std::string data_dir = "herald-data";
     std::uint32_t outbound_shards = 2;

@@ -36,6 +36,11 @@ struct broadcast {
     /// Expiry on the wall clock; 0 = never.
     std::int64_t expires_wall_ns = 0;
     kafka_position source;
+    /// Read back from Kafka at start-up for the recovery history only, never
+    /// released: every announcement of its audience with seq above this was
+    /// read back too (the partition's refill started there). 0 = a live one.
+    std::uint64_t history_complete_after = 0;
+    bool history_only = false;
 
     /// The encoded frames every recipient receives, byte for byte.
     std::string websocket_frame;

@@ -1,5 +1,6 @@
 #include "fanout/dispatcher.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -76,6 +77,28 @@ broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_posit
         }
     }
     return shared;
+}
+
+void dispatcher::remember(const herald::v1::Announcement& a, kafka_position source,
+                          std::int64_t refill_from_offset) {
+    const std::uint64_t seq = sequencer_.next(a.audience(), source.offset);
+    auto b = build(a, seq, source);
+    const std::int64_t now_wall = base::wall_now_ns();
+    if ((b->expires_wall_ns != 0 && b->expires_wall_ns <= now_wall) ||
+        b->release_mono_ns > base::mono_now_ns())
+        return;
+    // Its age in the history counts from when it went out, not from now.
+    if (!a.has_deliver_at() && a.has_created_at())
+        b->release_mono_ns = std::min(base::wall_to_mono_ns(to_ns(a.created_at())), base::mono_now_ns());
+    b->history_only = true;
+    // Offsets from refill_from_offset on were read back; seq = offset + 1.
+    b->history_complete_after = static_cast<std::uint64_t>(std::max<std::int64_t>(refill_from_offset, 0));
+    const broadcast_ptr shared = b;
+    for (shard* s : shards_) {
+        while (!s->try_enqueue(shared) && !stopping_.load(std::memory_order_acquire)) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    }
 }
 
 void dispatcher::on_shard_done(const broadcast_ptr& b) {

@@ -55,6 +55,12 @@ class dispatcher {
     /// it had expired.
     broadcast_ptr publish(const herald::v1::Announcement& a, kafka_position source);
 
+    /// Ingest thread: an announcement delivered before this process started,
+    /// read back from Kafka so reconnecting clients can recover it. Every
+    /// shard keeps it in its history; nobody receives it now. Dropped when
+    /// it has expired or is not yet due.
+    void remember(const herald::v1::Announcement& a, kafka_position source, std::int64_t refill_from_offset);
+
     /// The completion path shards call into (last shard only).
     void on_shard_done(const broadcast_ptr& b);
 

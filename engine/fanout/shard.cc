@@ -107,6 +107,7 @@ void shard::evict_old(audience_history& h, std::int64_t now_mono_ns) {
            (h.items.size() > options_.history_max_per_audience ||
             now_mono_ns - h.items.front()->release_mono_ns > options_.history_max_age_ns)) {
         h.complete_after = std::max(h.complete_after, h.items.front()->seq);
+        h.evicted = true;
         h.items.pop_front();
     }
 }
@@ -119,6 +120,28 @@ void shard::remember(const broadcast_ptr& b) {
     if (inserted)
         h.complete_after = b->seq - 1;
     h.items.push_back(b);
+    evict_old(h, base::mono_now_ns());
+}
+
+void shard::remember_past(const broadcast_ptr& b) {
+    if (options_.history_max_per_audience == 0)
+        return;
+    auto [it, inserted] = history_.try_emplace(b->audience);
+    audience_history& h = it->second;
+    if (inserted) {
+        h.complete_after = b->history_complete_after;
+    } else if (!h.evicted) {
+        // Released ones came first (a partition assigned again later): the
+        // read-back covers everything from its start up to them.
+        h.complete_after = std::min(h.complete_after, b->history_complete_after);
+    }
+    auto pos = h.items.end();
+    while (pos != h.items.begin() && (*std::prev(pos))->seq >= b->seq) {
+        --pos;
+        if ((*pos)->seq == b->seq)
+            return;  // already remembered
+    }
+    h.items.insert(pos, b);
     evict_old(h, base::mono_now_ns());
 }
 
@@ -223,6 +246,10 @@ void shard::drain() {
 }
 
 shard::staged* shard::accept(broadcast_ptr b) {
+    if (b->history_only) {
+        remember_past(b);
+        return nullptr;
+    }
     if (stopping_) {
         finish(b, broadcast_fate::cancelled, 0, 0, 0);
         return nullptr;

@@ -108,6 +108,8 @@ class shard {
                          std::optional<std::uint64_t> since);
     /// Keeps a released broadcast for clients that reconnect with ?since=.
     void remember(const broadcast_ptr& b);
+    /// Keeps one read back from Kafka at start-up, in seq order, once.
+    void remember_past(const broadcast_ptr& b);
     /// Sends `s` what its audience had after `since`, or says it cannot.
     void recover(channels::live_session& s, const std::string& audience, std::uint64_t since);
 
@@ -119,6 +121,8 @@ class shard {
         /// before any eviction, the seq just below the first one this
         /// process released (what came before the process started is unknown).
         std::uint64_t complete_after = 0;
+        /// complete_after was raised by an eviction (a refill may not lower it then).
+        bool evicted = false;
     };
     void evict_old(audience_history& h, std::int64_t now_mono_ns);
     void on_session_closed(channels::live_session& s);

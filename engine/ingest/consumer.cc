@@ -3,7 +3,9 @@
 #include <google/protobuf/util/time_util.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -50,6 +52,7 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
                       std::vector<RdKafka::TopicPartition*>& partitions) override {
         if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
             resolve_start_positions(*consumer, partitions);
+            plan_refill(*consumer, partitions);
             consumer->assign(partitions);
             assigned = partitions.size();
             for (const auto* p : partitions) {
@@ -61,7 +64,9 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
         } else {
             for (const auto* p : partitions) {
                 tracker.forget(p->partition());
+                refills.erase(p->partition());
             }
+            owner_.refilling_.store(0, std::memory_order_release);
             consumer->unassign();
             assigned = 0;
             owner_.assigned_.store(false, std::memory_order_release);
@@ -92,7 +97,48 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
     offset_tracker tracker;
     std::size_t assigned = 0;
 
+    /// A partition reading back its history: records below live_from are
+    /// remembered, not delivered.
+    struct refill_window {
+        std::int64_t from = 0;
+        std::int64_t live_from = 0;
+        bool done = false;
+    };
+    std::unordered_map<std::int32_t, refill_window> refills;
+
   private:
+    /// Moves each partition's start back over its recent history (bounded by
+    /// age and count) and notes where live delivery begins.
+    void plan_refill(RdKafka::KafkaConsumer& consumer, std::vector<RdKafka::TopicPartition*>& parts) {
+        const auto& o = owner_.options_;
+        if (o.history_refill_max_records == 0 || !owner_.on_history_)
+            return;
+        // Bounded by count here; by age when the shards take them into their
+        // history (older than history_max_age_s: evicted at once). No time
+        // lookup: the mock cluster has no time index.
+        std::uint32_t refilling = 0;
+        for (auto* p : parts) {
+            const std::int64_t live_from = p->offset();
+            if (live_from <= 0)
+                continue;  // nothing before it, or a symbolic start (earliest: all of it is live anyway)
+            std::int64_t low = 0;
+            std::int64_t high = 0;
+            if (consumer.query_watermark_offsets(p->topic(), p->partition(), &low, &high, 10000) !=
+                RdKafka::ERR_NO_ERROR)
+                continue;
+            const std::int64_t from =
+                std::max(low, live_from - static_cast<std::int64_t>(o.history_refill_max_records));
+            if (from >= live_from)
+                continue;
+            refills[p->partition()] = refill_window{from, live_from, false};
+            p->set_offset(from);
+            ++refilling;
+            HERALD_LOG_INFO(o.name, "partition ", p->partition(), ": reading back offsets ", from, "..",
+                            live_from - 1, " for the recovery history");
+        }
+        owner_.refilling_.store(refilling, std::memory_order_release);
+    }
+
     /// Pins each partition's start before assigning: the committed offset, or
     /// (no commit yet) the high watermark for "latest" / the beginning for
     /// "earliest". Left to librdkafka, "latest" would be looked up after the
@@ -137,8 +183,9 @@ announcement_consumer::~announcement_consumer() {
     }
 }
 
-base::result<void> announcement_consumer::start(handler on_announcement) {
+base::result<void> announcement_consumer::start(handler on_announcement, history_handler on_history) {
     on_announcement_ = std::move(on_announcement);
+    on_history_ = std::move(on_history);
     std::string error;
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     const bool mock = options_.embedded_cluster;
@@ -159,6 +206,9 @@ base::result<void> announcement_consumer::start(handler on_announcement) {
                                                         : "100",
                         error) &&
                     set(*conf, "socket.nagle.disable", "true", error) &&
+                    // The end of a partition completes its history read-back.
+                    set(*conf, "enable.partition.eof",
+                        options_.history_refill_max_records != 0 ? "true" : "false", error) &&
                     set(*conf, "queued.max.messages.kbytes", std::to_string(options_.prefetch_kib), error) &&
                     set(*conf, "log_level", "4", error);
     std::string errstr;
@@ -240,7 +290,15 @@ void announcement_consumer::run() {
                     process(*m);
                     break;
                 case RdKafka::ERR__TIMED_OUT:
+                    break;
                 case RdKafka::ERR__PARTITION_EOF:
+                    // A read-back that found fewer records than its window (a
+                    // gap in the offsets) is complete at the end of the log.
+                    if (auto it = callbacks_->refills.find(m->partition());
+                        it != callbacks_->refills.end() && !it->second.done) {
+                        it->second.done = true;
+                        refilling_.fetch_sub(1, std::memory_order_acq_rel);
+                    }
                     break;
                 default:
                     probe_.consumer_error();
@@ -268,7 +326,41 @@ void announcement_consumer::run() {
     assigned_.store(false, std::memory_order_release);
 }
 
+bool announcement_consumer::refill(RdKafka::Message& m) {
+    auto it = callbacks_->refills.find(m.partition());
+    if (it == callbacks_->refills.end())
+        return false;
+    auto& w = it->second;
+    const auto finish_window = [&] {
+        if (!w.done) {
+            w.done = true;
+            refilling_.fetch_sub(1, std::memory_order_acq_rel);
+        }
+    };
+    if (m.offset() >= w.live_from) {
+        finish_window();
+        callbacks_->refills.erase(it);
+        return false;
+    }
+    const std::string_view value(static_cast<const char*>(m.payload()), m.len());
+    const bool json = is_json_content_type(header_value(m, "content-type"));
+    auto decoded = decode_announcement(value, json, options_.decode_limits, base::wall_now_ns());
+    if (decoded) {
+        if (!decoded->has_created_at() &&
+            m.timestamp().type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE)
+            *decoded->mutable_created_at() =
+                google::protobuf::util::TimeUtil::MillisecondsToTimestamp(m.timestamp().timestamp);
+        on_history_(*decoded, fanout::kafka_position{m.partition(), m.offset()}, w.from);
+        probe_.refilled();
+    }
+    if (m.offset() + 1 >= w.live_from)
+        finish_window();
+    return true;
+}
+
 void announcement_consumer::process(RdKafka::Message& m) {
+    if (refill(m))
+        return;
     probe_.consumed();
     const std::int32_t partition = m.partition();
     const std::int64_t offset = m.offset();

@@ -64,6 +64,12 @@ struct consumer_options {
     /// Refused records go to dlq_topic with their reason (one consumer group
     /// of a cluster should do this); otherwise they are skipped.
     bool dead_letter = true;
+    /// Read-back at assignment (live consumer): the last
+    /// `history_refill_max_records` records of a partition before the
+    /// committed position go to the history handler instead of being
+    /// delivered, so clients reconnecting across a restart recover them.
+    /// 0 = off.
+    std::uint32_t history_refill_max_records = 0;
     limits decode_limits;
 };
 
@@ -72,6 +78,10 @@ class announcement_consumer {
     /// Consumer thread: a valid announcement. Returns true when the record is
     /// finished at once; false when the owner calls finished() later.
     using handler = std::function<bool(const herald::v1::Announcement&, fanout::kafka_position)>;
+    /// Consumer thread: an announcement read back for the history; every
+    /// record of its partition from `refill_from_offset` on is read back.
+    using history_handler = std::function<void(const herald::v1::Announcement&, fanout::kafka_position,
+                                               std::int64_t refill_from_offset)>;
 
     announcement_consumer(consumer_options options, probe& probe);
     ~announcement_consumer();
@@ -79,13 +89,15 @@ class announcement_consumer {
     announcement_consumer& operator=(const announcement_consumer&) = delete;
 
     /// Connects, subscribes and starts the consumer thread.
-    base::result<void> start(handler on_announcement);
+    base::result<void> start(handler on_announcement, history_handler on_history = {});
 
     /// Any thread: the record at `p` is finished; its offset may be committed.
     void finished(fanout::kafka_position p);
 
-    /// True once the group assignment is in place (for /readyz).
-    [[nodiscard]] bool ready() const noexcept { return assigned_.load(std::memory_order_acquire); }
+    /// True once the group assignment is in place and the history read back (for /readyz).
+    [[nodiscard]] bool ready() const noexcept {
+        return assigned_.load(std::memory_order_acquire) && refilling_.load(std::memory_order_acquire) == 0;
+    }
 
     /// Stops reading new records; completions and commits continue.
     void stop_consuming() noexcept { consuming_.store(false, std::memory_order_release); }
@@ -99,6 +111,8 @@ class announcement_consumer {
   private:
     void run();
     void process(RdKafka::Message& m);
+    /// True when `m` was part of a partition's read-back (and handled as such).
+    bool refill(RdKafka::Message& m);
     void dead_letter(RdKafka::Message& m, const base::error& why);
     void drain_completions();
     void commit(bool synchronous);
@@ -107,11 +121,13 @@ class announcement_consumer {
     consumer_options options_;
     probe& probe_;
     handler on_announcement_;
+    history_handler on_history_;
     std::unique_ptr<rebalancer> callbacks_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::unique_ptr<RdKafka::Producer> dlq_;
     moodycamel::ConcurrentQueue<fanout::kafka_position> done_;
     std::atomic<bool> assigned_{false};
+    std::atomic<std::uint32_t> refilling_{0};  // partitions still reading back
     std::atomic<bool> consuming_{true};
     std::atomic<bool> finishing_{false};
     std::thread thread_;

@@ -15,6 +15,11 @@ probe::probe(metrics::registry& reg, const std::string& consumer) : consumer_(co
                     .Help("Refused records a consumer skipped because the other one dead-letters them")
                     .Register(r)
                     .Add(mine);
+    refilled_ = &prometheus::BuildCounter()
+                     .Name("herald_history_refilled_total")
+                     .Help("Announcements read back from Kafka at assignment for the recovery history")
+                     .Register(r)
+                     .Add(mine);
     rejected_family_ = &prometheus::BuildCounter()
                             .Name("herald_announcements_rejected_total")
                             .Help("Announcement records refused and sent to the dead-letter topic, by reason")

@@ -23,6 +23,8 @@ class probe {
     void consumed() { consumed_->Increment(); }
     /// A refused record left to the consumer that dead-letters.
     void skipped() { skipped_->Increment(); }
+    /// A record read back for the recovery history at assignment.
+    void refilled() { refilled_->Increment(); }
     /// `reason` is the errc name, e.g. "malformed_json".
     void rejected(const std::string& reason);
     void dlq_produced() { dlq_produced_->Increment(); }
@@ -43,6 +45,7 @@ class probe {
     std::string consumer_;
     prometheus::Counter* consumed_;
     prometheus::Counter* skipped_;
+    prometheus::Counter* refilled_;
     prometheus::Family<prometheus::Counter>* rejected_family_;
     std::map<std::string, prometheus::Counter*> rejected_;
     prometheus::Counter* dlq_produced_;
