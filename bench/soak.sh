@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 duration=${1:-3600}
 period=${2:-30}
 connections=${3:-5000}
-bin=${HERALD_BIN_DIR:-build/bin}   # a copy of build/bin lets a long soak run while build/ changes
-if [[ -z "${HERALD_BIN_DIR:-}" ]]; then
+bin=${SOAK_BIN_DIR:-build/bin}   # a copy of build/bin lets a long soak run while build/ changes
+if [[ -z "${SOAK_BIN_DIR:-}" ]]; then
   tools/setup --bench >/dev/null
   tools/build heraldd herald herald-loadgen >/dev/null
 fi
@@ -23,9 +23,10 @@ ops=127.0.0.1:18781
 
 tools/gateway-standin --port 18782 --rate 2000 --pair-interval-s 0 >/dev/null & echo $! >"$work/standin.pid"
 # Kafka lives in a second heraldd (its embedded mock cluster keeps every record
-# in memory), so the measured heraldd's RSS is Herald's own.
+# in memory), so the measured heraldd's RSS is Herald's own. Its own outbound
+# consumer is in another group, so the measured heraldd does all outbound work.
 "$bin"/heraldd --client-host 127.0.0.1 --client-port 18790 --ops-host 127.0.0.1 --ops-port 18791 \
-  --data-dir "$work/kafka-holder" --log-level warn 2>/dev/null >/dev/null &
+  --data-dir "$work/kafka-holder" --outbound-group-id soak-kafka-holder --log-level warn 2>/dev/null >/dev/null &
 echo $! >"$work/kafka.pid"
 until [ "$(curl -fsS "http://127.0.0.1:18791/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 brokers=$(curl -fsS "http://127.0.0.1:18791/v1/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
