@@ -307,6 +307,9 @@ int run(int argc, char** argv) {
     gateways.whatsapp_language = cfg.whatsapp_language;
     gateways.whatsapp_rate = cfg.whatsapp_rate;
     gateways.whatsapp_burst = cfg.whatsapp_burst;
+    gateways.sms_gateway_url = cfg.sms_gateway_url;
+    gateways.sms_rate = cfg.sms_rate;
+    gateways.sms_burst = cfg.sms_burst;
     gateways.connections_per_endpoint = cfg.outbound_connections;
     gateways.max_pending = cfg.outbound_max_pending;
     gateways.recipient_min_interval_ns = static_cast<std::int64_t>(cfg.recipient_min_interval_ms) * 1'000'000;

@@ -259,6 +259,13 @@ const std::vector<property>& table() {
                             "WhatsApp messages per second per sender number"));
         p.push_back(
             integer("whatsapp_burst", &config::whatsapp_burst, 1, 1000000, "WhatsApp burst per sender"));
+        p.push_back(text("sms_gateway_url", &config::sms_gateway_url,
+                         "SMS gateway: POST of the signed webhook body plus \"to\" (E.164); empty = none, "
+                         "SMS subscribers then fail with no_gateway:sms",
+                         [](std::string_view v) { return v.empty() ? std::string() : check_http_url(v); }));
+        p.push_back(
+            integer("sms_rate", &config::sms_rate, 1, 1000000, "SMS messages per second to the gateway"));
+        p.push_back(integer("sms_burst", &config::sms_burst, 1, 1000000, "SMS burst"));
         p.push_back(integer("outbound_connections", &config::outbound_connections, 1, 1024,
                             "keep-alive connections per gateway endpoint per outbound shard"));
         p.push_back(integer("outbound_max_pending", &config::outbound_max_pending, 1, 100000000,

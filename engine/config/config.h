@@ -67,6 +67,9 @@ struct config {
     std::string whatsapp_language = "en";
     std::uint32_t whatsapp_rate = 80;
     std::uint32_t whatsapp_burst = 80;
+    std::string sms_gateway_url;  // "" = no SMS gateway: SMS subscribers fail with no_gateway:sms
+    std::uint32_t sms_rate = 10;
+    std::uint32_t sms_burst = 10;
     std::uint32_t outbound_connections = 4;
     std::uint32_t outbound_max_pending = 1000000;
     std::uint32_t outbound_max_waiting = 10000;

@@ -157,6 +157,7 @@ class outbound_router::shard {
 
   private:
     struct lane;
+    enum class lane_kind : std::uint8_t { webhook, whatsapp, sms };
 
     struct recipient {
         std::string id;
@@ -192,8 +193,12 @@ class outbound_router::shard {
     };
 
     struct lane {
-        lane(asio::io_context& io, endpoint e, double rate, double burst, bool wa)
-            : ep(std::move(e)), bucket(rate, burst, base::mono_now_ns()), timer(io), whatsapp(wa) {}
+        lane(asio::io_context& io, endpoint e, double rate, double burst, lane_kind k)
+            : ep(std::move(e)),
+              bucket(rate, burst, base::mono_now_ns()),
+              timer(io),
+              kind(k),
+              whatsapp(k == lane_kind::whatsapp) {}
         endpoint ep;
         token_bucket bucket;
         std::priority_queue<delivery, std::vector<delivery>, by_priority> queue;
@@ -202,6 +207,7 @@ class outbound_router::shard {
         std::uint32_t inflight = 0;
         asio::steady_timer timer;
         bool timer_armed = false;
+        lane_kind kind;
         bool whatsapp = false;
     };
 
@@ -229,10 +235,14 @@ class outbound_router::shard {
 
     // --- registry slice -------------------------------------------------
 
+    /// The lane that reaches `r`, or nullptr when its channel has no gateway
+    /// configured (its deliveries then fail with the reason, never silently).
     lane* lane_for(recipient& r) {
         std::optional<endpoint> ep;
-        bool whatsapp = false;
+        lane_kind kind = lane_kind::webhook;
         std::string key;
+        double rate = options_.webhook_rate;
+        double burst = options_.webhook_burst;
         if (r.channel == herald::v1::CHANNEL_WEBHOOK) {
             ep = parse_endpoint(r.address);
             if (!ep)
@@ -240,6 +250,8 @@ class outbound_router::shard {
             r.target = ep->target;
             key = ep->key();
         } else if (r.channel == herald::v1::CHANNEL_WHATSAPP) {
+            if (options_.whatsapp_phone_number_id.empty())
+                return nullptr;
             ep = parse_endpoint(options_.whatsapp_base_url);
             if (!ep)
                 return nullptr;
@@ -247,18 +259,28 @@ class outbound_router::shard {
             r.target = prefix + "/" + options_.whatsapp_api_version + "/" +
                        options_.whatsapp_phone_number_id + "/messages";
             key = "whatsapp:" + options_.whatsapp_phone_number_id;
-            whatsapp = true;
+            kind = lane_kind::whatsapp;
+            rate = options_.whatsapp_rate;
+            burst = options_.whatsapp_burst;
+        } else if (r.channel == herald::v1::CHANNEL_SMS) {
+            ep = parse_endpoint(options_.sms_gateway_url);
+            if (!ep)
+                return nullptr;
+            r.target = ep->target;
+            key = "sms:" + ep->key();
+            kind = lane_kind::sms;
+            rate = options_.sms_rate;
+            burst = options_.sms_burst;
         } else {
-            return nullptr;  // SMS has no gateway configured yet
+            return nullptr;
         }
         auto it = lanes_.find(key);
         if (it == lanes_.end()) {
             const double n = std::max<std::uint32_t>(options_.shards, 1);
-            const double rate = (whatsapp ? options_.whatsapp_rate : options_.webhook_rate) / n;
-            const double burst =
-                std::max(1.0, (whatsapp ? options_.whatsapp_burst : options_.webhook_burst) / n);
-            it =
-                lanes_.emplace(key, std::make_unique<lane>(io_, std::move(*ep), rate, burst, whatsapp)).first;
+            it = lanes_
+                     .emplace(key, std::make_unique<lane>(io_, std::move(*ep), rate / n,
+                                                          std::max(1.0, burst / n), kind))
+                     .first;
         }
         return it->second.get();
     }
@@ -305,7 +327,7 @@ class outbound_router::shard {
                                                          : 0;
         r.route = lane_for(r);
         r.audiences.clear();
-        if (!s.has_opted_out_at() && s.has_consent() && r.route != nullptr) {
+        if (!s.has_opted_out_at() && s.has_consent()) {
             r.audiences.assign(s.audiences().begin(), s.audiences().end());
             std::sort(r.audiences.begin(), r.audiences.end());
             r.audiences.erase(std::unique(r.audiences.begin(), r.audiences.end()), r.audiences.end());
@@ -420,17 +442,29 @@ class outbound_router::shard {
             return;
         }
         std::size_t n = 0;
+        std::vector<delivery> unreachable;
         for (const std::uint32_t slot : m->second) {
             recipient& r = slots_[slot];
             if (done && done->count(r.id) != 0)
                 continue;  // finished before the restart
             delivery d{b, slot, r.generation, 0, 0, next_order_++};
-            r.route->queue.push(std::move(d));
+            if (r.route != nullptr)
+                r.route->queue.push(std::move(d));
+            else
+                unreachable.push_back(std::move(d));
             ++n;
         }
         pending.fetch_add(n, std::memory_order_relaxed);
         probe_.pending(static_cast<double>(n));
         board_.expanded(b->id, n);
+        for (const delivery& d : unreachable) {
+            const auto channel = slots_[d.slot].channel;
+            finish(d, herald::v1::OUTCOME_FAILED,
+                   std::string("no_gateway:") + (channel == herald::v1::CHANNEL_SMS        ? "sms"
+                                                 : channel == herald::v1::CHANNEL_WHATSAPP ? "whatsapp"
+                                                                                           : "webhook"),
+                   false);
+        }
         for (auto& [key, l] : lanes_) pump(*l);
     }
 
@@ -609,10 +643,14 @@ class outbound_router::shard {
             req.set(http::field::authorization, "Bearer " + options_.whatsapp_token);
             req.body() = std::move(body);
         } else {
-            // The live frame's JSON with the recipient added: one shape for every channel.
+            // The live frame's JSON with the recipient added: one shape for
+            // every webhook; an SMS gateway also gets the number to text.
             std::string body = b.payload_json;
             body.pop_back();
-            body += ",\"recipient_id\":" + json_escape(r.id) + "}";
+            body += ",\"recipient_id\":" + json_escape(r.id);
+            if (l.kind == lane_kind::sms)
+                body += ",\"to\":" + json_escape(r.address);
+            body += "}";
             const std::int64_t ts = base::wall_now_ns() / 1'000'000'000;
             req.set("webhook-id", id);
             req.set("webhook-timestamp", std::to_string(ts));

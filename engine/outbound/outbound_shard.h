@@ -1,6 +1,6 @@
 // Outbound delivery: opted-in subscribers reached through HTTP gateways
-// (generic webhooks, the WhatsApp Business Cloud API), each at the rate the
-// gateway allows.
+// (generic webhooks, the WhatsApp Business Cloud API, an SMS gateway), each
+// at the rate the gateway allows.
 //
 // Recipients are hashed to outbound shards. A shard is one thread with one
 // io_context that owns its slice of the registry (recipient -> channel,
@@ -46,6 +46,10 @@ struct gateway_options {
     std::string whatsapp_language = "en";
     double whatsapp_rate = 80;
     double whatsapp_burst = 80;
+    // SMS: one HTTP gateway (signed like a webhook, with "to"); empty = none.
+    std::string sms_gateway_url;
+    double sms_rate = 10;
+    double sms_burst = 10;
     // Every endpoint.
     std::uint32_t connections_per_endpoint = 4;  // per shard
     /// Deliveries held in memory over all shards; broadcasts beyond it wait

@@ -543,6 +543,45 @@ TEST(Outbound, TwoInstancesOnOneKafkaSendEachSubscriberOneMessageAndBothServeLiv
     std::filesystem::remove_all(dir_b);
 }
 
+TEST(Outbound, SmsGoesThroughTheSmsGatewayAndFailsVisiblyWithoutOne) {
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0", "--webhook-secret", secret});
+    ASSERT_NE(gw.port, 0);
+    {
+        // No SMS gateway configured: the subscriber is not silently skipped.
+        daemon d;
+        auto r =
+            http_call(d.ops_port, "POST", "/v1/subscriptions",
+                      subscription("sms1", {"club"}, "sms", "+4917612345678") + "\n", "application/x-ndjson");
+        ASSERT_TRUE(r && r->status == 200);
+        kafka_producer producer(d.brokers);
+        ASSERT_TRUE(producer.produce_json("herald.announcements", "club",
+                                          R"({"id":"nogw","audience":"club","text":"Training at 19:00"})"));
+        const auto s = wait_done(d, "nogw", 20);
+        EXPECT_EQ(number(s, "targeted"), 1) << d.log();
+        EXPECT_EQ(number(s, "failed"), 1);
+        const auto receipts = read_topic(d.brokers, "herald.receipts", 1, 15000);
+        ASSERT_EQ(receipts.size(), 1u);
+        EXPECT_NE(receipts[0].value.find("no_gateway:sms"), std::string::npos) << receipts[0].value;
+    }
+    daemon d({"--sms-gateway-url", gw.url("/webhook/sms-gateway"), "--webhook-secrets", secret});
+    auto r =
+        http_call(d.ops_port, "POST", "/v1/subscriptions",
+                  subscription("sms1", {"club"}, "sms", "+4917612345678") + "\n", "application/x-ndjson");
+    ASSERT_TRUE(r && r->status == 200);
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "club",
+                                      R"({"id":"sms-a","audience":"club","text":"Training at 19:00"})"));
+    const auto s = wait_done(d, "sms-a", 20);
+    EXPECT_EQ(number(s, "sent"), 1) << d.log();
+    const auto got = accepted(gw);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].path, "/webhook/sms-gateway");
+    EXPECT_TRUE(got[0].signature_valid);
+    EXPECT_EQ(text(got[0].body, "to"), "+4917612345678");
+    EXPECT_EQ(text(got[0].body, "text"), "Training at 19:00");
+    EXPECT_EQ(got[0].recipient, "sms1");
+}
+
 TEST(Outbound, WhatsAppFreeTextOnlyInsideTheCustomerServiceWindow) {
     gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
     ASSERT_NE(gw.port, 0);
