@@ -13,7 +13,8 @@
 // latency of single announcements at idle, the server's memory per idle
 // connection, and this tool's own CPU time so readers can see it was not the
 // bottleneck. Raw sockets and epoll: no Boost, a few hundred bytes per
-// connection.
+// connection. With --churn S it instead opens, upgrades and closes
+// connections as fast as the server takes them (connection storms).
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -81,6 +82,8 @@ struct options {
     std::string trigger = "kafka";        // or http-post:HOST:PORT/PATH, nats-pub:HOST:PORT/SUBJECT (peers)
     std::string nats_subject;             // subscribers speak NATS over WebSocket (nats-server peer)
     std::string server_name = "heraldd";  // process whose RSS is measured
+    double churn_s = 0;                   // --churn S: connect/handshake/close storm instead of broadcasts
+    int churn_inflight = 256;
 };
 
 // ---------------------------------------------------------------- plumbing
@@ -620,6 +623,10 @@ options parse(int argc, char** argv) {
             o.nats_subject = next();
         else if (a == "--server-name")
             o.server_name = next();
+        else if (a == "--churn")
+            o.churn_s = std::stod(next());
+        else if (a == "--churn-inflight")
+            o.churn_inflight = std::max(1, std::stoi(next()));
         else if (a == "--help") {
             std::printf(
                 "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port "
@@ -631,6 +638,7 @@ options parse(int argc, char** argv) {
                 "       [--path /sub --trigger http-post:HOST:PORT/PATH --server-name NAME]   (peers)\n"
                 "       [--path / --nats-subject S --trigger nats-pub:HOST:PORT/S --server-name "
                 "nats-server]\n"
+                "       [--churn SECONDS [--churn-inflight K]]   connect, upgrade, close, repeat\n"
                 "--release-delay-ms 0 publishes without deliver_at; latency then starts at the publish "
                 "call.\n");
             std::exit(0);
@@ -638,6 +646,124 @@ options parse(int argc, char** argv) {
             die("unknown option " + a);
     }
     return o;
+}
+
+/// --churn: as many WebSocket connects + upgrades + closes per second as the
+/// server takes, K in flight at once, for S seconds. Counts completed
+/// upgrades, refusals and errors; this process's CPU time is reported beside.
+int run_churn(const options& o) {
+    sockaddr_in server{};
+    server.sin_family = AF_INET;
+    server.sin_port = htons(static_cast<std::uint16_t>(o.port));
+    ::inet_pton(AF_INET, o.host.c_str(), &server.sin_addr);
+    const std::string request =
+        "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    struct conn {
+        int fd = -1;
+        bool sent = false;
+        std::string got;
+    };
+    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<conn> conns(static_cast<std::size_t>(o.churn_inflight));
+    std::uint64_t upgraded = 0;
+    std::uint64_t refused = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t started = 0;
+    const bool loopback = o.host.rfind("127.", 0) == 0;
+    const auto open_one = [&](std::size_t slot) {
+        conn& c = conns[slot];
+        c = conn{};
+        c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (loopback && o.source_ips > 0) {
+            sockaddr_in src{};
+            src.sin_family = AF_INET;
+            src.sin_addr.s_addr = htonl(0x7f000002U + static_cast<std::uint32_t>(started % o.source_ips));
+            ::bind(c.fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
+        }
+        // No TIME_WAIT pile-up on the client side: close with RST after the upgrade.
+        const linger hard{1, 0};
+        ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        ++started;
+        if (::connect(c.fd, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0 &&
+            errno != EINPROGRESS) {
+            ++errors;
+            ::close(c.fd);
+            c.fd = -1;
+            return;
+        }
+        epoll_event ev{};
+        ev.events = EPOLLOUT | EPOLLIN;
+        ev.data.u64 = slot;
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    };
+    const auto finish = [&](std::size_t slot) {
+        ::close(conns[slot].fd);  // epoll forgets it with the descriptor
+        conns[slot].fd = -1;
+    };
+    const double cpu0 = cpu_seconds(RUSAGE_SELF);
+    const std::int64_t t0 = wall_ns();
+    const std::int64_t end = t0 + static_cast<std::int64_t>(o.churn_s * 1e9);
+    for (std::size_t i = 0; i < conns.size(); ++i) open_one(i);
+    epoll_event events[512];
+    char buf[2048];
+    while (wall_ns() < end) {
+        const int k = ::epoll_wait(ep, events, 512, 100);
+        for (int i = 0; i < k; ++i) {
+            const auto slot = static_cast<std::size_t>(events[i].data.u64);
+            conn& c = conns[slot];
+            if (c.fd < 0)
+                continue;
+            if ((events[i].events & (EPOLLERR | EPOLLHUP)) != 0 && c.got.empty()) {
+                ++errors;
+                finish(slot);
+                open_one(slot);
+                continue;
+            }
+            if (!c.sent && (events[i].events & EPOLLOUT) != 0) {
+                c.sent = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                         static_cast<ssize_t>(request.size());
+                epoll_event ev{};
+                ev.events = EPOLLIN;
+                ev.data.u64 = slot;
+                ::epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+            }
+            if ((events[i].events & EPOLLIN) != 0) {
+                const ssize_t r = ::recv(c.fd, buf, sizeof buf, 0);
+                if (r > 0)
+                    c.got.append(buf, static_cast<std::size_t>(r));
+                if (c.got.find("\r\n\r\n") != std::string::npos || r <= 0) {
+                    if (c.got.rfind("HTTP/1.1 101", 0) == 0)
+                        ++upgraded;
+                    else if (!c.got.empty())
+                        ++refused;
+                    else
+                        ++errors;
+                    finish(slot);
+                    open_one(slot);
+                }
+            }
+        }
+    }
+    const double wall = static_cast<double>(wall_ns() - t0) * 1e-9;
+    const double cpu = cpu_seconds(RUSAGE_SELF) - cpu0;
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+        if (conns[i].fd >= 0)
+            finish(i);
+    }
+    if (o.json) {
+        std::printf(
+            "{\"churn_s\":%.3f,\"upgraded\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"errors\":%" PRIu64
+            ",\"upgrades_per_s\":%.0f,\"inflight\":%d,\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f}\n",
+            wall, upgraded, refused, errors, upgraded / wall, o.churn_inflight, cpu, cpu / wall);
+    } else {
+        std::printf(
+            "churn: %" PRIu64 " WebSocket upgrades and closes in %.2f s = %.0f/s (%d in flight); %" PRIu64
+            " refused, %" PRIu64 " errors; loadgen CPU %.2f s (%.0f%% of one core)\n",
+            upgraded, wall, upgraded / wall, o.churn_inflight, refused, errors, cpu, 100 * cpu / wall);
+    }
+    return errors == 0 && refused == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -663,6 +789,8 @@ int main(int argc, char** argv) {
         if (o.brokers.empty())
             o.brokers = json_field(info, "bootstrap_servers");
     }
+    if (o.churn_s > 0)
+        return run_churn(o);
     if (o.procs <= 0)
         o.procs = std::max(1, (o.connections + 14999) / 15000);
     const int instances = 1 + static_cast<int>(o.more_ports.size());
