@@ -582,6 +582,64 @@ TEST(Outbound, SmsGoesThroughTheSmsGatewayAndFailsVisiblyWithoutOne) {
     EXPECT_EQ(got[0].recipient, "sms1");
 }
 
+TEST(Outbound, AnInstanceJoiningMidBroadcastRebalancesWithoutLossOrDuplicates) {
+    // A rebalance of the shared outbound group while a broadcast is running:
+    // the instance that took it finishes it (it is written down there and
+    // committed), the newcomer does not start it again, and what comes after
+    // is split between them — every subscriber exactly once, receipts complete.
+    external_kafka kafka;
+    gateway_standin gw({"--rate", "10000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    const auto args = [&](const std::string& id) {
+        return std::vector<std::string>{"--brokers",
+                                        kafka.brokers,
+                                        "--instance-id",
+                                        id,
+                                        "--offset-reset",
+                                        "earliest",
+                                        "--webhook-rate",
+                                        "15",
+                                        "--webhook-burst",
+                                        "1",
+                                        "--outbound-shards",
+                                        "1",
+                                        "--recipient-min-interval-ms",
+                                        "0"};
+    };
+    daemon a(args("reb-a"));
+    subscribe_webhooks(a, gw, "big", 300, {"big"});
+    subscribe_webhooks(a, gw, "aft", 40, {"after.1", "after.2", "after.3", "after.4"});
+    kafka_producer producer(kafka.brokers);
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "big",
+                                      R"({"id":"big1","audience":"big","text":"Gates open"})"));
+    wait_accepted(gw, 45, 30);  // running, and its offset committed (every second)
+    ASSERT_GE(accepted(gw).size(), 45u);
+
+    daemon b(args("reb-b"));
+    ASSERT_TRUE(a.wait_until_ready(30000)) << a.log();
+    ASSERT_TRUE(b.wait_until_ready(30000)) << b.log();
+    EXPECT_LT(accepted(gw).size(), 300u) << "the broadcast ended before the rebalance: nothing was tested";
+    for (int i = 1; i <= 4; ++i) {
+        const std::string aud = "after." + std::to_string(i);
+        ASSERT_TRUE(producer.produce_json(
+            "herald.announcements", aud,
+            R"({"id":"x)" + std::to_string(i) + R"(","audience":")" + aud + R"(","text":"Stage change"})"));
+    }
+    wait_accepted(gw, 300 + 160, 60);
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // room for a duplicate to show up
+    const auto per_delivery = deliveries_by_pair(gw);
+    EXPECT_EQ(per_delivery.size(), 460u) << a.log() << b.log();
+    for (const auto& [k, n] : per_delivery) EXPECT_EQ(n, 1) << k << " sent more than once";
+    const auto receipts = read_topic(kafka.brokers, "herald.receipts", 460, 20000);
+    std::set<std::string> big_receipts;
+    for (const auto& r : receipts) {
+        const auto receipt = parse(r.value);
+        if (text(receipt, "announcement_id") == "big1")
+            big_receipts.insert(text(receipt, "recipient_id"));
+    }
+    EXPECT_EQ(big_receipts.size(), 300u) << "receipts incomplete after the rebalance";
+}
+
 TEST(Outbound, WhatsAppFreeTextOnlyInsideTheCustomerServiceWindow) {
     gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
     ASSERT_NE(gw.port, 0);
