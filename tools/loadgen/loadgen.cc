@@ -83,6 +83,7 @@ struct options {
     std::string nats_subject;             // subscribers speak NATS over WebSocket (nats-server peer)
     std::string server_name = "heraldd";  // process whose RSS is measured
     double churn_s = 0;                   // --churn S: connect/handshake/close storm instead of broadcasts
+    int hold_s = 0;  // --hold-s S: keep the connections open and reading, publish nothing
     int churn_inflight = 256;
 };
 
@@ -623,6 +624,8 @@ options parse(int argc, char** argv) {
             o.nats_subject = next();
         else if (a == "--server-name")
             o.server_name = next();
+        else if (a == "--hold-s")
+            o.hold_s = std::stoi(next());
         else if (a == "--churn")
             o.churn_s = std::stod(next());
         else if (a == "--churn-inflight")
@@ -639,6 +642,7 @@ options parse(int argc, char** argv) {
                 "       [--path / --nats-subject S --trigger nats-pub:HOST:PORT/S --server-name "
                 "nats-server]\n"
                 "       [--churn SECONDS [--churn-inflight K]]   connect, upgrade, close, repeat\n"
+                "       [--hold-s S]   hold the subscribers open, reading everything, for S seconds\n"
                 "--release-delay-ms 0 publishes without deliver_at; latency then starts at the publish "
                 "call.\n");
             std::exit(0);
@@ -851,6 +855,20 @@ int main(int argc, char** argv) {
             connected, o.connections, o.procs, rss_per_conn);
         std::printf("%-10s %9s %10s %10s %10s %10s %14s\n", "broadcast", "delivered", "p50 ms", "p99 ms",
                     "max ms", "spread ms", "deliveries/s");
+    }
+    if (o.hold_s > 0) {
+        // Subscribers that read everything someone else publishes (overload
+        // runs): a round waiting for an id nobody sends lasts the hold time.
+        start_round(workers, "lg-hold-never-published", o.hold_s * 1000, 1);
+        const result r = finish_round(workers);
+        std::printf("held %d connections for %d s, reading; loadgen CPU %.2f s\n", connected, o.hold_s,
+                    cpu_seconds(RUSAGE_SELF) + r.cpu_s - cpu_start);
+        for (auto& w : workers) {
+            command stop{};
+            write_all(w.cmd_fd, &stop, sizeof stop);
+            waitpid(w.pid, nullptr, 0);
+        }
+        return 0;
     }
     std::string json_broadcasts;
     const std::int64_t run_tag = wall_ns() / 1000;
