@@ -393,7 +393,7 @@ int run(int argc, char** argv) {
     fanout::audience_sequencer outbound_seq;
     const auto on_outbound = [&outbound, &outbound_seq](const herald::v1::Announcement& a,
                                                         fanout::kafka_position at) {
-        const std::uint64_t seq = outbound_seq.next(a.audience(), at.offset);
+        const std::uint64_t seq = outbound_seq.next(a.audience(), at.offset, at.partition);
         if (!outbound.interested(a.audience()))
             return true;  // nobody behind a gateway ever subscribed to it
         if (a.has_expires_at() &&

@@ -50,7 +50,7 @@ std::shared_ptr<broadcast> dispatcher::build(const herald::v1::Announcement& a, 
 }
 
 broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_position source) {
-    const std::uint64_t seq = sequencer_.next(a.audience(), source.offset);
+    const std::uint64_t seq = sequencer_.next(a.audience(), source.offset, source.partition);
 
     auto b = build(a, seq, source);
     if (b->expires_wall_ns != 0 && b->expires_wall_ns <= base::wall_now_ns()) {
@@ -81,7 +81,7 @@ broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, kafka_posit
 
 void dispatcher::remember(const herald::v1::Announcement& a, kafka_position source,
                           std::int64_t refill_from_offset) {
-    const std::uint64_t seq = sequencer_.next(a.audience(), source.offset);
+    const std::uint64_t seq = sequencer_.next(a.audience(), source.offset, source.partition);
     auto b = build(a, seq, source);
     const std::int64_t now_wall = base::wall_now_ns();
     if ((b->expires_wall_ns != 0 && b->expires_wall_ns <= now_wall) ||

@@ -30,17 +30,29 @@
 namespace herald::fanout {
 
 /// seq = offset + 1, raised to stay strictly above the audience's previous
-/// seq. One per consumer thread.
+/// seq. A record read again from the partition that carried the audience's
+/// last one (a partition assigned again, a history read-back) keeps
+/// offset + 1, the seq it had the first time. One per consumer thread.
 class audience_sequencer {
   public:
-    std::uint64_t next(const std::string& audience, std::int64_t offset) {
-        std::uint64_t& last = last_[audience];
-        last = std::max(last + 1, static_cast<std::uint64_t>(std::max<std::int64_t>(offset, 0)) + 1);
-        return last;
+    std::uint64_t next(const std::string& audience, std::int64_t offset, std::int32_t partition = 0) {
+        const auto at = static_cast<std::uint64_t>(std::max<std::int64_t>(offset, 0)) + 1;
+        position& last = last_[audience];
+        if (last.seq != 0 && partition == last.partition && offset <= last.offset)
+            return at;  // read again: the same seq as before
+        last.seq = std::max(last.seq + 1, at);
+        last.partition = partition;
+        last.offset = offset;
+        return last.seq;
     }
 
   private:
-    std::unordered_map<std::string, std::uint64_t> last_;
+    struct position {
+        std::uint64_t seq = 0;
+        std::int32_t partition = -1;
+        std::int64_t offset = -1;
+    };
+    std::unordered_map<std::string, position> last_;
 };
 
 class dispatcher {

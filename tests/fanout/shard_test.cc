@@ -364,6 +364,44 @@ TEST_F(ShardTest, GapBeyondTheHistoryIsToldExplicitlyAndSseHonoursLastEventId) {
     EXPECT_NE(m.find("herald_recoveries_total{result=\"gap\"} 1"), std::string::npos) << m;
 }
 
+TEST_F(ShardTest, ReadBackHistoryIsRememberedNotSentAndServesRecoveryOnce) {
+    peer live = subscribe_ws(0, "audience=news");
+    settle();
+    // Offsets 20..22 read back from Kafka at start-up (the refill began at 20),
+    // one of them twice (a partition assigned again): remembered, not sent.
+    for (const std::int64_t offset : {20, 21, 21, 22}) {
+        herald::v1::Announcement a;
+        a.set_id("old" + std::to_string(offset));
+        a.set_audience("news");
+        a.set_text("before the restart");
+        dispatcher_->remember(a, kafka_position{0, offset}, 20);
+    }
+    settle();
+    EXPECT_FALSE(live.read_data_frame(200)) << "a read-back announcement was delivered again";
+    // Saw seq 21 (offset 20) before the restart: gets 22 and 23, complete.
+    peer again = subscribe_ws(1, "audience=news&since=21");
+    settle();
+    for (const char* id : {"old21", "old22"}) {
+        auto f = again.read_data_frame();
+        ASSERT_TRUE(f) << "missed " << id;
+        EXPECT_NE(f->payload.find(std::string("\"id\":\"") + id + "\""), std::string::npos) << f->payload;
+    }
+    EXPECT_FALSE(again.read_data_frame(150)) << "the duplicate read-back was kept twice";
+    // From before the refill window: told there is a gap.
+    peer far = subscribe_ws(1, "audience=news&since=5");
+    auto notice = far.read_data_frame();
+    ASSERT_TRUE(notice);
+    EXPECT_NE(notice->payload.find(R"("type":"gap")"), std::string::npos) << notice->payload;
+    // Live continues above the read-back.
+    auto next = announce("new", "news", "after", 23);
+    ASSERT_TRUE(wait_done(1));
+    EXPECT_GT(next->seq, 23u);
+    ASSERT_TRUE(live.read_data_frame());
+    EXPECT_EQ(live.raw_last_, next->websocket_frame);
+    const std::string m = registry_.render();
+    EXPECT_NE(m.find("herald_recoveries_total{result=\"complete\"} 1"), std::string::npos) << m;
+}
+
 TEST_F(ShardTest, SlowConsumerIsClosedWith1008AndOthersUnaffected) {
     shard_options opts;
     opts.session.send_queue_frames = 4;
