@@ -12,6 +12,9 @@
 #                     client on another audience checks that live fan-out
 #                     still flows while the outbound side is paused.
 #   bench/overload.sh [DURATION=120] [CONNECTIONS=5000] [LIVE_RATE=3000] [OUT_RATE=50]
+# OVERLOAD_POLICY (default drop) is heraldd's slow_consumer_policy: with
+# "close" the subscribers, who cannot read as fast as the flood, are closed
+# with 1008 within seconds and the rest of the phase has nobody to deliver to.
 # Writes bench/out/overload-<date>.csv and prints a summary for bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +44,8 @@ brokers=$(curl -fsS http://127.0.0.1:18691/v1/info | python3 -c 'import json,sys
 "$bin"/heraldd --client-host 127.0.0.1 --client-port 18680 --ops-host 127.0.0.1 --ops-port 18681 \
   --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id overload --data-dir "$work/data" \
   --webhook-rate 200 --webhook-burst 200 --recipient-min-interval-ms 0 \
-  --outbound-max-pending 20000 --outbound-max-waiting 500 --log-level warn 2>"$work/heraldd.log" >/dev/null &
+  --outbound-max-pending 20000 --outbound-max-waiting 500 --slow-consumer-policy "${OVERLOAD_POLICY:-drop}" \
+  --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
 until [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 
@@ -60,11 +64,11 @@ while True:
 PY
 }
 
-echo "phase,t_s,rss_kib,live_paused,outbound_paused,live_lag,outbound_lag,queue_depth,outbound_pending,outbound_waiting,live_deliveries,outbound_sent" >"$csv"
+echo "phase,t_s,rss_kib,live_paused,outbound_paused,live_lag,outbound_lag,queue_depth,outbound_pending,outbound_waiting,live_deliveries,outbound_sent,live_connections,slow_consumer_drops" >"$csv"
 sample() {  # sample PHASE T
   local m; m=$(curl -fsS "http://$ops/metrics")
   local g; g() { echo "$m" | awk -v n="$1" -v f="$2" 'index($0, n)==1 && index($0, f) {s+=$NF} END {printf "%.0f", s+0}'; }
-  echo "$1,$2,$(awk '/VmRSS/{print $2}' "/proc/$pid/status"),$(g herald_ingest_paused 'consumer="live"'),$(g herald_ingest_paused 'consumer="outbound"'),$(g herald_kafka_consumer_lag 'consumer="live"'),$(g herald_kafka_consumer_lag 'consumer="outbound"'),$(g herald_shard_queue_depth ''),$(g herald_outbound_pending ''),$(g herald_outbound_waiting_broadcasts ''),$(g herald_deliveries_total 'outcome="sent"'),$(g herald_outbound_deliveries_total 'outcome="sent"')" >>"$csv"
+  echo "$1,$2,$(awk '/VmRSS/{print $2}' "/proc/$pid/status"),$(g herald_ingest_paused 'consumer="live"'),$(g herald_ingest_paused 'consumer="outbound"'),$(g herald_kafka_consumer_lag 'consumer="live"'),$(g herald_kafka_consumer_lag 'consumer="outbound"'),$(g herald_shard_queue_depth ''),$(g herald_outbound_pending ''),$(g herald_outbound_waiting_broadcasts ''),$(g herald_deliveries_total 'outcome="sent"'),$(g herald_outbound_deliveries_total 'outcome="sent"'),$(g herald_live_connections ''),$(g herald_drops_total 'reason="slow_consumer"')" >>"$csv"
 }
 run_phase() {  # run_phase NAME
   local start; start=$(date +%s)
@@ -114,7 +118,8 @@ for phase in ("live", "outbound"):
     rate = (float(r[-1][key]) - float(r[0][key])) / t
     print(f"{phase}: RSS MiB first quarter median {statistics.median(rss[:q]):.1f}, last quarter median "
           f"{statistics.median(rss[-q:]):.1f}, max {max(rss):.1f}; paused {100 * paused:.0f}% of samples; "
-          f"Kafka lag max {lag}; {rate:.0f} deliveries/s")
+          f"Kafka lag max {lag}; {rate:.0f} deliveries/s; live connections at the end {r[-1]['live_connections']}, "
+          f"slow-consumer drops {r[-1]['slow_consumer_drops']}")
 d = [x for x in rows if x["phase"] == "live-drained"]
 if d:
     print(f"live, 10 s after the flood stopped: lag {d[0]['live_lag']}, paused {d[0]['live_paused']}")

@@ -316,7 +316,7 @@ void announcement_consumer::run() {
             next_commit = now + std::chrono::milliseconds(options_.commit_interval_ms);
         }
         if (now >= next_lag) {
-            update_lag();
+            update_lag(paused);
             next_lag = now + lag_period;
         }
     }
@@ -455,7 +455,7 @@ void announcement_consumer::commit(bool synchronous) {
     RdKafka::TopicPartition::destroy(parts);
 }
 
-void announcement_consumer::update_lag() {
+void announcement_consumer::update_lag(bool paused) {
     std::vector<RdKafka::TopicPartition*> parts;
     if (consumer_->assignment(parts) != RdKafka::ERR_NO_ERROR || parts.empty()) {
         RdKafka::TopicPartition::destroy(parts);
@@ -465,9 +465,12 @@ void announcement_consumer::update_lag() {
     for (auto* p : parts) {
         std::int64_t low = 0;
         std::int64_t high = 0;
-        if (consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high) ==
-                RdKafka::ERR_NO_ERROR &&
-            high >= 0) {
+        // A paused partition fetches nothing, so its cached high watermark
+        // stands still: ask the broker (the consumer is idle anyway).
+        const RdKafka::ErrorCode got =
+            paused ? consumer_->query_watermark_offsets(p->topic(), p->partition(), &low, &high, 200)
+                   : consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high);
+        if (got == RdKafka::ERR_NO_ERROR && high >= 0) {
             const std::int64_t position = p->offset() >= 0 ? p->offset() : low;
             probe_.set_lag(p->partition(), static_cast<double>(std::max<std::int64_t>(0, high - position)));
         }

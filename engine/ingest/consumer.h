@@ -116,7 +116,7 @@ class announcement_consumer {
     void dead_letter(RdKafka::Message& m, const base::error& why);
     void drain_completions();
     void commit(bool synchronous);
-    void update_lag();
+    void update_lag(bool paused);
 
     consumer_options options_;
     probe& probe_;
