@@ -237,6 +237,10 @@ int run(int argc, char** argv) {
     outbound_ingest_opts.group_id = cfg.outbound_group_id;
     outbound_ingest_opts.client_id = "heraldd-" + cfg.instance_id + "-outbound";
     outbound_ingest_opts.dead_letter = true;
+    // Written down means finished: commit soon, because after a crash the
+    // partition's next owner may be another instance whose checkpoint store
+    // does not know what this one sent (same idempotency keys, though).
+    outbound_ingest_opts.commit_interval_ms = std::min<std::uint32_t>(cfg.commit_interval_ms, 200);
     outbound_ingest_opts.overloaded = [&, overloaded_now = false, memory_high = false]() mutable {
         const bool memory = memory_state(memory_high);
         const std::uint64_t waiting = overload_outbound != nullptr ? overload_outbound->waiting() : 0;
@@ -372,8 +376,8 @@ int run(int argc, char** argv) {
     if (!interrupted.empty()) {
         HERALD_LOG_INFO("app", "resuming ", interrupted.size(), " interrupted outbound broadcast(s)");
     }
-    checkpoints.start([&board](const std::string& id) {
-        const auto p = board.get(id);
+    checkpoints.start([&board](const std::string& key) {
+        const auto p = board.get(outbound::checkpoints::id_of(key));
         return !p || p->done();
     });
 
@@ -399,8 +403,9 @@ int run(int argc, char** argv) {
         if (a.has_expires_at() &&
             google::protobuf::util::TimeUtil::TimestampToNanoseconds(a.expires_at()) <= base::wall_now_ns())
             return true;
-        (void)outbound.deliver(fanout::dispatcher::build(a, seq, at));
-        return true;
+        // Not durable (the checkpoint store failed): sent, but left uncommitted.
+        return outbound.deliver(fanout::dispatcher::build(a, seq, at)) !=
+               outbound::deliver_result::not_durable;
     };
 
     // Ops API.
@@ -464,6 +469,10 @@ int run(int argc, char** argv) {
         s->start();
     }
     ops_server.start();
+    if (auto started = outbound_ingest.start(on_outbound); !started) {
+        std::cerr << "heraldd: " << started.err().detail << "\n";
+        return 1;
+    }
     if (auto started = ingest.start(
             [&dispatcher](const herald::v1::Announcement& a, fanout::kafka_position at) {
                 dispatcher->publish(a, at);
@@ -474,10 +483,7 @@ int run(int argc, char** argv) {
             });
         !started) {
         std::cerr << "heraldd: " << started.err().detail << "\n";
-        return 1;
-    }
-    if (auto started = outbound_ingest.start(on_outbound); !started) {
-        std::cerr << "heraldd: " << started.err().detail << "\n";
+        outbound_ingest.finish();  // its thread uses what returning destroys
         return 1;
     }
 

@@ -32,7 +32,9 @@ namespace herald::fanout {
 /// seq = offset + 1, raised to stay strictly above the audience's previous
 /// seq. A record read again from the partition that carried the audience's
 /// last one (a partition assigned again, a history read-back) keeps
-/// offset + 1, the seq it had the first time. One per consumer thread.
+/// offset + 1, the seq it had the first time — unless it had been raised
+/// (an audience whose records came from several partitions). One per
+/// consumer thread.
 class audience_sequencer {
   public:
     std::uint64_t next(const std::string& audience, std::int64_t offset, std::int32_t partition = 0) {

@@ -62,6 +62,11 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
                             owner_.options_.topic);
             owner_.assigned_.store(!partitions.empty(), std::memory_order_release);
         } else {
+            // Commit what is finished before the partitions go: in the shared
+            // outbound group the next owner starts from here, and its own
+            // checkpoint store does not know what this instance already sent.
+            owner_.drain_completions();
+            owner_.commit(true);
             for (const auto* p : partitions) {
                 tracker.forget(p->partition());
                 refills.erase(p->partition());
@@ -251,6 +256,48 @@ base::result<void> announcement_consumer::start(handler on_announcement, history
     return {};
 }
 
+void announcement_consumer::end_refill(std::int32_t partition) {
+    if (auto it = callbacks_->refills.find(partition); it != callbacks_->refills.end() && !it->second.done) {
+        it->second.done = true;
+        refilling_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+void announcement_consumer::handle(RdKafka::Message& m) {
+    switch (m.err()) {
+        case RdKafka::ERR_NO_ERROR:
+            process(m);
+            break;
+        case RdKafka::ERR__TIMED_OUT:
+            break;
+        case RdKafka::ERR__PARTITION_EOF:
+            // A read-back that found fewer records than its window (a gap in
+            // the offsets) is complete at the end of the log.
+            end_refill(m.partition());
+            break;
+        case RdKafka::ERR__AUTO_OFFSET_RESET:
+            // The read-back started where retention has just deleted records,
+            // and the reset jumped to the end: live delivery must still begin
+            // at the committed position.
+            if (auto it = callbacks_->refills.find(m.partition()); it != callbacks_->refills.end()) {
+                HERALD_LOG_WARN(options_.name, "partition ", m.partition(),
+                                ": history read-back fell off the log; live from offset ",
+                                it->second.live_from);
+                std::unique_ptr<RdKafka::TopicPartition> at(
+                    RdKafka::TopicPartition::create(options_.topic, m.partition(), it->second.live_from));
+                (void)consumer_->seek(*at, 5000);
+                end_refill(m.partition());
+                callbacks_->refills.erase(it);
+                break;
+            }
+            [[fallthrough]];
+        default:
+            probe_.consumer_error();
+            HERALD_LOG_WARN(options_.name, "consume: ", m.errstr());
+            break;
+    }
+}
+
 void announcement_consumer::run() {
     auto next_commit = std::chrono::steady_clock::now();
     auto next_lag = next_commit;
@@ -280,31 +327,11 @@ void announcement_consumer::run() {
                 set_paused(true);
             // Keep librdkafka's group session alive while nothing is fetched.
             std::unique_ptr<RdKafka::Message> m(consumer_->consume(0));
-            if (m->err() == RdKafka::ERR_NO_ERROR)
-                process(*m);  // already fetched before the pause took effect
+            handle(*m);  // fetched before the pause took effect, or an event
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         } else if (consuming_.load(std::memory_order_acquire)) {
             std::unique_ptr<RdKafka::Message> m(consumer_->consume(poll_timeout_ms));
-            switch (m->err()) {
-                case RdKafka::ERR_NO_ERROR:
-                    process(*m);
-                    break;
-                case RdKafka::ERR__TIMED_OUT:
-                    break;
-                case RdKafka::ERR__PARTITION_EOF:
-                    // A read-back that found fewer records than its window (a
-                    // gap in the offsets) is complete at the end of the log.
-                    if (auto it = callbacks_->refills.find(m->partition());
-                        it != callbacks_->refills.end() && !it->second.done) {
-                        it->second.done = true;
-                        refilling_.fetch_sub(1, std::memory_order_acq_rel);
-                    }
-                    break;
-                default:
-                    probe_.consumer_error();
-                    HERALD_LOG_WARN(options_.name, "consume: ", m->errstr());
-                    break;
-            }
+            handle(*m);
         } else {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }

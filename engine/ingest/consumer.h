@@ -110,7 +110,9 @@ class announcement_consumer {
 
   private:
     void run();
+    void handle(RdKafka::Message& m);  // a record or an event from consume()
     void process(RdKafka::Message& m);
+    void end_refill(std::int32_t partition);
     /// True when `m` was part of a partition's read-back (and handled as such).
     bool refill(RdKafka::Message& m);
     void dead_letter(RdKafka::Message& m, const base::error& why);

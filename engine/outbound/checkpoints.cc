@@ -112,18 +112,18 @@ std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
     return out;
 }
 
-base::result<bool> checkpoints::started(const std::string& id, const std::string& announcement,
+base::result<bool> checkpoints::started(const std::string& key, const std::string& announcement,
                                         std::uint64_t seq) {
     std::lock_guard lock(db_mutex_);
     {
         statement q(db_, "SELECT 1 FROM completed WHERE id = ?1");
-        q.text(1, id);
+        q.text(1, key);
         if (sqlite3_step(q.s) == SQLITE_ROW)
             return false;
     }
     statement q(db_,
                 "INSERT OR IGNORE INTO broadcasts (id, announcement, seq, started) VALUES (?1, ?2, ?3, ?4)");
-    q.text(1, id);
+    q.text(1, key);
     q.blob(2, announcement);
     sqlite3_bind_int64(q.s, 3, static_cast<sqlite3_int64>(seq));
     sqlite3_bind_int64(
@@ -133,14 +133,17 @@ base::result<bool> checkpoints::started(const std::string& id, const std::string
                              std::string("checkpoint: ") + sqlite3_errmsg(db_));
     if (sqlite3_changes(db_) == 0)
         return false;  // running already (resumed after a restart)
-    std::lock_guard p(pending_mutex_);
-    open_.push_back(id);
     return true;
 }
 
-void checkpoints::finished(const std::string& broadcast_id, const std::string& recipient_id) {
+void checkpoints::opened(const std::string& key) {
+    std::lock_guard p(pending_mutex_);
+    open_.push_back(key);
+}
+
+void checkpoints::finished(const std::string& key, const std::string& recipient_id) {
     std::lock_guard lock(pending_mutex_);
-    pending_.emplace_back(broadcast_id, recipient_id);
+    pending_.emplace_back(key, recipient_id);
 }
 
 void checkpoints::forget(const std::string& recipient_id) {

@@ -8,10 +8,13 @@
 // interval before the crash, and those carry the same idempotency key
 // (webhook-id / idempotency-key) as the first, so the gateway discards them.
 //
-// Kafka may deliver an announcement again (a crash or a rebalance before the
-// outbound consumer's commit landed). started() recognises a broadcast that
-// is running or finished within `completed_retention` and says so, so it is
-// not sent to everyone a second time.
+// Kafka may deliver an announcement again (a restart before the outbound
+// consumer's commit landed). started() recognises a broadcast that is running
+// or finished here within `completed_retention` and says so, so this
+// instance does not send it to everyone a second time. The store is this
+// instance's own: when the partition moves to another instance before the
+// commit (a crash; a rebalance commits first), that one sends again, with the
+// same idempotency keys.
 //
 // Why SQLite, in its own file (<data_dir>/outbound.sqlite3): the same
 // durable, inspectable store as the registry without contending for its
@@ -55,7 +58,7 @@ class checkpoints {
     /// Broadcasts that were started and not finished, oldest first.
     [[nodiscard]] std::vector<unfinished> load_unfinished();
 
-    /// Starts the flusher. `is_done(id)` says whether a broadcast has no
+    /// Starts the flusher. `is_done(key)` says whether a broadcast has no
     /// pending recipients left (then its rows are deleted).
     void start(std::function<bool(const std::string&)> is_done);
     /// Flushes what is pending and stops the flusher.
@@ -64,11 +67,24 @@ class checkpoints {
     /// How long a finished broadcast's id is remembered against redelivery.
     static constexpr std::chrono::hours completed_retention{1};
 
+    /// A broadcast's key here: ids are unique per tenant only.
+    [[nodiscard]] static std::string key(const std::string& tenant, const std::string& id) {
+        return tenant + '\x1f' + id;
+    }
+    /// The announcement id inside a key.
+    [[nodiscard]] static std::string id_of(const std::string& key) {
+        return key.substr(key.find('\x1f') + 1);
+    }
+
     /// Before delivery: writes the broadcast down (synchronously). False when
     /// it is running or finished recently: then it must not be sent again.
-    base::result<bool> started(const std::string& id, const std::string& announcement, std::uint64_t seq);
+    base::result<bool> started(const std::string& key, const std::string& announcement, std::uint64_t seq);
+    /// After started() and once the broadcast is on the status board: the
+    /// flusher may now ask whether it is done (asked earlier, a broadcast not
+    /// yet on the board would look finished and lose its rows).
+    void opened(const std::string& key);
     /// A recipient reached a final outcome (any thread; batched).
-    void finished(const std::string& broadcast_id, const std::string& recipient_id);
+    void finished(const std::string& key, const std::string& recipient_id);
     /// Erases a forgotten recipient from every checkpoint.
     void forget(const std::string& recipient_id);
     /// Writes what is pending now.

@@ -1,6 +1,7 @@
 #include "outbound/outbound_shard.h"
 
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 
@@ -62,9 +63,10 @@ class outbound_probe {
                         .Add({});
         waiting_ = &prometheus::BuildGauge()
                         .Name("herald_outbound_waiting_broadcasts")
-                        .Help("Outbound broadcasts waiting for the in-memory backlog to make room")
-                        .Register(r)
-                        .Add({});
+                        .Help(
+                            "Outbound broadcasts waiting for the in-memory backlog to make room, per "
+                            "outbound shard (a broadcast waits on every shard)")
+                        .Register(r);
         subscribers_ = &prometheus::BuildGauge()
                             .Name("herald_outbound_subscribers")
                             .Help("Outbound subscribers in the in-memory registry index")
@@ -85,7 +87,10 @@ class outbound_probe {
     void sender_paused() { paused_->Increment(); }
     void request_seconds(double s) { request_seconds_->Observe(s); }
     void pending(double n) { pending_->Increment(n); }
-    void waiting(double n) { waiting_->Increment(n); }
+    /// Each shard's own gauge (created once, by its constructor).
+    prometheus::Gauge& waiting_gauge(std::uint32_t shard) {
+        return waiting_->Add({{"shard", std::to_string(shard)}});
+    }
     void subscribers(double n) { subscribers_->Increment(n); }
 
   private:
@@ -95,7 +100,7 @@ class outbound_probe {
     prometheus::Counter* paused_;
     prometheus::Histogram* request_seconds_;
     prometheus::Gauge* pending_;
-    prometheus::Gauge* waiting_;
+    prometheus::Family<prometheus::Gauge>* waiting_;
     prometheus::Gauge* subscribers_;
 };
 
@@ -122,6 +127,7 @@ class outbound_router::shard {
           delay_timer_(io_),
           max_pending_(
               std::max<std::uint64_t>(options.max_pending / std::max<std::uint32_t>(options.shards, 1), 1)),
+          waiting_gauge_(probe.waiting_gauge(index)),
           rng_(std::random_device{}() + index) {
         tls_.set_default_verify_paths();
         tls_.set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
@@ -354,7 +360,6 @@ class outbound_router::shard {
     // --- delivery --------------------------------------------------------
 
     void on_deliver(const fanout::broadcast_ptr& b, const done_set& done) {
-        note_collapse_key(*b);
         const std::int64_t now = base::mono_now_ns();
         if (b->release_mono_ns > now + 1'000'000) {
             // deliver_at ahead: list the recipients at the release instant.
@@ -381,9 +386,12 @@ class outbound_router::shard {
     // when too many broadcasts wait.
 
     void admit_or_wait(const fanout::broadcast_ptr& b, const done_set& done) {
+        // At its release instant, not on arrival: one scheduled for tomorrow
+        // must not supersede one due now.
+        note_collapse_key(*b);
         waiting_.push(waiting_broadcast{b, done, next_order_++});
         waiting.fetch_add(1, std::memory_order_relaxed);
-        probe_.waiting(1);
+        waiting_gauge_.Increment();
         admit();
     }
 
@@ -392,7 +400,7 @@ class outbound_router::shard {
             waiting_broadcast w = waiting_.top();
             waiting_.pop();
             waiting.fetch_sub(1, std::memory_order_relaxed);
-            probe_.waiting(-1);
+            waiting_gauge_.Decrement();
             expand(w.b, w.done);
         }
     }
@@ -420,8 +428,8 @@ class outbound_router::shard {
     }
 
     void note_collapse_key(const fanout::broadcast& b) {
-        if (b.collapse_key.empty())
-            return;
+        if (b.collapse_key.empty() || (b.expires_wall_ns != 0 && b.expires_wall_ns <= base::wall_now_ns()))
+            return;  // an expired one replaces nothing
         if (newest_by_collapse_key_.size() >= max_collapse_keys)
             newest_by_collapse_key_.clear();  // forgetting only means an older one is still sent
         auto& newest = newest_by_collapse_key_[collapse_slot(b)];
@@ -487,7 +495,7 @@ class outbound_router::shard {
         if (r == nullptr)
             return;  // forgotten: no receipt or checkpoint may name them any more
         if (checkpoints_ != nullptr)
-            checkpoints_->finished(d.b->id, r->id);
+            checkpoints_->finished(checkpoints::key(d.b->tenant, d.b->id), r->id);
         probe_.outcome(r->channel, outcome);
         if (on_outcome_) {
             on_outcome_(outcome_event{*d.b, r->id, r->channel, outcome, reason, d.attempts, exhausted});
@@ -752,6 +760,7 @@ class outbound_router::shard {
     asio::steady_timer delay_timer_;
     std::uint64_t next_order_ = 0;
     std::uint64_t max_pending_;
+    prometheus::Gauge& waiting_gauge_;
     std::priority_queue<waiting_broadcast, std::vector<waiting_broadcast>, waiting_first> waiting_;
     bool admit_posted_ = false;
     static constexpr std::size_t max_collapse_keys = 65536;
@@ -816,24 +825,31 @@ bool outbound_router::interested(const std::string& audience) const {
     return audiences_.count(audience) != 0;
 }
 
-bool outbound_router::deliver(const fanout::broadcast_ptr& b) {
+deliver_result outbound_router::deliver(const fanout::broadcast_ptr& b) {
+    bool durable = true;
+    const std::string key = checkpoints::key(b->tenant, b->id);
     if (checkpoints_ != nullptr) {
-        auto r = checkpoints_->started(b->id, b->announcement_pb, b->seq);
+        auto r = checkpoints_->started(key, b->announcement_pb, b->seq);
         if (!r) {
+            // Delivered anyway (nobody waits for a disk), but its offset must
+            // not be committed: a restart consumes it again.
             HERALD_LOG_ERROR("outbound", "broadcast ", b->id, " is not crash-safe: ", r.err().detail);
+            durable = false;
         } else if (!*r) {
             // Written down before: Kafka redelivered it (a crash or a
             // rebalance before the commit). Resumed or finished already.
             HERALD_LOG_INFO("outbound", "broadcast ", b->id, " is already known here; not sent again");
-            return false;
+            return deliver_result::known;
         }
     }
-    // The board before the shards: the checkpoint flusher takes a broadcast
-    // it cannot find there as long gone.
+    // The board before the flusher may look: it takes a broadcast it cannot
+    // find there as long gone.
     board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
                    options_.webhook_rate);
+    if (checkpoints_ != nullptr && durable)
+        checkpoints_->opened(key);
     for (auto& s : shards_) s->deliver(b);
-    return true;
+    return durable ? deliver_result::written_down : deliver_result::not_durable;
 }
 
 void outbound_router::resume(const fanout::broadcast_ptr& b,
@@ -856,8 +872,9 @@ std::uint64_t outbound_router::pending() const noexcept {
 }
 
 std::uint64_t outbound_router::waiting() const noexcept {
+    // Every broadcast waits on every shard: the longest line is the count.
     std::uint64_t n = 0;
-    for (const auto& s : shards_) n += s->waiting.load(std::memory_order_relaxed);
+    for (const auto& s : shards_) n = std::max(n, s->waiting.load(std::memory_order_relaxed));
     return n;
 }
 

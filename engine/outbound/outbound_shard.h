@@ -81,6 +81,12 @@ using outcome_handler = std::function<void(const outcome_event&)>;
 class outbound_probe;
 class checkpoints;
 
+enum class deliver_result : std::uint8_t {
+    written_down,  // crash-safe: its Kafka offset may be committed
+    known,         // written down before (redelivered): not sent again
+    not_durable,   // being sent, but the checkpoint store failed: keep the offset uncommitted
+};
+
 /// All outbound shards; routes subscriptions and broadcasts to them.
 class outbound_router {
   public:
@@ -102,9 +108,8 @@ class outbound_router {
     /// to another audience has nobody to reach and is not written down).
     [[nodiscard]] bool interested(const std::string& audience) const;
     /// Any thread: writes the broadcast down (crash safety), then delivers it
-    /// to every opted-in subscriber of its audience. False when it was
-    /// written down before (redelivered by Kafka): then nothing is sent again.
-    bool deliver(const fanout::broadcast_ptr& b);
+    /// to every opted-in subscriber of its audience.
+    deliver_result deliver(const fanout::broadcast_ptr& b);
     /// After a restart: continue an interrupted broadcast for everyone not in `done`.
     void resume(const fanout::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
 

@@ -64,28 +64,32 @@ broadcast_progress& status_board::entry(const std::string& id) {
         it->second.id = id;
         it->second.started_mono_ns = base::mono_now_ns();
         order_.push_back(id);
-        if (order_.size() > capacity_)
-            evict_one();
+        while (order_.size() > capacity_ && evict_one()) {
+        }
     }
     return entries_.find(id)->second;
 }
 
-void status_board::evict_one() {
+bool status_board::evict_one() {
     // The oldest finished broadcast goes. A running one stays however old it
     // is: the checkpoint flusher reads a broadcast missing from the board as
-    // finished and would drop its crash-safety rows. Running broadcasts are
-    // bounded by the outbound backlog; the scan looks at the oldest few only.
+    // finished and would drop its crash-safety rows. Running ones met on the
+    // way move to the back, so the next call starts past them and the board
+    // stays at its capacity whatever runs.
     constexpr int max_scan = 64;
-    int scanned = 0;
-    for (auto it = order_.begin(); it != order_.end() && scanned < max_scan; ++it, ++scanned) {
-        const auto e = entries_.find(*it);
-        if (e == entries_.end() || e->second.done()) {
-            if (e != entries_.end())
-                entries_.erase(e);
-            order_.erase(it);
-            return;
+    for (int scanned = 0; scanned < max_scan && !order_.empty(); ++scanned) {
+        std::string id = std::move(order_.front());
+        order_.pop_front();
+        const auto e = entries_.find(id);
+        if (e == entries_.end())
+            continue;
+        if (e->second.done()) {
+            entries_.erase(e);
+            return true;
         }
+        order_.push_back(std::move(id));
     }
+    return false;
 }
 
 void status_board::started(const std::string& id, const std::string& tenant, const std::string& audience,

@@ -64,7 +64,7 @@ class status_board {
 
   private:
     broadcast_progress& entry(const std::string& id);  // mutex held
-    void evict_one();                                  // mutex held
+    bool evict_one();                                  // mutex held; false: nothing finished in sight
 
     mutable std::mutex mutex_;
     std::size_t capacity_;

@@ -640,6 +640,27 @@ TEST(Outbound, AnInstanceJoiningMidBroadcastRebalancesWithoutLossOrDuplicates) {
     EXPECT_EQ(big_receipts.size(), 300u) << "receipts incomplete after the rebalance";
 }
 
+TEST(Outbound, TheSameAnnouncementIdFromTwoTenantsIsTwoBroadcasts) {
+    // Ids are unique per tenant only: the checkpoint store must not take the
+    // second tenant's announcement for a redelivery of the first's.
+    gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    daemon d({"--recipient-min-interval-ms", "0"});
+    subscribe_webhooks(d, gw, "tt", 3, {"club"});
+    kafka_producer producer(d.brokers);
+    for (const char* tenant : {"festival-a", "festival-b"}) {
+        ASSERT_TRUE(producer.produce_json("herald.announcements", "club",
+                                          R"({"id":"alert-1","tenant":")" + std::string(tenant) +
+                                              R"(","audience":"club","text":"Gates open"})"));
+    }
+    wait_accepted(gw, 6, 20);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::map<std::string, int> per_tenant;
+    for (const auto& req : accepted(gw)) per_tenant[text(req.body, "tenant")]++;
+    EXPECT_EQ(per_tenant["festival-a"], 3) << d.log();
+    EXPECT_EQ(per_tenant["festival-b"], 3) << d.log();
+}
+
 TEST(Outbound, WhatsAppFreeTextOnlyInsideTheCustomerServiceWindow) {
     gateway_standin gw({"--rate", "1000", "--pair-interval-s", "0"});
     ASSERT_NE(gw.port, 0);

@@ -69,5 +69,21 @@ TEST(StatusBoard, KeepsARunningBroadcastHoweverManyFinishAfterIt) {
     EXPECT_TRUE(board.get("tick9"));
 }
 
+TEST(StatusBoard, StaysAtCapacityWhenTheOldestAreAllRunning) {
+    // More running broadcasts at the front than one eviction looks at: they
+    // move aside, and finished ones behind them still make room.
+    status_board board(100);
+    for (int i = 0; i < 100; ++i) board.started("run" + std::to_string(i), "t", "x", 1, 1);
+    for (int i = 0; i < 1000; ++i) {
+        const std::string id = "done" + std::to_string(i);
+        board.started(id, "t", "y", 1, 1);
+        board.expanded(id, 0);
+    }
+    int kept = 0;
+    for (int i = 0; i < 1000; ++i) kept += board.get("done" + std::to_string(i)) ? 1 : 0;
+    EXPECT_LE(kept, 10) << "finished broadcasts piled up behind running ones";
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(board.get("run" + std::to_string(i))) << i;
+}
+
 }  // namespace
 }  // namespace herald::outbound
