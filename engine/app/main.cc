@@ -284,7 +284,7 @@ int run(int argc, char** argv) {
     }
     outbound::checkpoints& checkpoints = **progress;
     auto receipts = outbound::receipt_writer::create(kafka->bootstrap_servers(), "heraldd-" + cfg.instance_id,
-                                                     cfg.topic_receipts, cfg.topic_dlq);
+                                                     cfg.topic_receipts, cfg.topic_dlq, registry);
     if (!receipts) {
         std::cerr << "heraldd: " << receipts.err().detail << "\n";
         return 1;
@@ -377,7 +377,7 @@ int run(int argc, char** argv) {
         HERALD_LOG_INFO("app", "resuming ", interrupted.size(), " interrupted outbound broadcast(s)");
     }
     checkpoints.start([&board](const std::string& key) {
-        const auto p = board.get(outbound::checkpoints::id_of(key));
+        const auto p = board.get(outbound::checkpoints::id_of(key), outbound::checkpoints::tenant_of(key));
         return !p || p->done();
     });
 
@@ -395,14 +395,17 @@ int run(int argc, char** argv) {
     // router, which writes it down before returning; then its offset may be
     // committed. Sequence numbers follow the same rule as the dispatcher's.
     fanout::audience_sequencer outbound_seq;
-    const auto on_outbound = [&outbound, &outbound_seq](const herald::v1::Announcement& a,
-                                                        fanout::kafka_position at) {
+    const auto on_outbound = [&outbound, &outbound_seq, &board](const herald::v1::Announcement& a,
+                                                                fanout::kafka_position at) {
         const std::uint64_t seq = outbound_seq.next(a.audience(), at.offset, at.partition);
-        if (!outbound.interested(a.audience()))
-            return true;  // nobody behind a gateway ever subscribed to it
-        if (a.has_expires_at() &&
-            google::protobuf::util::TimeUtil::TimestampToNanoseconds(a.expires_at()) <= base::wall_now_ns())
+        // Nobody behind a gateway ever subscribed to it, or it expired: its
+        // outbound part is done here, with nobody targeted.
+        if (!outbound.interested(a.audience()) ||
+            (a.has_expires_at() && google::protobuf::util::TimeUtil::TimestampToNanoseconds(a.expires_at()) <=
+                                       base::wall_now_ns())) {
+            board.started(a.id(), a.tenant(), a.audience(), 0, 0);
             return true;
+        }
         // Not durable (the checkpoint store failed): sent, but left uncommitted.
         return outbound.deliver(fanout::dispatcher::build(a, seq, at)) !=
                outbound::deliver_result::not_durable;
@@ -527,7 +530,8 @@ int run(int argc, char** argv) {
     feed.stop();
     outbound.stop();
     checkpoints.stop();  // what finished is written down; the rest resumes at the next start
-    receipt_out.flush(2000);
+    if (const int unwritten = receipt_out.flush(2000); unwritten > 0)
+        HERALD_LOG_ERROR("app", unwritten, " receipt(s) not acknowledged by Kafka at exit");
     // 4. Final commit and leave the group. librdkafka waits for an unreachable
     // coordinator without bound, so this step gets what is left of the deadline
     // (at least 2 s); past it Herald exits without the commit and the records

@@ -53,6 +53,19 @@ std::string percent_decode(std::string_view s) {
     return out;
 }
 
+/// The decoded value of `name` in a query string, if present.
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto pair = query.substr(0, amp);
+        const auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name)
+            return percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    }
+    return std::nullopt;
+}
+
 ops::http_response post_subscriptions(const ops::http_request& req, registry::subscription_feed& feed) {
     std::vector<registry::subscription_feed::change> changes;
     std::string rejected;
@@ -179,10 +192,24 @@ std::optional<ops::http_response> outbound_api(const ops::http_request& req,
         if (req.method != "GET")
             return error(405, "use GET");
         const std::string id = percent_decode(path.substr(casts.size()));
-        auto p = board.get(id);
-        if (!p)
-            return error(404, "unknown broadcast");
-        return json(200, p->to_json(base::mono_now_ns()));
+        // Ids are unique per tenant: ?tenant=T picks one; without it, the id
+        // must be unambiguous.
+        if (const auto tenant = query_value(req.query, "tenant")) {
+            auto p = board.get(id, *tenant);
+            if (!p)
+                return error(404, "unknown broadcast " + id + " of tenant " + *tenant);
+            return json(200, p->to_json(base::mono_now_ns()));
+        }
+        const auto all = board.matching(id);
+        if (all.empty())
+            return error(404, "unknown broadcast " + id);
+        if (all.size() > 1) {
+            std::string tenants;
+            for (const auto& p : all) tenants += (tenants.empty() ? "" : ", ") + p.tenant;
+            return error(409, "broadcast " + id + " exists for several tenants (" + tenants +
+                                  "): name one with ?tenant=");
+        }
+        return json(200, all.front().to_json(base::mono_now_ns()));
     }
     return std::nullopt;
 }

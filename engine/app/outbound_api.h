@@ -3,7 +3,8 @@
 //   GET    /v1/subscriptions/{recipient}        the stored subscription
 //   POST   /v1/subscriptions/{recipient}/unsubscribe   {"audiences":[...]} or {} for all
 //   DELETE /v1/subscriptions/{recipient}        forget the person everywhere
-//   GET    /v1/broadcasts/{announcement id}     targeted/sent/failed/suppressed/pending, ETA
+//   GET    /v1/broadcasts/{announcement id}[?tenant=T]   targeted/sent/failed/suppressed/pending, ETA
+//                                                (409 when the id exists for several tenants)
 // Writes go through the herald.subscriptions topic and answer once applied.
 #pragma once
 

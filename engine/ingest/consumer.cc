@@ -237,7 +237,12 @@ base::result<void> announcement_consumer::start(handler on_announcement, history
     std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
         !set(*pconf, "client.id", options_.client_id + "-dlq", error) ||
-        !set(*pconf, "linger.ms", "5", error) || !set(*pconf, "log_level", "4", error)) {
+        !set(*pconf, "linger.ms", "5", error) || !set(*pconf, "log_level", "4", error) ||
+        // Never written twice by a retry, never dropped by a timeout: the
+        // record's offset is not committed until its dead letter is written.
+        // One request in flight, as for receipts (outbound/receipt_writer.cc).
+        !set(*pconf, "enable.idempotence", "true", error) || !set(*pconf, "message.timeout.ms", "0", error) ||
+        !set(*pconf, "max.in.flight.requests.per.connection", "1", error)) {
         return base::failure(std::make_error_code(std::errc::invalid_argument),
                              "kafka producer config: " + error);
     }
@@ -458,12 +463,23 @@ void announcement_consumer::drain_completions() {
 }
 
 void announcement_consumer::commit(bool synchronous) {
+    // Dead letters are durable before their offsets are committed: while the
+    // broker has not acknowledged them, nothing is committed (a new owner of
+    // the partition would dead-letter those records again — twice, not never).
+    if (dlq_->outq_len() > 0) {
+        dlq_->flush(1000);
+        if (dlq_->outq_len() > 0) {
+            if (!commit_postponed_)
+                HERALD_LOG_WARN(options_.name, dlq_->outq_len(),
+                                " dead letter(s) not yet acknowledged by Kafka: commits postponed");
+            commit_postponed_ = true;
+            return;
+        }
+    }
+    commit_postponed_ = false;
     auto positions = callbacks_->tracker.take_committable();
     if (positions.empty()) {
         return;
-    }
-    if (dlq_->outq_len() > 0) {
-        dlq_->flush(1000);  // dead letters are durable before their offsets are committed
     }
     std::vector<RdKafka::TopicPartition*> parts;
     parts.reserve(positions.size());

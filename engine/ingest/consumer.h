@@ -127,6 +127,7 @@ class announcement_consumer {
     std::unique_ptr<rebalancer> callbacks_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::unique_ptr<RdKafka::Producer> dlq_;
+    bool commit_postponed_ = false;  // for one log line per stretch of unacknowledged dead letters
     moodycamel::ConcurrentQueue<fanout::kafka_position> done_;
     std::atomic<bool> assigned_{false};
     std::atomic<std::uint32_t> refilling_{0};  // partitions still reading back

@@ -71,6 +71,10 @@ class checkpoints {
     [[nodiscard]] static std::string key(const std::string& tenant, const std::string& id) {
         return tenant + '\x1f' + id;
     }
+    /// The tenant inside a key.
+    [[nodiscard]] static std::string tenant_of(const std::string& key) {
+        return key.substr(0, key.find('\x1f'));
+    }
     /// The announcement id inside a key.
     [[nodiscard]] static std::string id_of(const std::string& key) {
         return key.substr(key.find('\x1f') + 1);

@@ -446,7 +446,7 @@ class outbound_router::shard {
     void expand(const fanout::broadcast_ptr& b, const done_set& done) {
         auto m = members_.find(b->audience);
         if (m == members_.end()) {
-            board_.expanded(b->id, 0);
+            board_.expanded(b->id, b->tenant, 0);
             return;
         }
         std::size_t n = 0;
@@ -464,7 +464,7 @@ class outbound_router::shard {
         }
         pending.fetch_add(n, std::memory_order_relaxed);
         probe_.pending(static_cast<double>(n));
-        board_.expanded(b->id, n);
+        board_.expanded(b->id, b->tenant, n);
         for (const delivery& d : unreachable) {
             const auto channel = slots_[d.slot].channel;
             finish(d, herald::v1::OUTCOME_FAILED,
@@ -483,13 +483,13 @@ class outbound_router::shard {
         const recipient* r = live(d);
         switch (outcome) {
             case herald::v1::OUTCOME_SENT:
-                board_.sent(d.b->id);
+                board_.sent(d.b->id, d.b->tenant);
                 break;
             case herald::v1::OUTCOME_FAILED:
-                board_.failed(d.b->id);
+                board_.failed(d.b->id, d.b->tenant);
                 break;
             default:
-                board_.suppressed(d.b->id, reason);
+                board_.suppressed(d.b->id, d.b->tenant, reason);
                 break;
         }
         if (r == nullptr)

@@ -3,6 +3,10 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <librdkafka/rdkafkacpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
+#include <chrono>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -10,37 +14,98 @@
 
 namespace herald::outbound {
 
+/// Counts what the broker finally took or refused; librdkafka calls it from
+/// poll() and flush() on the writing thread.
+class receipt_writer::delivery_reports : public RdKafka::DeliveryReportCb {
+  public:
+    explicit delivery_reports(metrics::registry& reg) {
+        auto& family = prometheus::BuildCounter()
+                           .Name("herald_receipt_records_total")
+                           .Help(
+                               "Receipt and dead-letter records of outbound deliveries the broker "
+                               "acknowledged (written) or refused for good (failed)")
+                           .Register(reg.prom());
+        written_ = &family.Add({{"result", "written"}});
+        failed_ = &family.Add({{"result", "failed"}});
+    }
+    void dr_cb(RdKafka::Message& m) override {
+        if (m.err() == RdKafka::ERR_NO_ERROR) {
+            written_->Increment();
+            return;
+        }
+        failed_->Increment();
+        HERALD_LOG_ERROR("outbound", "receipt for ", m.key() ? *m.key() : std::string(), " not written to ",
+                         m.topic_name(), ": ", m.errstr());
+    }
+
+    void refused() { failed_->Increment(); }
+
+  private:
+    prometheus::Counter* written_ = nullptr;
+    prometheus::Counter* failed_ = nullptr;
+};
+
 base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::string& bootstrap_servers,
                                                                      const std::string& client_id,
                                                                      std::string receipts_topic,
-                                                                     std::string dlq_topic) {
+                                                                     std::string dlq_topic,
+                                                                     metrics::registry& metrics) {
+    std::unique_ptr<receipt_writer> w(new receipt_writer());
+    w->reports_ = std::make_unique<delivery_reports>(metrics);
+    w->queue_full_waits_ = &prometheus::BuildCounter()
+                                .Name("herald_receipt_queue_full_waits_total")
+                                .Help(
+                                    "Times an outbound shard waited because the receipt producer's "
+                                    "queue was full (the broker unreachable for long)")
+                                .Register(metrics.prom())
+                                .Add({});
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::string err;
+    // Idempotent: a produce retried after a timeout is not written twice, and
+    // receipts of one broadcast stay in order. One request in flight: with
+    // pipelined batches, librdkafka's mock cluster (2.0) acknowledged a batch
+    // sent behind one that failed and dropped the failed one on its retry —
+    // receipts lost (tests/integration/outbound_test.cc, KafkaFailing...).
+    // Batching (linger.ms) keeps the rate far above any gateway's. No message
+    // timeout: a receipt waits for a broker that is away instead of being
+    // dropped after 5 min.
     for (const auto& [k, v] : {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap_servers},
                                {"client.id", client_id + "-receipts"},
                                {"linger.ms", "20"},
+                               {"enable.idempotence", "true"},
+                               {"max.in.flight.requests.per.connection", "1"},
+                               {"message.timeout.ms", "0"},
                                {"log_level", "4"}}) {
         if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
             return base::failure(std::make_error_code(std::errc::invalid_argument), k + ": " + err);
         }
     }
-    std::unique_ptr<receipt_writer> w(new receipt_writer());
+    if (conf->set("dr_cb", w->reports_.get(), err) != RdKafka::Conf::CONF_OK)
+        return base::failure(std::make_error_code(std::errc::invalid_argument), "dr_cb: " + err);
     w->producer_.reset(RdKafka::Producer::create(conf.get(), err));
     if (!w->producer_) {
         return base::failure(std::make_error_code(std::errc::invalid_argument), "receipts producer: " + err);
     }
     w->receipts_topic_ = std::move(receipts_topic);
     w->dlq_topic_ = std::move(dlq_topic);
+    w->poller_ = std::thread([raw = w.get()] {
+        while (!raw->stopping_.load(std::memory_order_relaxed)) raw->producer_->poll(100);
+    });
     return w;
 }
 
 receipt_writer::~receipt_writer() {
-    flush(2000);
+    stopping_ = true;
+    if (poller_.joinable())
+        poller_.join();
+    flush(500);  // heraldd flushes (and reports what is left) during its drain
 }
 
-void receipt_writer::flush(int timeout_ms) {
-    if (producer_)
-        producer_->flush(timeout_ms);
+int receipt_writer::flush(int timeout_ms) {
+    if (!producer_)
+        return 0;
+    producer_->flush(timeout_ms);
+    return producer_->outq_len();
 }
 
 void receipt_writer::write(const outcome_event& e) {
@@ -64,11 +129,22 @@ void receipt_writer::write(const outcome_event& e) {
 
     const auto produce = [&](const std::string& topic, RdKafka::Headers* headers) {
         headers->add("content-type", "application/json");
-        const auto err = producer_->produce(
-            topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, json.data(), json.size(),
-            e.broadcast.id.data(), e.broadcast.id.size(), 0, headers, nullptr);
+        // A full queue means the broker has been away for long: wait here (the
+        // outbound shard slows down with it) rather than lose the receipt.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        RdKafka::ErrorCode err = RdKafka::ERR_NO_ERROR;
+        for (;;) {
+            err = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                     json.data(), json.size(), e.broadcast.id.data(), e.broadcast.id.size(),
+                                     0, headers, nullptr);
+            if (err != RdKafka::ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline)
+                break;
+            queue_full_waits_->Increment();
+            producer_->poll(100);
+        }
         if (err != RdKafka::ERR_NO_ERROR) {
             delete headers;
+            reports_->refused();
             HERALD_LOG_ERROR("outbound", "cannot write to ", topic, ": ", RdKafka::err2str(err));
         }
     };

@@ -3,12 +3,21 @@
 // and `herald receipts --broadcast ID` can follow each recipient; a delivery
 // that failed after exhausting its retries also goes to herald.dlq with its
 // reason. Asynchronous (librdkafka batches), safe from any outbound shard.
+//
+// A receipt must survive a broker that is away for a while: the producer is
+// idempotent (a retried produce is never written twice), keeps a record until
+// the broker has it (no message timeout), and when its queue is full the
+// writing outbound shard waits — delivery slows down instead of receipts
+// getting lost. What the broker refused for good is counted, never silent.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "base/result.h"
+#include "metrics/registry.h"
 #include "outbound/outbound_shard.h"
 
 namespace RdKafka {
@@ -22,19 +31,29 @@ class receipt_writer {
     static base::result<std::unique_ptr<receipt_writer>> create(const std::string& bootstrap_servers,
                                                                 const std::string& client_id,
                                                                 std::string receipts_topic,
-                                                                std::string dlq_topic);
+                                                                std::string dlq_topic,
+                                                                metrics::registry& metrics);
     ~receipt_writer();
     receipt_writer(const receipt_writer&) = delete;
     receipt_writer& operator=(const receipt_writer&) = delete;
 
     void write(const outcome_event& e);
-    void flush(int timeout_ms);
+    /// Waits up to `timeout_ms` for the broker to have every receipt; returns
+    /// how many are still unwritten.
+    int flush(int timeout_ms);
 
   private:
+    class delivery_reports;
     receipt_writer() = default;
+    std::unique_ptr<delivery_reports> reports_;
     std::unique_ptr<RdKafka::Producer> producer_;
     std::string receipts_topic_;
     std::string dlq_topic_;
+    prometheus::Counter* queue_full_waits_ = nullptr;
+    // Serves delivery reports while no receipt is being written (after the
+    // last one of a broadcast), so what the broker refused is counted then.
+    std::atomic<bool> stopping_{false};
+    std::thread poller_;
 };
 
 }  // namespace herald::outbound

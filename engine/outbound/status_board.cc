@@ -25,6 +25,10 @@ std::string quoted(const std::string& s) {
     return out + "\"";
 }
 
+std::string key_of(const std::string& tenant, const std::string& id) {
+    return tenant + '\x1f' + id;
+}
+
 }  // namespace
 
 double broadcast_progress::eta_seconds(std::int64_t now_mono_ns) const noexcept {
@@ -50,24 +54,31 @@ std::string broadcast_progress::to_json(std::int64_t now_mono_ns) const {
     char eta[32];
     std::snprintf(eta, sizeof eta, "%.1f", eta_seconds(now_mono_ns));
     return "{\"id\":" + quoted(id) + ",\"tenant\":" + quoted(tenant) + ",\"audience\":" + quoted(audience) +
-           ",\"state\":\"" + (done() ? "done" : "running") + "\",\"targeted\":" + std::to_string(targeted) +
-           ",\"sent\":" + std::to_string(sent) + ",\"failed\":" + std::to_string(failed) +
-           ",\"suppressed\":" + std::to_string(suppressed) + ",\"pending\":" + std::to_string(pending()) +
-           ",\"suppressed_reasons\":" + reasons + ",\"eta_seconds\":" + eta +
-           ",\"live\":{\"connections\":" + std::to_string(live_connections) +
+           ",\"state\":\"" +
+           (!outbound_known ? "live_only"
+            : done()        ? "done"
+                            : "running") +
+           "\",\"targeted\":" + std::to_string(targeted) + ",\"sent\":" + std::to_string(sent) +
+           ",\"failed\":" + std::to_string(failed) + ",\"suppressed\":" + std::to_string(suppressed) +
+           ",\"pending\":" + std::to_string(pending()) + ",\"suppressed_reasons\":" + reasons +
+           ",\"eta_seconds\":" + eta + ",\"live\":{\"connections\":" + std::to_string(live_connections) +
            ",\"done\":" + (live_done ? "true" : "false") + "}}\n";
 }
 
-broadcast_progress& status_board::entry(const std::string& id) {
-    auto [it, inserted] = entries_.try_emplace(id);
-    if (inserted) {
-        it->second.id = id;
-        it->second.started_mono_ns = base::mono_now_ns();
-        order_.push_back(id);
-        while (order_.size() > capacity_ && evict_one()) {
-        }
+broadcast_progress& status_board::entry(const std::string& id, const std::string& tenant) {
+    const std::string key = key_of(tenant, id);
+    if (const auto known = entries_.find(key); known != entries_.end())
+        return known->second;
+    // Room first: the new entry (nothing listed yet) would look finished.
+    while (order_.size() >= capacity_ && evict_one()) {
     }
-    return entries_.find(id)->second;
+    auto& e = entries_[key];
+    e.id = id;
+    e.tenant = tenant;
+    e.started_mono_ns = base::mono_now_ns();
+    keys_by_id_.emplace(id, key);
+    order_.push_back(key);
+    return e;
 }
 
 bool status_board::evict_one() {
@@ -78,16 +89,23 @@ bool status_board::evict_one() {
     // stays at its capacity whatever runs.
     constexpr int max_scan = 64;
     for (int scanned = 0; scanned < max_scan && !order_.empty(); ++scanned) {
-        std::string id = std::move(order_.front());
+        std::string key = std::move(order_.front());
         order_.pop_front();
-        const auto e = entries_.find(id);
+        const auto e = entries_.find(key);
         if (e == entries_.end())
             continue;
-        if (e->second.done()) {
+        // Known only from the live side: nothing outbound to keep it for.
+        if (e->second.done() || !e->second.outbound_known) {
+            for (auto [k, end] = keys_by_id_.equal_range(e->second.id); k != end; ++k) {
+                if (k->second == key) {
+                    keys_by_id_.erase(k);
+                    break;
+                }
+            }
             entries_.erase(e);
             return true;
         }
-        order_.push_back(std::move(id));
+        order_.push_back(std::move(key));
     }
     return false;
 }
@@ -95,40 +113,40 @@ bool status_board::evict_one() {
 void status_board::started(const std::string& id, const std::string& tenant, const std::string& audience,
                            std::uint32_t shards, double configured_rate_per_s) {
     std::lock_guard lock(mutex_);
-    auto& e = entry(id);
-    e.tenant = tenant;
+    auto& e = entry(id, tenant);
     e.audience = audience;
+    e.outbound_known = true;
     e.shards_expanding += shards;
     e.configured_rate_per_s = configured_rate_per_s;
 }
 
-void status_board::expanded(const std::string& id, std::uint64_t n) {
+void status_board::expanded(const std::string& id, const std::string& tenant, std::uint64_t n) {
     std::lock_guard lock(mutex_);
-    auto& e = entry(id);
+    auto& e = entry(id, tenant);
     e.targeted += n;
     if (e.shards_expanding > 0)
         --e.shards_expanding;
 }
 
-void status_board::sent(const std::string& id) {
+void status_board::sent(const std::string& id, const std::string& tenant) {
     std::lock_guard lock(mutex_);
-    auto& e = entry(id);
+    auto& e = entry(id, tenant);
     ++e.sent;
     e.last_outcome_mono_ns = base::mono_now_ns();
     if (e.first_sent_mono_ns == 0)
         e.first_sent_mono_ns = e.last_outcome_mono_ns;
 }
 
-void status_board::failed(const std::string& id) {
+void status_board::failed(const std::string& id, const std::string& tenant) {
     std::lock_guard lock(mutex_);
-    auto& e = entry(id);
+    auto& e = entry(id, tenant);
     ++e.failed;
     e.last_outcome_mono_ns = base::mono_now_ns();
 }
 
-void status_board::suppressed(const std::string& id, const std::string& reason) {
+void status_board::suppressed(const std::string& id, const std::string& tenant, const std::string& reason) {
     std::lock_guard lock(mutex_);
-    auto& e = entry(id);
+    auto& e = entry(id, tenant);
     ++e.suppressed;
     ++e.suppressed_reasons[reason];
     e.last_outcome_mono_ns = base::mono_now_ns();
@@ -137,21 +155,31 @@ void status_board::suppressed(const std::string& id, const std::string& reason) 
 void status_board::live_delivered(const std::string& id, const std::string& tenant,
                                   const std::string& audience, std::uint64_t connections) {
     std::lock_guard lock(mutex_);
-    auto& e = entry(id);
-    if (e.tenant.empty())
-        e.tenant = tenant;
+    auto& e = entry(id, tenant);
     if (e.audience.empty())
         e.audience = audience;
     e.live_connections = connections;
     e.live_done = true;
 }
 
-std::optional<broadcast_progress> status_board::get(const std::string& id) const {
+std::optional<broadcast_progress> status_board::get(const std::string& id, const std::string& tenant) const {
     std::lock_guard lock(mutex_);
-    const auto it = entries_.find(id);
+    const auto it = entries_.find(key_of(tenant, id));
     if (it == entries_.end())
         return std::nullopt;
     return it->second;
+}
+
+std::vector<broadcast_progress> status_board::matching(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    std::vector<broadcast_progress> out;
+    for (auto [k, end] = keys_by_id_.equal_range(id); k != end; ++k) {
+        if (const auto e = entries_.find(k->second); e != entries_.end())
+            out.push_back(e->second);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const broadcast_progress& a, const broadcast_progress& b) { return a.tenant < b.tenant; });
+    return out;
 }
 
 }  // namespace herald::outbound

@@ -5,7 +5,8 @@
 // rate). Outbound shards report each final outcome here — a mutex per
 // outcome is nothing next to an HTTP round trip, and the live path never
 // touches it. Keeps the most recent `capacity` finished broadcasts and
-// every running one.
+// every running one. Announcement ids are unique per tenant only, so a
+// broadcast is known by tenant and id; `matching(id)` finds it by id alone.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace herald::outbound {
 
@@ -28,6 +30,10 @@ struct broadcast_progress {
     std::uint64_t suppressed = 0;
     std::map<std::string, std::uint64_t> suppressed_reasons;
     std::uint32_t shards_expanding = 0;  // shards that have not listed their recipients yet
+    // This instance's outbound consumer has taken it (even if nobody behind a
+    // gateway is in its audience). The live side reports independently and
+    // may come first; another instance may own the outbound part.
+    bool outbound_known = false;
     std::uint64_t live_connections = 0;
     bool live_done = false;
     std::int64_t started_mono_ns = 0;
@@ -39,7 +45,9 @@ struct broadcast_progress {
         const auto done = sent + failed + suppressed;
         return targeted > done ? targeted - done : 0;
     }
-    [[nodiscard]] bool done() const noexcept { return shards_expanding == 0 && pending() == 0; }
+    [[nodiscard]] bool done() const noexcept {
+        return outbound_known && shards_expanding == 0 && pending() == 0;
+    }
     [[nodiscard]] double eta_seconds(std::int64_t now_mono_ns) const noexcept;
     [[nodiscard]] std::string to_json(std::int64_t now_mono_ns) const;
 };
@@ -48,27 +56,32 @@ class status_board {
   public:
     explicit status_board(std::size_t capacity = 10000) : capacity_(capacity) {}
 
-    /// A broadcast reaches outbound delivery on `shards` shards.
+    /// A broadcast reaches outbound delivery on `shards` shards (0: this
+    /// instance's outbound consumer took it, but nobody is to be reached).
     void started(const std::string& id, const std::string& tenant, const std::string& audience,
                  std::uint32_t shards, double configured_rate_per_s);
     /// One shard listed `n` recipients for it.
-    void expanded(const std::string& id, std::uint64_t n);
-    void sent(const std::string& id);
-    void failed(const std::string& id);
-    void suppressed(const std::string& id, const std::string& reason);
+    void expanded(const std::string& id, const std::string& tenant, std::uint64_t n);
+    void sent(const std::string& id, const std::string& tenant);
+    void failed(const std::string& id, const std::string& tenant);
+    void suppressed(const std::string& id, const std::string& tenant, const std::string& reason);
     /// The live channels finished it, having written to `connections`.
     void live_delivered(const std::string& id, const std::string& tenant, const std::string& audience,
                         std::uint64_t connections);
 
-    [[nodiscard]] std::optional<broadcast_progress> get(const std::string& id) const;
+    [[nodiscard]] std::optional<broadcast_progress> get(const std::string& id,
+                                                        const std::string& tenant) const;
+    /// Every tenant's broadcast with this announcement id.
+    [[nodiscard]] std::vector<broadcast_progress> matching(const std::string& id) const;
 
   private:
-    broadcast_progress& entry(const std::string& id);  // mutex held
-    bool evict_one();                                  // mutex held; false: nothing finished in sight
+    broadcast_progress& entry(const std::string& id, const std::string& tenant);  // mutex held
+    bool evict_one();  // mutex held; false: nothing finished in sight
 
     mutable std::mutex mutex_;
     std::size_t capacity_;
-    std::unordered_map<std::string, broadcast_progress> entries_;
+    std::unordered_map<std::string, broadcast_progress> entries_;  // by tenant \x1f id
+    std::unordered_multimap<std::string, std::string> keys_by_id_;
     std::deque<std::string> order_;
 };
 

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "support/daemon.h"
 #include "support/kafka.h"
@@ -61,11 +62,12 @@ TEST(Faults, BrokerDownAndFailingFetchesAndCommitsLoseNothing) {
     ASSERT_EQ(got.size(), 20u) << d.log();
 
     // The broker goes down; announcements produced meanwhile wait in the
-    // producer; when it is back, every one arrives.
+    // producer (its flush returns once the broker is back); every one arrives.
     rd_kafka_mock_broker_set_down(kafka.mock(), 1);
+    std::thread during_outage([&] { produce(20, 30); });
     std::this_thread::sleep_for(std::chrono::seconds(2));
     rd_kafka_mock_broker_set_up(kafka.mock(), 1);
-    produce(20, 30);
+    during_outage.join();
     read(30, 60000);
     EXPECT_EQ(got, want) << d.log();
     EXPECT_EQ(d.terminate(), 0) << d.log();

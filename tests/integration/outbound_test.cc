@@ -49,11 +49,13 @@ std::string text(const google::protobuf::Struct& s, const std::string& key) {
 }
 
 /// Polls GET /v1/broadcasts/{id} until it is done; returns the last answer.
-google::protobuf::Struct wait_done(const daemon& d, const std::string& id, int timeout_s) {
+google::protobuf::Struct wait_done(const daemon& d, const std::string& id, int timeout_s,
+                                   const std::string& tenant = "") {
     google::protobuf::Struct last;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    const std::string path = "/v1/broadcasts/" + id + (tenant.empty() ? "" : "?tenant=" + tenant);
     while (std::chrono::steady_clock::now() < deadline) {
-        if (auto r = http_get(d.ops_port, "/v1/broadcasts/" + id); r && r->status == 200) {
+        if (auto r = http_get(d.ops_port, path); r && r->status == 200) {
             last = parse(r->body);
             if (text(last, "state") == "done")
                 return last;
@@ -453,6 +455,22 @@ TEST(Outbound, CliManagesSubscribersReportsBadCsvRowsAndFollowsABroadcast) {
     r = run_command(herald + "status no-such-broadcast");
     EXPECT_EQ(r.exit_code, 1) << r.output;
 
+    // The same id from another tenant is another broadcast; --tenant tells them apart.
+    r = run_command(herald +
+                    "announce --audience club.news --id cli1 --tenant club-b --text 'Training moved'");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(number(wait_done(d, "cli1", 30, "club-b"), "sent"), 2);
+    r = run_command(herald + "status cli1");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("several tenants (club-b, default)"), std::string::npos) << r.output;
+    r = run_command(herald + "status cli1 --tenant club-b");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("sent        2"), std::string::npos) << r.output;
+    r = run_command(herald + "receipts --broadcast cli1 --tenant club-b");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("\"tenant\":\"club-b\""), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("\"tenant\":\"default\""), std::string::npos) << r.output;
+
     r = run_command(herald + "forget c1");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     r = run_command(herald + "subscription c1");
@@ -659,6 +677,23 @@ TEST(Outbound, TheSameAnnouncementIdFromTwoTenantsIsTwoBroadcasts) {
     for (const auto& req : accepted(gw)) per_tenant[text(req.body, "tenant")]++;
     EXPECT_EQ(per_tenant["festival-a"], 3) << d.log();
     EXPECT_EQ(per_tenant["festival-b"], 3) << d.log();
+    // Progress is per tenant too: the bare id is ambiguous, ?tenant= picks one.
+    const auto ambiguous = http_get(d.ops_port, "/v1/broadcasts/alert-1");
+    ASSERT_TRUE(ambiguous);
+    EXPECT_EQ(ambiguous->status, 409) << ambiguous->body;
+    EXPECT_NE(ambiguous->body.find("festival-a, festival-b"), std::string::npos) << ambiguous->body;
+    for (const char* tenant : {"festival-a", "festival-b"}) {
+        const auto r = http_get(d.ops_port, "/v1/broadcasts/alert-1?tenant=" + std::string(tenant));
+        ASSERT_TRUE(r);
+        ASSERT_EQ(r->status, 200) << r->body;
+        const auto p = parse(r->body);
+        EXPECT_EQ(text(p, "tenant"), tenant);
+        EXPECT_EQ(number(p, "targeted"), 3) << r->body;
+        EXPECT_EQ(number(p, "sent"), 3) << r->body;
+    }
+    const auto other = http_get(d.ops_port, "/v1/broadcasts/alert-1?tenant=festival-c");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->status, 404);
 }
 
 TEST(Outbound, WhatsAppFreeTextOnlyInsideTheCustomerServiceWindow) {
@@ -911,6 +946,55 @@ TEST(Outbound, ANewerTickerWithTheSameCollapseKeySupersedesTheQueuedOlderOne) {
             score2_per_recipient[req.recipient]++;
     }
     EXPECT_EQ(score2_per_recipient.size(), 60u);
+}
+
+TEST(Outbound, KafkaFailingProducesAndGoingAwayMidBroadcastStillCompletesTheReceipts) {
+    // Kafka misbehaves while a broadcast is running: produce requests fail for
+    // a while (the receipts' retried produces), then the broker is away for two
+    // seconds. Deliveries go on; every subscriber is sent exactly once and
+    // gets exactly one receipt once the broker is back.
+    external_kafka kafka;
+    gateway_standin gw({"--rate", "100000", "--pair-interval-s", "0"});
+    ASSERT_NE(gw.port, 0);
+    daemon d({"--brokers", kafka.brokers, "--offset-reset", "earliest", "--webhook-rate", "50",
+              "--webhook-burst", "5", "--recipient-min-interval-ms", "0"});
+    constexpr int n = 300;
+    subscribe_webhooks(d, gw, "pf", n, {"pf"});
+    kafka_producer producer(kafka.brokers);
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "pf",
+                                      R"({"id":"pf1","audience":"pf","text":"Line-up change"})"));
+    wait_accepted(gw, 40, 30);
+    rd_kafka_mock_push_request_errors(
+        kafka.mock(), 0 /* Produce */, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+    wait_accepted(gw, 100, 30);
+    rd_kafka_mock_broker_set_down(kafka.mock(), 1);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    rd_kafka_mock_broker_set_up(kafka.mock(), 1);
+    EXPECT_LT(accepted(gw).size(), static_cast<std::size_t>(n)) << "the broadcast ended during the outage";
+
+    const auto s = wait_done(d, "pf1", 60);
+    ASSERT_EQ(text(s, "state"), "done") << d.log();
+    EXPECT_EQ(number(s, "sent"), n);
+    const auto per_delivery = deliveries_by_pair(gw);
+    EXPECT_EQ(per_delivery.size(), static_cast<std::size_t>(n));
+    for (const auto& [k, times] : per_delivery) EXPECT_EQ(times, 1) << k << " sent more than once";
+    std::map<std::string, int> receipts_per_recipient;
+    for (const auto& r : read_topic(kafka.brokers, "herald.receipts", n, 60000)) {
+        const auto receipt = parse(r.value);
+        if (text(receipt, "announcement_id") == "pf1")
+            receipts_per_recipient[text(receipt, "recipient_id")]++;
+    }
+    EXPECT_EQ(receipts_per_recipient.size(), static_cast<std::size_t>(n))
+        << "receipts lost; " << metric_value(d.metrics(), "herald_receipt_records_total", "written")
+        << " acknowledged\n"
+        << d.log();
+    for (const auto& [who, times] : receipts_per_recipient)
+        EXPECT_EQ(times, 1) << who << ": receipt written twice";
+    const auto metrics = d.metrics();
+    EXPECT_EQ(metric_value(metrics, "herald_receipt_records_total", "written"), n) << metrics;
+    EXPECT_EQ(metric_value(metrics, "herald_receipt_records_total", "failed"), 0) << metrics;
 }
 
 TEST(Outbound, KillNineMidBroadcastResumesEveryoneAndResendsOnlyWithTheSameKey) {

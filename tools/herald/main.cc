@@ -668,10 +668,24 @@ int cmd_import(const args& a, const std::vector<std::string>& positional) {
     return refused == 0 ? 0 : exit_runtime;
 }
 
+/// GET /v1/broadcasts/{id}, of one tenant with --tenant (ids are unique per tenant only).
+std::string broadcast_path(const args& a, const std::string& id) {
+    return "/v1/broadcasts/" + path_escape(id) +
+           (a.has("tenant") ? "?tenant=" + path_escape(a.get("tenant")) : "");
+}
+
 int cmd_broadcast_status(const args& a, const std::string& id) {
-    const auto r = ops_call(a, "GET", "/v1/broadcasts/" + path_escape(id));
+    const auto r = ops_call(a, "GET", broadcast_path(a, id));
     if (r.status == 404) {
-        std::cerr << "herald: no broadcast " << id << " known to this heraldd\n";
+        std::cerr << "herald: no broadcast " << id << (a.has("tenant") ? " of tenant " + a.get("tenant") : "")
+                  << " known to this heraldd\n";
+        return exit_runtime;
+    }
+    if (r.status == 409) {
+        std::string why = error_of(r);
+        if (const auto q = why.rfind("?tenant="); q != std::string::npos)
+            why.replace(q, 8, "--tenant");
+        std::cerr << "herald: " << why << "\n";
         return exit_runtime;
     }
     if (r.status != 200)
@@ -684,9 +698,12 @@ int cmd_broadcast_status(const args& a, const std::string& id) {
     (void)google::protobuf::util::JsonStringToMessage(r.body, &s);
     const auto& f = s.fields();
     const auto n = [&](const char* k) { return static_cast<long long>(f.at(k).number_value()); };
-    std::cout << "broadcast " << id << " to " << f.at("audience").string_value() << ": "
-              << f.at("state").string_value() << "\n"
-              << "  targeted    " << n("targeted") << "\n"
+    const std::string state = f.at("state").string_value();
+    std::cout << "broadcast " << id << " (tenant " << f.at("tenant").string_value() << ") to "
+              << f.at("audience").string_value() << ": " << state << "\n";
+    if (state == "live_only")
+        std::cout << "  (outbound delivery not taken here yet: another heraldd may own its partition)\n";
+    std::cout << "  targeted    " << n("targeted") << "\n"
               << "  sent        " << n("sent") << "\n"
               << "  failed      " << n("failed") << "\n"
               << "  suppressed  " << n("suppressed");
@@ -742,8 +759,7 @@ int cmd_receipts(const args& a) {
     // new arrived for --timeout): a forgotten recipient gets no receipt.
     std::uint64_t expected = 0;
     if (!broadcast.empty()) {
-        if (const auto st = ops_call(a, "GET", "/v1/broadcasts/" + path_escape(broadcast));
-            st.status == 200) {
+        if (const auto st = ops_call(a, "GET", broadcast_path(a, broadcast)); st.status == 200) {
             google::protobuf::Struct s;
             if (google::protobuf::util::JsonStringToMessage(st.body, &s).ok()) {
                 for (const char* k : {"sent", "failed", "suppressed"}) {
@@ -766,9 +782,19 @@ int cmd_receipts(const args& a) {
         if (m->err() == RdKafka::ERR_NO_ERROR) {
             last = std::chrono::steady_clock::now();
             at_end.erase(m->partition());
-            if (broadcast.empty() || (m->key() != nullptr && *m->key() == broadcast)) {
+            const std::string value(static_cast<const char*>(m->payload()), m->len());
+            const auto of_tenant = [&] {
+                if (!a.has("tenant"))
+                    return true;
+                google::protobuf::Struct r;
+                if (!google::protobuf::util::JsonStringToMessage(value, &r).ok())
+                    return false;
+                const auto t = r.fields().find("tenant");
+                return t != r.fields().end() && t->second.string_value() == a.get("tenant");
+            };
+            if ((broadcast.empty() || (m->key() != nullptr && *m->key() == broadcast)) && of_tenant()) {
                 ++seen;
-                std::cout << std::string(static_cast<const char*>(m->payload()), m->len()) << std::endl;
+                std::cout << value << std::endl;
             }
         } else if (m->err() == RdKafka::ERR__PARTITION_EOF) {
             at_end.insert(m->partition());
@@ -790,7 +816,7 @@ commands:
            [--deliver-at RFC3339|+10s] [--expires-at RFC3339|+30s] [--ttl 30s]
            [--collapse-key K] [--label k=v]... [--protobuf] [--topic T]
   listen   --audience A [--audience B]... [--sse] [--count N] [--timeout 10s]
-  status   [BROADCAST_ID] [--json]       heraldd itself, or one broadcast's progress
+  status   [BROADCAST_ID] [--tenant T] [--json]   heraldd itself, or one broadcast's progress
   dlq      [--from-beginning] [--count N] [--timeout 10s]
 
 outbound subscribers:
@@ -801,7 +827,7 @@ outbound subscribers:
   subscription R                               print what Herald stores about R
   import       FILE.csv|- [--batch 1000]       columns: recipient_id, audiences (a;b), channel, address,
                                                consent_source, consent_given_at [, tenant, tags]
-  receipts     [--broadcast ID] [--follow]     per-recipient receipts from herald.receipts
+  receipts     [--broadcast ID [--tenant T]] [--follow]   per-recipient receipts from herald.receipts
 
 common options:
   --ops URL        heraldd's ops API (env HERALD_OPS_URL, default http://127.0.0.1:8081)
