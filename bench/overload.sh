@@ -68,7 +68,9 @@ echo "phase,t_s,rss_kib,live_paused,outbound_paused,live_lag,outbound_lag,queue_
 sample() {  # sample PHASE T
   local m; m=$(curl -fsS "http://$ops/metrics")
   local g; g() { echo "$m" | awk -v n="$1" -v f="$2" 'index($0, n)==1 && index($0, f) {s+=$NF} END {printf "%.0f", s+0}'; }
-  echo "$1,$2,$(awk '/VmRSS/{print $2}' "/proc/$pid/status"),$(g herald_ingest_paused 'consumer="live"'),$(g herald_ingest_paused 'consumer="outbound"'),$(g herald_kafka_consumer_lag 'consumer="live"'),$(g herald_kafka_consumer_lag 'consumer="outbound"'),$(g herald_shard_queue_depth ''),$(g herald_outbound_pending ''),$(g herald_outbound_waiting_broadcasts ''),$(g herald_deliveries_total 'outcome="sent"'),$(g herald_outbound_deliveries_total 'outcome="sent"'),$(g herald_live_connections ''),$(g herald_drops_total 'reason="slow_consumer"')" >>"$csv"
+  # A waiting broadcast waits on every outbound shard: the gauge per shard, its maximum is the count.
+  local gmax; gmax() { echo "$m" | awk -v n="$1" 'index($0, n)==1 && $NF+0 > x {x=$NF+0} END {printf "%.0f", x+0}'; }
+  echo "$1,$2,$(awk '/VmRSS/{print $2}' "/proc/$pid/status"),$(g herald_ingest_paused 'consumer="live"'),$(g herald_ingest_paused 'consumer="outbound"'),$(g herald_kafka_consumer_lag 'consumer="live"'),$(g herald_kafka_consumer_lag 'consumer="outbound"'),$(g herald_shard_queue_depth ''),$(g herald_outbound_pending ''),$(gmax herald_outbound_waiting_broadcasts),$(g herald_deliveries_total 'outcome="sent"'),$(g herald_outbound_deliveries_total 'outcome="sent"'),$(g herald_live_connections ''),$(g herald_drops_total 'reason="slow_consumer"')" >>"$csv"
 }
 run_phase() {  # run_phase NAME
   local start; start=$(date +%s)
