@@ -72,6 +72,7 @@ announce_and_wait() {  # $1 = id; prints seconds from produce to done
 
 echo "== throughput: $recipients webhook recipients, no limit" >&2
 tput=()
+lag=()
 for r in $(seq 1 "$runs"); do
   rm -rf "$work/data"; start_sink
   start_herald --webhook-rate 1000000 --webhook-burst 1000000 --outbound-connections 8 --recipient-min-interval-ms 0
@@ -79,7 +80,11 @@ for r in $(seq 1 "$runs"); do
   s=$(announce_and_wait "t$r")
   sent=$(python3 -c "import json;print(json.load(open('$work/status-t$r.json'))['sent'])")
   tput+=("$(python3 -c "print(round($sent / $s))")")
-  echo "run $r: $sent sent in $s s" >&2
+  # Receipts keep up: how long after `done` Kafka has acknowledged every one.
+  t_done=$(date +%s.%N)
+  until [ "$(curl -fsS "http://$ops/metrics" | awk '/^herald_receipt_records_total\{result="written"\}/ {print int($NF)}')" -ge "$sent" ]; do sleep 0.02; done
+  lag+=("$(python3 -c "print(round(($(date +%s.%N) - $t_done) * 1000))")")
+  echo "run $r: $sent sent in $s s, receipts all acknowledged ${lag[-1]} ms after done" >&2
   stop_herald; stop_sink
 done
 
@@ -130,5 +135,6 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[
 echo
 echo "outbound, $(date -u +%F), commit $(git rev-parse --short HEAD), runs=$runs"
 echo "webhook deliveries/s to a local sink, no limit, $recipients recipients: median $(median "${tput[@]}") (runs: ${tput[*]})"
+echo "receipts acknowledged by Kafka after done, ms: median $(median "${lag[@]}") (runs: ${lag[*]})"
 echo "rate limiter at $rate/s over 10 s: $(printf '%s; ' "${acc[@]}")"
-[ -n "$reg" ] && echo "registry with $registry_n subscribers: $reg"
+if [ -n "$reg" ]; then echo "registry with $registry_n subscribers: $reg"; fi

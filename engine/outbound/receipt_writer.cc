@@ -15,7 +15,7 @@
 namespace herald::outbound {
 
 /// Counts what the broker finally took or refused; librdkafka calls it from
-/// poll() and flush() on the writing thread.
+/// poll() and flush(): on the writer's poller thread, or at the drain.
 class receipt_writer::delivery_reports : public RdKafka::DeliveryReportCb {
   public:
     explicit delivery_reports(metrics::registry& reg) {
@@ -63,10 +63,10 @@ base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::
     std::string err;
     // Idempotent: a produce retried after a timeout is not written twice, and
     // receipts of one broadcast stay in order. One request in flight: with
-    // pipelined batches, librdkafka's mock cluster (2.0) acknowledged a batch
-    // sent behind one that failed and dropped the failed one on its retry —
-    // receipts lost (tests/integration/outbound_test.cc, KafkaFailing...).
-    // Batching (linger.ms) keeps the rate far above any gateway's. No message
+    // pipelined requests and injected produce errors, librdkafka 2.0's mock
+    // cluster acknowledged every receipt yet kept fewer (tests/integration/
+    // outbound_test.cc, KafkaFailing...); batching (linger.ms) keeps the rate
+    // far above any gateway's (bench/RESULTS.md). No message
     // timeout: a receipt waits for a broker that is away instead of being
     // dropped after 5 min.
     for (const auto& [k, v] : {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap_servers},
@@ -156,7 +156,6 @@ void receipt_writer::write(const outcome_event& e) {
         h->add("herald-dlq-source", "outbound/" + e.recipient_id);
         produce(dlq_topic_, h);
     }
-    producer_->poll(0);
 }
 
 }  // namespace herald::outbound
