@@ -528,6 +528,7 @@ int run(int argc, char** argv) {
     }
     // Outbound work still queued stays written down and resumes at the next start.
     feed.stop();
+    receipt_out.stop();  // a shard waiting for room in the receipt queue gives up
     outbound.stop();
     checkpoints.stop();  // what finished is written down; the rest resumes at the next start
     if (const int unwritten = receipt_out.flush(2000); unwritten > 0)

@@ -41,12 +41,25 @@ std::string header_value(RdKafka::Message& m, const char* name) {
 
 }  // namespace
 
-/// librdkafka's callbacks, all invoked on the ingest thread from consume().
+/// librdkafka's callbacks, all invoked on the ingest thread from consume()
+/// and, for dead letters, from the producer's poll() on the same thread.
 class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
                                           public RdKafka::OffsetCommitCb,
-                                          public RdKafka::EventCb {
+                                          public RdKafka::EventCb,
+                                          public RdKafka::DeliveryReportCb {
   public:
     explicit rebalancer(announcement_consumer& owner) : owner_(owner) {}
+
+    // A dead letter counts as produced once the broker has it; one it refused
+    // for good is counted and logged (HeraldDeadLetterProduceFailing).
+    void dr_cb(RdKafka::Message& m) override {
+        if (m.err() == RdKafka::ERR_NO_ERROR) {
+            owner_.probe_.dlq_produced();
+            return;
+        }
+        owner_.probe_.dlq_failed();
+        HERALD_LOG_ERROR(owner_.options_.name, "dead letter refused by Kafka: ", m.errstr());
+    }
 
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                       std::vector<RdKafka::TopicPartition*>& partitions) override {
@@ -66,7 +79,8 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
             // outbound group the next owner starts from here, and its own
             // checkpoint store does not know what this instance already sent.
             owner_.drain_completions();
-            owner_.commit(true);
+            if (!consumer->assignment_lost())  // lost: another member may own them already
+                owner_.commit(true);
             for (const auto* p : partitions) {
                 tracker.forget(p->partition());
                 refills.erase(p->partition());
@@ -245,6 +259,11 @@ base::result<void> announcement_consumer::start(handler on_announcement, history
         !set(*pconf, "max.in.flight.requests.per.connection", "1", error)) {
         return base::failure(std::make_error_code(std::errc::invalid_argument),
                              "kafka producer config: " + error);
+    }
+    if (pconf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), errstr) !=
+        RdKafka::Conf::CONF_OK) {
+        return base::failure(std::make_error_code(std::errc::invalid_argument),
+                             "kafka producer config: " + errstr);
     }
     dlq_.reset(RdKafka::Producer::create(pconf.get(), errstr));
     if (!dlq_) {
@@ -443,9 +462,7 @@ void announcement_consumer::dead_letter(RdKafka::Message& m, const base::error& 
         delete headers;  // ownership passes to librdkafka only on success
         probe_.dlq_failed();
         HERALD_LOG_ERROR(options_.name, "cannot dead-letter record: ", RdKafka::err2str(err));
-        return;
     }
-    probe_.dlq_produced();
 }
 
 void announcement_consumer::finished(fanout::kafka_position p) {
@@ -466,8 +483,13 @@ void announcement_consumer::commit(bool synchronous) {
     // Dead letters are durable before their offsets are committed: while the
     // broker has not acknowledged them, nothing is committed (a new owner of
     // the partition would dead-letter those records again — twice, not never).
+    // Periodic commits only look (the ingest thread keeps consuming); the
+    // final one waits a little.
     if (dlq_->outq_len() > 0) {
-        dlq_->flush(1000);
+        if (synchronous)
+            dlq_->flush(1000);
+        else
+            dlq_->poll(0);
         if (dlq_->outq_len() > 0) {
             if (!commit_postponed_)
                 HERALD_LOG_WARN(options_.name, dlq_->outq_len(),

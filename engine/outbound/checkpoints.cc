@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "base/log.h"
+#include "herald/v1/announcement.pb.h"
 
 namespace herald::outbound {
 namespace {
@@ -70,7 +71,54 @@ base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& 
         if (auto r = c->exec(sql); !r)
             return base::failure(r.err());
     }
+    if (auto r = c->rekey_by_tenant(); !r)
+        return base::failure(r.err());
     return c;
+}
+
+base::result<void> checkpoints::rekey_by_tenant() {
+    // Stores written before ids were keyed per tenant hold bare ids: give each
+    // its tenant (from the announcement itself) so an interrupted broadcast
+    // still resumes, and its finished recipients still count, after an upgrade.
+    // Completed ids carry no announcement: they are taken as the default
+    // tenant's (the only one most deployments have).
+    constexpr const char* rekey_completed =
+        "UPDATE completed SET id = 'default' || char(31) || id WHERE instr(id, char(31)) = 0";
+    std::vector<std::pair<std::string, std::string>> renames;
+    {
+        statement q(db_, "SELECT id, announcement FROM broadcasts WHERE instr(id, char(31)) = 0");
+        while (sqlite3_step(q.s) == SQLITE_ROW) {
+            const std::string id(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 0)),
+                                 static_cast<std::size_t>(sqlite3_column_bytes(q.s, 0)));
+            herald::v1::Announcement a;
+            (void)a.ParseFromArray(sqlite3_column_blob(q.s, 1), sqlite3_column_bytes(q.s, 1));
+            renames.emplace_back(id, key(a.tenant().empty() ? "default" : a.tenant(), id));
+        }
+    }
+    if (renames.empty())
+        return exec(rekey_completed);
+    if (auto r = exec("BEGIN"); !r)
+        return r;
+    bool ok = true;
+    {
+        statement broadcast(db_, "UPDATE broadcasts SET id = ?1 WHERE id = ?2");
+        statement finished(db_, "UPDATE finished SET broadcast_id = ?1 WHERE broadcast_id = ?2");
+        for (const auto& [from, to] : renames) {
+            broadcast.text(1, to);
+            broadcast.text(2, from);
+            finished.text(1, to);
+            finished.text(2, from);
+            ok = broadcast.step_done() && finished.step_done() && ok;
+        }
+    }
+    ok = static_cast<bool>(exec(rekey_completed)) && ok;
+    if (!ok) {
+        (void)exec("ROLLBACK");
+        return base::failure(std::make_error_code(std::errc::io_error),
+                             "cannot re-key the broadcasts of " + path_ + " by tenant");
+    }
+    HERALD_LOG_INFO("outbound", "re-keyed ", renames.size(), " broadcast(s) of ", path_, " by tenant");
+    return exec("COMMIT");
 }
 
 checkpoints::~checkpoints() {

@@ -99,7 +99,8 @@ class checkpoints {
   private:
     checkpoints() = default;
     base::result<void> exec(const char* sql);
-    void halt();  // stops the flusher thread (idempotent)
+    base::result<void> rekey_by_tenant();  // stores from before ids were keyed per tenant
+    void halt();                           // stops the flusher thread (idempotent)
 
     sqlite3* db_ = nullptr;
     std::string path_;

@@ -830,6 +830,12 @@ deliver_result outbound_router::deliver(const fanout::broadcast_ptr& b) {
     const std::string key = checkpoints::key(b->tenant, b->id);
     if (checkpoints_ != nullptr) {
         auto r = checkpoints_->started(key, b->announcement_pb, b->seq);
+        // A busy or briefly failing disk: try again before giving up on
+        // crash safety (the outbound consumer waits meanwhile, Kafka buffers).
+        for (int retry = 0; !r && retry < 3; ++retry) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100 << (2 * retry)));
+            r = checkpoints_->started(key, b->announcement_pb, b->seq);
+        }
         if (!r) {
             // Delivered anyway (nobody waits for a disk), but its offset must
             // not be committed: a restart consumes it again.

@@ -6,8 +6,6 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 
-#include <chrono>
-
 #include "base/clock.h"
 #include "base/log.h"
 #include "herald/v1/receipt.pb.h"
@@ -90,12 +88,12 @@ base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::
     w->dlq_topic_ = std::move(dlq_topic);
     w->poller_ = std::thread([raw = w.get()] {
         while (!raw->stopping_.load(std::memory_order_relaxed)) raw->producer_->poll(100);
-    });
+    });  // after stop(), the drain's flush serves what is left
     return w;
 }
 
 receipt_writer::~receipt_writer() {
-    stopping_ = true;
+    stop();
     if (poller_.joinable())
         poller_.join();
     flush(500);  // heraldd flushes (and reports what is left) during its drain
@@ -130,14 +128,14 @@ void receipt_writer::write(const outcome_event& e) {
     const auto produce = [&](const std::string& topic, RdKafka::Headers* headers) {
         headers->add("content-type", "application/json");
         // A full queue means the broker has been away for long: wait here (the
-        // outbound shard slows down with it) rather than lose the receipt.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        // outbound shard stops delivering with it) rather than lose the
+        // receipt — unless heraldd is stopping.
         RdKafka::ErrorCode err = RdKafka::ERR_NO_ERROR;
         for (;;) {
             err = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                                      json.data(), json.size(), e.broadcast.id.data(), e.broadcast.id.size(),
                                      0, headers, nullptr);
-            if (err != RdKafka::ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline)
+            if (err != RdKafka::ERR__QUEUE_FULL || stopping_.load(std::memory_order_relaxed))
                 break;
             queue_full_waits_->Increment();
             producer_->poll(100);

@@ -8,7 +8,8 @@
 // idempotent (a retried produce is never written twice), keeps a record until
 // the broker has it (no message timeout), and when its queue is full the
 // writing outbound shard waits — delivery slows down instead of receipts
-// getting lost. What the broker refused for good is counted, never silent.
+// getting lost (until heraldd stops). What the broker refused for good is
+// counted, never silent.
 #pragma once
 
 #include <atomic>
@@ -38,6 +39,10 @@ class receipt_writer {
     receipt_writer& operator=(const receipt_writer&) = delete;
 
     void write(const outcome_event& e);
+    /// From now on a write does not wait for room in a full queue (heraldd is
+    /// stopping: the drain must not hang on a broker that is away); what
+    /// cannot be queued is counted as failed and logged.
+    void stop() noexcept { stopping_.store(true, std::memory_order_relaxed); }
     /// Waits up to `timeout_ms` for the broker to have every receipt; returns
     /// how many are still unwritten.
     int flush(int timeout_ms);

@@ -1,0 +1,72 @@
+// The outbound checkpoint store across an upgrade: a store written before
+// broadcasts were keyed by tenant still resumes its interrupted broadcast
+// with the recipients it had finished, and still refuses a redelivery.
+#include "outbound/checkpoints.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "herald/v1/announcement.pb.h"
+
+namespace herald::outbound {
+namespace {
+
+TEST(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
+    char tmpl[] = "/tmp/herald-ckpt-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    herald::v1::Announcement a;
+    a.set_id("alert-1");
+    a.set_tenant("fest-b");
+    a.set_audience("lineup.x");
+    const std::string blob = a.SerializeAsString();
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((dir + "/outbound.sqlite3").c_str(), &db), SQLITE_OK);
+        for (const char* sql :
+             {"CREATE TABLE broadcasts (id TEXT PRIMARY KEY, announcement BLOB NOT NULL, seq INTEGER NOT "
+              "NULL, "
+              "started INTEGER NOT NULL) WITHOUT ROWID",
+              "CREATE TABLE finished (broadcast_id TEXT NOT NULL, recipient_id TEXT NOT NULL, PRIMARY KEY "
+              "(broadcast_id, recipient_id)) WITHOUT ROWID",
+              "CREATE TABLE completed (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
+              "INSERT INTO finished VALUES ('alert-1', 'r1')",
+              "INSERT INTO completed VALUES ('old-1', strftime('%s','now') * 1000000000)"}) {
+            ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+        }
+        sqlite3_stmt* insert = nullptr;
+        ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO broadcasts VALUES ('alert-1', ?1, 7, 0)", -1, &insert,
+                                     nullptr),
+                  SQLITE_OK);
+        sqlite3_bind_blob(insert, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+        ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+        sqlite3_finalize(insert);
+        sqlite3_close(db);
+    }
+
+    auto store = checkpoints::open(dir, std::chrono::milliseconds(200));
+    ASSERT_TRUE(store) << store.err().detail;
+    const auto interrupted = (*store)->load_unfinished();
+    ASSERT_EQ(interrupted.size(), 1u);
+    EXPECT_EQ(interrupted[0].seq, 7u);
+    ASSERT_TRUE(interrupted[0].done);
+    EXPECT_EQ(interrupted[0].done->count("r1"), 1u) << "the recipients it had finished were lost";
+
+    auto again = (*store)->started(checkpoints::key("fest-b", "alert-1"), blob, 7);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(*again) << "the running broadcast was not recognised under its tenant";
+    auto redelivered = (*store)->started(checkpoints::key("default", "old-1"), blob, 3);
+    ASSERT_TRUE(redelivered);
+    EXPECT_FALSE(*redelivered) << "a recently completed broadcast would be sent again";
+    auto other_tenant = (*store)->started(checkpoints::key("fest-b", "old-1"), blob, 4);
+    ASSERT_TRUE(other_tenant);
+    EXPECT_TRUE(*other_tenant);
+    store->reset();
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace herald::outbound
