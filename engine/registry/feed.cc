@@ -124,6 +124,11 @@ base::result<std::size_t> subscription_feed::start() {
     if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
         !set(*pconf, "client.id", options_.client_id + "-registry", error) ||
         !set(*pconf, "linger.ms", "0", error) || !set(*pconf, "enable.idempotence", "true", error) ||
+        // One request in flight, as for receipts (outbound/receipt_writer.cc):
+        // pipelined idempotent produces lost acknowledged records on the mock
+        // cluster under injected errors. Batches form behind the one in
+        // flight: a 1M import ran at 4,135/s with it, 4,129/s with five.
+        !set(*pconf, "max.in.flight.requests.per.connection", "1", error) ||
         !set(*pconf, "log_level", "4", error) ||
         pconf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&reports()), errstr) !=
             RdKafka::Conf::CONF_OK) {

@@ -994,6 +994,28 @@ TEST(Outbound, KafkaFailingProducesAndGoingAwayMidBroadcastStillCompletesTheRece
     EXPECT_EQ(metric_value(metrics, "herald_receipt_records_total", "failed"), 0) << metrics;
 }
 
+TEST(Outbound, SubscriptionWritesSurviveFailingProduceRequests) {
+    // The change feed is what every instance loads: a subscription the ops
+    // API accepted must be on herald.subscriptions, even when produce
+    // requests failed on the way.
+    external_kafka kafka;
+    daemon d({"--brokers", kafka.brokers, "--offset-reset", "earliest"});
+    rd_kafka_mock_push_request_errors(
+        kafka.mock(), 0 /* Produce */, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+    gateway_standin gw({"--rate", "1000"});
+    ASSERT_NE(gw.port, 0);
+    constexpr int n = 300;
+    for (int batch = 0; batch < 3; ++batch)
+        subscribe_webhooks(d, gw, "sw" + std::to_string(batch) + "-", n / 3, {"sw"});
+    std::set<std::string> keys;
+    for (const auto& r : read_topic(kafka.brokers, "herald.subscriptions", n, 30000)) keys.insert(r.key);
+    EXPECT_EQ(keys.size(), static_cast<std::size_t>(n))
+        << "accepted subscriptions missing from the change feed";
+    EXPECT_EQ(metric_value(d.metrics(), "herald_outbound_subscribers"), n);
+}
+
 TEST(Outbound, KillNineMidBroadcastResumesEveryoneAndResendsOnlyWithTheSameKey) {
     gateway_standin gw({"--rate", "100000", "--pair-interval-s", "0"});
     ASSERT_NE(gw.port, 0);
