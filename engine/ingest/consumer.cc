@@ -41,8 +41,9 @@ std::string header_value(RdKafka::Message& m, const char* name) {
 
 }  // namespace
 
-/// librdkafka's callbacks, all invoked on the ingest thread from consume()
-/// and, for dead letters, from the producer's poll() on the same thread.
+/// librdkafka's callbacks, invoked on the ingest thread from consume() and,
+/// for dead letters, from the producer's poll() and flush() (at the very end
+/// from the thread that finishes the consumer: they only count and enqueue).
 class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
                                           public RdKafka::OffsetCommitCb,
                                           public RdKafka::EventCb,
@@ -50,15 +51,31 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
   public:
     explicit rebalancer(announcement_consumer& owner) : owner_(owner) {}
 
-    // A dead letter counts as produced once the broker has it; one it refused
-    // for good is counted and logged (HeraldDeadLetterProduceFailing).
+    // A dead letter counts as produced once the broker has it, and only then
+    // is its record's offset finished (committable). One the broker refused
+    // for good is counted and logged (HeraldDeadLetterProduceFailing) and
+    // finished too: holding it would stop the partition's commits for good.
     void dr_cb(RdKafka::Message& m) override {
         if (m.err() == RdKafka::ERR_NO_ERROR) {
             owner_.probe_.dlq_produced();
-            return;
+        } else {
+            owner_.probe_.dlq_failed();
+            HERALD_LOG_ERROR(owner_.options_.name, "dead letter refused by Kafka: ", m.errstr());
         }
-        owner_.probe_.dlq_failed();
-        HERALD_LOG_ERROR(owner_.options_.name, "dead letter refused by Kafka: ", m.errstr());
+        owner_.finished(source_of(m.msg_opaque()));
+    }
+
+    /// The dead-lettered record's position, carried in the message's opaque
+    /// pointer (no allocation): partition in the top 16 bits, offset below.
+    static void* opaque_of(std::int32_t partition, std::int64_t offset) {
+        return reinterpret_cast<void*>(
+            (static_cast<std::uintptr_t>(partition) << 48) |
+            (static_cast<std::uintptr_t>(offset) & ((std::uintptr_t{1} << 48) - 1)));
+    }
+    static fanout::kafka_position source_of(void* opaque) {
+        const auto bits = reinterpret_cast<std::uintptr_t>(opaque);
+        return {static_cast<std::int32_t>(bits >> 48),
+                static_cast<std::int64_t>(bits & ((std::uintptr_t{1} << 48) - 1))};
     }
 
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -420,9 +437,10 @@ void announcement_consumer::process(RdKafka::Message& m) {
     const bool json = is_json_content_type(header_value(m, "content-type"));
     auto decoded = decode_announcement(value, json, options_.decode_limits, base::wall_now_ns());
     if (!decoded) {
-        if (options_.dead_letter)
-            dead_letter(m, decoded.err());
-        else
+        // A queued dead letter finishes its offset once Kafka acknowledges it.
+        if (options_.dead_letter && dead_letter(m, decoded.err()))
+            return;
+        if (!options_.dead_letter)
             probe_.skipped();
         callbacks_->tracker.finished(partition, offset);
         return;
@@ -439,7 +457,7 @@ void announcement_consumer::process(RdKafka::Message& m) {
         callbacks_->tracker.finished(partition, offset);
 }
 
-void announcement_consumer::dead_letter(RdKafka::Message& m, const base::error& why) {
+bool announcement_consumer::dead_letter(RdKafka::Message& m, const base::error& why) {
     const std::string reason = why.code.message();
     probe_.rejected(reason);
     HERALD_LOG_WARN(options_.name, "dead-lettered ", options_.topic, "/", m.partition(), "@", m.offset(),
@@ -455,14 +473,17 @@ void announcement_consumer::dead_letter(RdKafka::Message& m, const base::error& 
     if (!content_type.empty()) {
         headers->add("content-type", content_type);
     }
-    const RdKafka::ErrorCode err = dlq_->produce(
-        options_.dlq_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<void*>(m.payload()), m.len(), m.key_pointer(), m.key_len(), 0, headers, nullptr);
+    const RdKafka::ErrorCode err =
+        dlq_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                      const_cast<void*>(m.payload()), m.len(), m.key_pointer(), m.key_len(), 0, headers,
+                      rebalancer::opaque_of(m.partition(), m.offset()));
     if (err != RdKafka::ERR_NO_ERROR) {
         delete headers;  // ownership passes to librdkafka only on success
         probe_.dlq_failed();
         HERALD_LOG_ERROR(options_.name, "cannot dead-letter record: ", RdKafka::err2str(err));
+        return false;
     }
+    return true;
 }
 
 void announcement_consumer::finished(fanout::kafka_position p) {
@@ -480,25 +501,12 @@ void announcement_consumer::drain_completions() {
 }
 
 void announcement_consumer::commit(bool synchronous) {
-    // Dead letters are durable before their offsets are committed: while the
-    // broker has not acknowledged them, nothing is committed (a new owner of
-    // the partition would dead-letter those records again — twice, not never).
-    // Periodic commits only look (the ingest thread keeps consuming); the
-    // final one waits a little.
-    if (dlq_->outq_len() > 0) {
-        if (synchronous)
-            dlq_->flush(1000);
-        else
-            dlq_->poll(0);
-        if (dlq_->outq_len() > 0) {
-            if (!commit_postponed_)
-                HERALD_LOG_WARN(options_.name, dlq_->outq_len(),
-                                " dead letter(s) not yet acknowledged by Kafka: commits postponed");
-            commit_postponed_ = true;
-            return;
-        }
+    // A dead-lettered record's offset is finished only once Kafka has its
+    // dead letter (see dr_cb); the final commit waits a little for them.
+    if (synchronous && dlq_->outq_len() > 0) {
+        dlq_->flush(1000);
+        drain_completions();
     }
-    commit_postponed_ = false;
     auto positions = callbacks_->tracker.take_committable();
     if (positions.empty()) {
         return;

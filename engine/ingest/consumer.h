@@ -115,7 +115,8 @@ class announcement_consumer {
     void end_refill(std::int32_t partition);
     /// True when `m` was part of a partition's read-back (and handled as such).
     bool refill(RdKafka::Message& m);
-    void dead_letter(RdKafka::Message& m, const base::error& why);
+    /// True when queued: the record's offset is finished by the delivery report.
+    bool dead_letter(RdKafka::Message& m, const base::error& why);
     void drain_completions();
     void commit(bool synchronous);
     void update_lag(bool paused);
@@ -127,7 +128,6 @@ class announcement_consumer {
     std::unique_ptr<rebalancer> callbacks_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::unique_ptr<RdKafka::Producer> dlq_;
-    bool commit_postponed_ = false;  // for one log line per stretch of unacknowledged dead letters
     moodycamel::ConcurrentQueue<fanout::kafka_position> done_;
     std::atomic<bool> assigned_{false};
     std::atomic<std::uint32_t> refilling_{0};  // partitions still reading back

@@ -82,8 +82,11 @@ base::result<void> checkpoints::rekey_by_tenant() {
     // still resumes, and its finished recipients still count, after an upgrade.
     // Completed ids carry no announcement: they are taken as the default
     // tenant's (the only one most deployments have).
+    // OR IGNORE and the deletes after: a store used by old and new versions
+    // in turn may hold both forms of a key; the new form wins.
     constexpr const char* rekey_completed =
-        "UPDATE completed SET id = 'default' || char(31) || id WHERE instr(id, char(31)) = 0";
+        "UPDATE OR IGNORE completed SET id = 'default' || char(31) || id WHERE instr(id, char(31)) = 0;"
+        "DELETE FROM completed WHERE instr(id, char(31)) = 0";
     std::vector<std::pair<std::string, std::string>> renames;
     {
         statement q(db_, "SELECT id, announcement FROM broadcasts WHERE instr(id, char(31)) = 0");
@@ -101,14 +104,19 @@ base::result<void> checkpoints::rekey_by_tenant() {
         return r;
     bool ok = true;
     {
-        statement broadcast(db_, "UPDATE broadcasts SET id = ?1 WHERE id = ?2");
-        statement finished(db_, "UPDATE finished SET broadcast_id = ?1 WHERE broadcast_id = ?2");
+        statement broadcast(db_, "UPDATE OR IGNORE broadcasts SET id = ?1 WHERE id = ?2");
+        statement finished(db_, "UPDATE OR IGNORE finished SET broadcast_id = ?1 WHERE broadcast_id = ?2");
+        statement stale_broadcast(db_, "DELETE FROM broadcasts WHERE id = ?1");
+        statement stale_finished(db_, "DELETE FROM finished WHERE broadcast_id = ?1");
         for (const auto& [from, to] : renames) {
             broadcast.text(1, to);
             broadcast.text(2, from);
             finished.text(1, to);
             finished.text(2, from);
-            ok = broadcast.step_done() && finished.step_done() && ok;
+            stale_broadcast.text(1, from);
+            stale_finished.text(1, from);
+            ok = broadcast.step_done() && finished.step_done() && stale_broadcast.step_done() &&
+                 stale_finished.step_done() && ok;
         }
     }
     ok = static_cast<bool>(exec(rekey_completed)) && ok;

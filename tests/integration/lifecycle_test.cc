@@ -53,7 +53,13 @@ TEST(Lifecycle, SigtermClosesClientsWith1001CommitsAndExitsZero) {
             producer.produce_json("herald.announcements", "camp",
                                   R"({"id":"c)" + std::to_string(i) + R"(","audience":"camp","text":"x"})"));
     }
+    // Two bad records: dead-lettered by the outbound consumer, their offsets
+    // committed once Kafka has the dead letters.
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "camp", R"({"id":"bad1","audience":)"));
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", "camp", R"({"audience":"camp","text":"no id"})"));
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(ws.read_data_frame(15000)) << d.log();
+    ASSERT_EQ(read_topic(kafka.brokers, "herald.dlq", 2, 15000).size(), 2u) << d.log();
 
     EXPECT_EQ(d.terminate(), 0) << d.log();
     auto close = ws.read_frame(5000);
@@ -61,8 +67,9 @@ TEST(Lifecycle, SigtermClosesClientsWith1001CommitsAndExitsZero) {
     EXPECT_EQ(close->opcode, 0x8);
     EXPECT_EQ(close->close_code(), 1001);
     EXPECT_TRUE(sse.wait_eof(5000));
-    // Everything delivered was committed before exit.
-    EXPECT_EQ(committed_total(kafka.brokers, "herald-live-test"), 5);
+    // Everything delivered, skipped or dead-lettered was committed before exit.
+    EXPECT_EQ(committed_total(kafka.brokers, "herald-live-test"), 7);
+    EXPECT_EQ(committed_total(kafka.brokers, "herald-outbound"), 7);
 
     // A restart in the same group resumes after them (reading from the
     // beginning would consume all five again), and picks up what is new.

@@ -1013,6 +1013,11 @@ TEST(Outbound, SubscriptionWritesSurviveFailingProduceRequests) {
     for (const auto& r : read_topic(kafka.brokers, "herald.subscriptions", n, 30000)) keys.insert(r.key);
     EXPECT_EQ(keys.size(), static_cast<std::size_t>(n))
         << "accepted subscriptions missing from the change feed";
+    // Applied on the outbound shards asynchronously: wait for the gauge.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (metric_value(d.metrics(), "herald_outbound_subscribers") < n &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     EXPECT_EQ(metric_value(d.metrics(), "herald_outbound_subscribers"), n);
 }
 

@@ -68,5 +68,47 @@ TEST(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
+    // A data directory used by an old and a new version in turn: the re-keyed
+    // form must not collide with the one already there.
+    char tmpl[] = "/tmp/herald-ckpt-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    herald::v1::Announcement a;
+    a.set_id("alert-1");
+    const std::string blob = a.SerializeAsString();
+    {
+        auto store = checkpoints::open(dir, std::chrono::milliseconds(200));
+        ASSERT_TRUE(store) << store.err().detail;
+        auto first = (*store)->started(checkpoints::key("default", "alert-1"), blob, 1);
+        ASSERT_TRUE(first && *first);
+    }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((dir + "/outbound.sqlite3").c_str(), &db), SQLITE_OK);
+        sqlite3_stmt* insert = nullptr;
+        ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO broadcasts VALUES ('alert-1', ?1, 1, 0)", -1, &insert,
+                                     nullptr),
+                  SQLITE_OK);
+        sqlite3_bind_blob(insert, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+        ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+        sqlite3_finalize(insert);
+        for (const char* sql : {"INSERT INTO finished VALUES ('alert-1', 'r1')",
+                                "INSERT INTO finished VALUES ('default' || char(31) || 'alert-1', 'r1')",
+                                "INSERT INTO completed VALUES ('old-1', 1)",
+                                "INSERT INTO completed VALUES ('default' || char(31) || 'old-1', 1)"}) {
+            ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+        }
+        sqlite3_close(db);
+    }
+    auto store = checkpoints::open(dir, std::chrono::milliseconds(200));
+    ASSERT_TRUE(store) << store.err().detail;
+    const auto interrupted = (*store)->load_unfinished();
+    ASSERT_EQ(interrupted.size(), 1u);
+    EXPECT_EQ(interrupted[0].done->count("r1"), 1u);
+    store->reset();
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace herald::outbound
