@@ -8,11 +8,25 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <string>
 
 #include "herald/v1/announcement.pb.h"
 
 namespace herald::outbound {
 namespace {
+
+/// A broadcasts row as a store from before per-tenant keys holds it: the bare id.
+bool insert_bare_broadcast(sqlite3* db, const std::string& blob, int seq) {
+    sqlite3_stmt* insert = nullptr;
+    if (sqlite3_prepare_v2(db, "INSERT INTO broadcasts VALUES ('alert-1', ?1, ?2, 0)", -1, &insert,
+                           nullptr) != SQLITE_OK)
+        return false;
+    sqlite3_bind_blob(insert, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+    sqlite3_bind_int(insert, 2, seq);
+    const bool ok = sqlite3_step(insert) == SQLITE_DONE;
+    sqlite3_finalize(insert);
+    return ok;
+}
 
 TEST(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
     char tmpl[] = "/tmp/herald-ckpt-XXXXXX";
@@ -37,13 +51,7 @@ TEST(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
               "INSERT INTO completed VALUES ('old-1', strftime('%s','now') * 1000000000)"}) {
             ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
         }
-        sqlite3_stmt* insert = nullptr;
-        ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO broadcasts VALUES ('alert-1', ?1, 7, 0)", -1, &insert,
-                                     nullptr),
-                  SQLITE_OK);
-        sqlite3_bind_blob(insert, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-        ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
-        sqlite3_finalize(insert);
+        ASSERT_TRUE(insert_bare_broadcast(db, blob, 7));
         sqlite3_close(db);
     }
 
@@ -86,13 +94,7 @@ TEST(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open((dir + "/outbound.sqlite3").c_str(), &db), SQLITE_OK);
-        sqlite3_stmt* insert = nullptr;
-        ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO broadcasts VALUES ('alert-1', ?1, 1, 0)", -1, &insert,
-                                     nullptr),
-                  SQLITE_OK);
-        sqlite3_bind_blob(insert, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-        ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
-        sqlite3_finalize(insert);
+        ASSERT_TRUE(insert_bare_broadcast(db, blob, 1));
         for (const char* sql : {"INSERT INTO finished VALUES ('alert-1', 'r1')",
                                 "INSERT INTO finished VALUES ('default' || char(31) || 'alert-1', 'r1')",
                                 "INSERT INTO completed VALUES ('old-1', 1)",
