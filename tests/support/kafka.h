@@ -38,6 +38,16 @@ class kafka_producer {
     /// Produces and waits until the broker acknowledged it; false on failure.
     bool produce(const std::string& topic, const std::string& key, const std::string& value,
                  const std::map<std::string, std::string>& headers = {}) {
+        return enqueue(topic, key, value, headers) && flush(10000);
+    }
+
+    bool produce_json(const std::string& topic, const std::string& audience, const std::string& json) {
+        return produce(topic, audience, json, {{"content-type", "application/json"}});
+    }
+
+    /// Queues a record without waiting (e.g. while the broker is down); flush() waits.
+    bool enqueue(const std::string& topic, const std::string& key, const std::string& value,
+                 const std::map<std::string, std::string>& headers = {}) {
         RdKafka::Headers* h = RdKafka::Headers::create();
         for (const auto& [k, v] : headers) h->add(k, v);
         const auto err = producer_->produce(topic, RdKafka::Topic::PARTITION_UA,
@@ -47,12 +57,15 @@ class kafka_producer {
             delete h;
             return false;
         }
-        return producer_->flush(10000) == RdKafka::ERR_NO_ERROR;
+        return true;
     }
 
-    bool produce_json(const std::string& topic, const std::string& audience, const std::string& json) {
-        return produce(topic, audience, json, {{"content-type", "application/json"}});
+    bool enqueue_json(const std::string& topic, const std::string& audience, const std::string& json) {
+        return enqueue(topic, audience, json, {{"content-type", "application/json"}});
     }
+
+    /// Waits until everything queued was acknowledged.
+    bool flush(int timeout_ms) { return producer_->flush(timeout_ms) == RdKafka::ERR_NO_ERROR; }
 
   private:
     std::unique_ptr<RdKafka::Producer> producer_;
