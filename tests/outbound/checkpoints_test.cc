@@ -28,10 +28,22 @@ bool insert_bare_broadcast(sqlite3* db, const std::string& blob, int seq) {
     return ok;
 }
 
-TEST(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
-    char tmpl[] = "/tmp/herald-ckpt-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    const std::string dir = tmpl;
+/// A fresh data directory per test, removed even when an assertion fails.
+class Checkpoints : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/herald-ckpt-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir = tmpl;
+    }
+    void TearDown() override {
+        if (!dir.empty())
+            std::filesystem::remove_all(dir);
+    }
+    std::string dir;
+};
+
+TEST_F(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
     herald::v1::Announcement a;
     a.set_id("alert-1");
     a.set_tenant("fest-b");
@@ -73,15 +85,11 @@ TEST(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
     ASSERT_TRUE(other_tenant);
     EXPECT_TRUE(*other_tenant);
     store->reset();
-    std::filesystem::remove_all(dir);
 }
 
-TEST(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
+TEST_F(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
     // A data directory used by an old and a new version in turn: the re-keyed
     // form must not collide with the one already there.
-    char tmpl[] = "/tmp/herald-ckpt-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    const std::string dir = tmpl;
     herald::v1::Announcement a;
     a.set_id("alert-1");
     const std::string blob = a.SerializeAsString();
@@ -109,7 +117,6 @@ TEST(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
     ASSERT_EQ(interrupted.size(), 1u);
     EXPECT_EQ(interrupted[0].done->count("r1"), 1u);
     store->reset();
-    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
