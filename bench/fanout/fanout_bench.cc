@@ -17,8 +17,11 @@
 #include "fanout/dispatcher.h"
 #include "fanout/shard.h"
 #include "metrics/registry.h"
+#include "model/build.h"
 
 namespace herald::fanout {
+using model::broadcast;
+using model::broadcast_ptr;
 namespace {
 
 herald::v1::Announcement sample(std::size_t text_bytes) {
@@ -67,7 +70,8 @@ void BM_BuildBroadcastFrames(benchmark::State& state) {
     const auto a = sample(static_cast<std::size_t>(state.range(0)));
     std::uint64_t seq = 1;
     for (auto _ : state) {
-        auto b = dispatcher::build(a, seq++, {0, 1});
+        auto b = model::build_broadcast(a, model::seq_no(seq++),
+                                        {model::kafka_partition(0), model::kafka_offset(1)});
         benchmark::DoNotOptimize(b);
     }
     state.SetItemsProcessed(state.iterations());
@@ -110,16 +114,18 @@ void BM_ShardRelease(benchmark::State& state) {
     std::uint64_t seq = 1;
     std::uint64_t last_recipients = 0;
     for (auto _ : state) {
-        auto b = dispatcher::build(a, seq, {0, static_cast<std::int64_t>(seq)});
+        auto b = model::build_broadcast(
+            a, model::seq_no(seq),
+            {model::kafka_partition(0), model::kafka_offset(static_cast<std::int64_t>(seq))});
         ++seq;
-        b->shards_pending = 1;
+        b->live.shards_pending = 1;
         const auto start = std::chrono::steady_clock::now();
         (void)s.try_enqueue(b);
-        while (b->shards_pending.load(std::memory_order_acquire) != 0) {
+        while (b->live.shards_pending.load(std::memory_order_acquire) != 0) {
         }
         const auto end = std::chrono::steady_clock::now();
         state.SetIterationTime(std::chrono::duration<double>(end - start).count());
-        last_recipients = b->recipients.load();
+        last_recipients = b->live.recipients.load();
         // Every send completed before shards_pending hit 0: drain without blocking.
         for (int fd : clients) {
             while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
@@ -129,7 +135,7 @@ void BM_ShardRelease(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * n);
     // Guard against measuring a broken run: every recipient must have been written.
     state.counters["recipients"] = static_cast<double>(last_recipients);
-    s.shutdown(1001, "", 200);
+    s.shutdown(1001, "", std::chrono::milliseconds(200));
     for (int fd : clients) ::close(fd);
 }
 BENCHMARK(BM_ShardRelease)

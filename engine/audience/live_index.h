@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/assert.h"
+
 namespace herald::audience {
 
 template <class Member>
@@ -43,8 +45,24 @@ class live_index {
   public:
     using group = audience_group<Member>;
 
+    /// Held while a delivery walks a group's members: nobody may join or
+    /// leave meanwhile (a leave swaps the last member into the hole, so the
+    /// walk would skip one and visit another twice). Sessions that close
+    /// during a walk leave afterwards (the shard defers it).
+    class walk {
+      public:
+        explicit walk(live_index& index) noexcept : index_(index) { ++index_.walks_; }
+        ~walk() { --index_.walks_; }
+        walk(const walk&) = delete;
+        walk& operator=(const walk&) = delete;
+
+      private:
+        live_index& index_;
+    };
+
     /// Adds `m` to `audience` (no-op if already a member).
     void join(Member& m, std::string_view audience) {
+        HERALD_ASSERT(walks_ == 0);
         for (const auto& slot : m.audience_slots()) {
             if (slot.group->name == audience) {
                 return;
@@ -64,7 +82,14 @@ class live_index {
 
     /// Removes `m` from every audience it joined.
     void leave_all(Member& m) {
+        HERALD_ASSERT(walks_ == 0);
         for (const auto& slot : m.audience_slots()) {
+            // The slot must point at the member itself, or the swap below
+            // would remove somebody else from the audience.
+            HERALD_BUG(slot.index < slot.group->members.size() && slot.group->members[slot.index] == &m,
+                       "audience.member_index");
+            if (slot.index >= slot.group->members.size() || slot.group->members[slot.index] != &m)
+                continue;
             remove_from(*slot.group, slot.index);
             --memberships_;
         }
@@ -107,6 +132,7 @@ class live_index {
 
     std::unordered_map<std::string, std::unique_ptr<group>, name_hash, std::equal_to<>> groups_;
     std::size_t memberships_ = 0;
+    std::uint32_t walks_ = 0;
 };
 
 }  // namespace herald::audience

@@ -12,6 +12,7 @@
 #include "base/audience_name.h"
 #include "base/clock.h"
 #include "channels/http_request.h"
+#include "config/config.h"
 #include "wire/frame_codec.h"
 
 namespace herald::channels {
@@ -34,6 +35,18 @@ const std::string& ping_frame() {
 constexpr std::string_view sse_keepalive = ": keep-alive\n\n";
 
 }  // namespace
+
+session_limits session_limits::from(const config::config& cfg) {
+    session_limits l;
+    l.send_queue_frames = cfg.send_queue_frames;
+    l.send_queue_bytes = cfg.send_queue_bytes;
+    l.close_slow_consumers = cfg.slow_consumer_policy == config::slow_consumer::close;
+    l.handshake_timeout = cfg.handshake_timeout;
+    l.max_audiences = cfg.max_audiences_per_connection;
+    l.max_client_frame_bytes = cfg.max_client_frame_bytes;
+    l.ping_interval = cfg.ping_interval;
+    return l;
+}
 
 live_session::live_session(boost::asio::ip::tcp::socket socket, session_env& env)
     : socket_(std::move(socket)),
@@ -175,7 +188,7 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         return;
     }
     // Recovery point: ?since=SEQ, or the SSE reconnect header Last-Event-ID.
-    std::optional<std::uint64_t> since;
+    std::optional<model::seq_no> since;
     std::string since_text;
     if (auto v = req.query_values("since"); !v.empty()) {
         since_text = v.back();
@@ -192,7 +205,7 @@ void live_session::handle_request_bytes(std::string_view bytes) {
                                   since_text.substr(0, 40) + "\"\n");
             return;
         }
-        since = parsed;
+        since = model::seq_no(parsed);
     }
     if (audiences.size() > env_.limits.max_audiences) {
         respond_and_close(400, "Bad Request",
@@ -336,7 +349,7 @@ delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold)
         const ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(), send_flags);
         if (n == static_cast<ssize_t>(frame.size())) {
             stats.count(channel_, delivery_outcome::sent);
-            stats.observe_latency_ns(base::mono_now_ns() - hold.release_mono_ns);
+            stats.observe_latency_ns((base::mono_now() - hold.release_at).count());
             return delivery_outcome::sent;
         }
         if (n < 0 && !would_block(errno) && errno != EINTR) {
@@ -399,7 +412,7 @@ void live_session::deliver_merged(std::span<const std::string_view> frames,
     for (; i < k && remaining >= frames[i].size(); ++i) {
         remaining -= frames[i].size();
         stats.count(channel_, delivery_outcome::sent);
-        stats.observe_latency_ns(now - holds[i]->release_mono_ns);
+        stats.observe_latency_ns(now - base::to_ns(holds[i]->release_at));
     }
     if (i == k) {
         return;
@@ -482,7 +495,7 @@ void live_session::flush() {
             queued_bytes_ -= w.size;
             if (w.hold != nullptr) {
                 env_.stats.count(channel_, delivery_outcome::sent);
-                env_.stats.observe_latency_ns(now - w.hold->release_mono_ns);
+                env_.stats.observe_latency_ns(now - base::to_ns(w.hold->release_at));
                 w.hold->unref();
                 w.hold = nullptr;
             }
@@ -511,21 +524,21 @@ void live_session::drop_queue() {
 }
 
 void live_session::tick(std::int64_t now_mono_ns) {
-    const auto ms = [](std::uint32_t v) { return static_cast<std::int64_t>(v) * 1'000'000; };
+    const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
         case state::handshake:
-            if (now_mono_ns - accepted_mono_ns_ > ms(env_.limits.handshake_timeout_ms)) {
+            if (now_mono_ns - accepted_mono_ns_ > env_.limits.handshake_timeout.count()) {
                 respond_and_close(408, "Request Timeout", "request not received in time\n");
             }
             break;
         case state::open:
             if (channel_ == live_channel::websocket &&
-                now_mono_ns - last_rx_mono_ns_ > 3 * ms(env_.limits.ping_interval_ms)) {
+                now_mono_ns - last_rx_mono_ns_ > 3 * ping_interval_ns) {
                 close_reason_ = close_reason::dead_peer;
                 finish();  // three pings without a pong: the peer is gone
                 return;
             }
-            if (now_mono_ns - last_keepalive_mono_ns_ >= ms(env_.limits.ping_interval_ms)) {
+            if (now_mono_ns - last_keepalive_mono_ns_ >= ping_interval_ns) {
                 last_keepalive_mono_ns_ = now_mono_ns;
                 if (queue_.empty()) {  // a busy connection needs no keep-alive
                     send_control(channel_ == live_channel::websocket ? ping_frame()

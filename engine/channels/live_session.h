@@ -18,6 +18,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,8 +29,15 @@
 #include <vector>
 
 #include "audience/live_index.h"
+#include "base/assert.h"
+#include "base/clock.h"
 #include "channels/delivery_stats.h"
 #include "channels/ws_frame_parser.h"
+#include "model/fundamental.h"
+
+namespace herald::config {
+struct config;
+}
 
 namespace herald::channels {
 
@@ -37,11 +45,13 @@ namespace herald::channels {
 /// without atomics: only the shard thread touches it.
 struct frame_hold {
     std::uint32_t refs = 0;
-    std::int64_t release_mono_ns = 0;
+    /// When the frame was due: latency is measured from here.
+    base::mono_time release_at;
     void (*on_unused)(frame_hold*) = nullptr;
 
     void ref() noexcept { ++refs; }
     void unref() noexcept {
+        HERALD_ASSERT(refs > 0);
         if (--refs == 0 && on_unused != nullptr) {
             on_unused(this);
         }
@@ -53,11 +63,14 @@ struct session_limits {
     std::uint32_t send_queue_frames = 1024;
     std::uint32_t send_queue_bytes = 4u << 20;
     bool close_slow_consumers = true;
-    std::uint32_t handshake_timeout_ms = 10000;
+    std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
     std::uint32_t max_request_bytes = 8192;
     std::uint32_t max_audiences = 16;
     std::uint32_t max_client_frame_bytes = 4096;
-    std::uint32_t ping_interval_ms = 20000;
+    std::chrono::nanoseconds ping_interval = std::chrono::seconds(20);
+
+    /// The live-connection settings of a heraldd configuration.
+    [[nodiscard]] static session_limits from(const config::config& cfg);
 };
 
 class live_session;
@@ -70,7 +83,7 @@ struct session_env {
     delivery_stats& stats;
     /// Handshake done: join these audiences; `since` (from ?since=SEQ or SSE's
     /// Last-Event-ID) asks for every announcement after SEQ first.
-    std::function<void(live_session&, const std::vector<std::string>&, std::optional<std::uint64_t> since)>
+    std::function<void(live_session&, const std::vector<std::string>&, std::optional<model::seq_no> since)>
         on_open;
     /// Connection gone: leave every audience, drop the shard's reference.
     std::function<void(live_session&)> on_closed;

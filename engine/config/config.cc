@@ -52,6 +52,55 @@ property integer(const std::string& name, T config::*field, std::uint64_t lo, st
     return p;
 }
 
+/// A duration given in the unit its name ends with (ping_interval_ms: milliseconds).
+template <class Rep, class Period>
+property duration(const std::string& name, std::chrono::duration<Rep, Period> config::*field,
+                  std::uint64_t lo, std::uint64_t hi, std::string description) {
+    property p;
+    const std::string bounds = std::to_string(lo) + ".." + std::to_string(hi);
+    p.info = {name, to_flag(name), to_env(name), std::move(description), "", bounds};
+    p.set = [field, lo, hi, bounds](config& c, std::string_view v) -> std::string {
+        std::uint64_t parsed = 0;
+        const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+        if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || parsed < lo || parsed > hi) {
+            return "must be an integer in " + bounds + ", got \"" + std::string(v) + "\"";
+        }
+        c.*field = std::chrono::duration<Rep, Period>(static_cast<Rep>(parsed));
+        return {};
+    };
+    p.get = [field](const config& c) { return std::to_string((c.*field).count()); };
+    p.info.default_value = p.get(config{});
+    return p;
+}
+
+/// One of a fixed set of words, stored as an enum (or bool).
+template <class T>
+property choice(const std::string& name, T config::*field, std::vector<std::pair<std::string, T>> words,
+                std::string description) {
+    property p;
+    std::string bounds;
+    for (const auto& [word, _] : words) bounds += (bounds.empty() ? "" : "|") + word;
+    p.info = {name, to_flag(name), to_env(name), std::move(description), "", bounds};
+    p.set = [field, words, bounds](config& c, std::string_view v) -> std::string {
+        for (const auto& [word, value] : words) {
+            if (v == word) {
+                c.*field = value;
+                return {};
+            }
+        }
+        return "must be one of " + bounds + ", got \"" + std::string(v) + "\"";
+    };
+    p.get = [field, words](const config& c) {
+        for (const auto& [word, value] : words) {
+            if (c.*field == value)
+                return word;
+        }
+        return std::string("?");
+    };
+    p.info.default_value = p.get(config{});
+    return p;
+}
+
 property text(const std::string& name, std::string config::*field, std::string description,
               const std::function<std::string(std::string_view)>& check = {}, std::string bounds = "") {
     property p;
@@ -67,18 +116,6 @@ property text(const std::string& name, std::string config::*field, std::string d
     p.get = [field](const config& c) { return c.*field; };
     p.info.default_value = p.get(config{});
     return p;
-}
-
-std::function<std::string(std::string_view)> one_of(const std::vector<std::string>& allowed) {
-    return [allowed](std::string_view v) -> std::string {
-        for (const auto& a : allowed) {
-            if (v == a)
-                return {};
-        }
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
-        return "must be one of " + list + ", got \"" + std::string(v) + "\"";
-    };
 }
 
 std::string check_topic(std::string_view v) {
@@ -186,49 +223,50 @@ const std::vector<property>& table() {
                          check_name));
         p.push_back(text("instance_id", &config::instance_id,
                          "this instance's name; empty = <hostname>-<pid>", check_name));
-        p.push_back(text("offset_reset", &config::offset_reset, "where a new live group starts reading",
-                         one_of({"latest", "earliest"}), "latest|earliest"));
+        p.push_back(choice("offset_reset", &config::offset_reset,
+                           {{"latest", kafka_start::latest}, {"earliest", kafka_start::earliest}},
+                           "where a new live group starts reading"));
         p.push_back(integer("max_payload_bytes", &config::max_payload_bytes, 1, 16777216,
                             "largest announcement payload"));
-        p.push_back(integer("max_clock_skew_s", &config::max_clock_skew_s, 0, 86400,
-                            "created_at further in the future is refused"));
-        p.push_back(integer("max_deliver_ahead_s", &config::max_deliver_ahead_s, 1, 31536000,
-                            "deliver_at further ahead is refused"));
+        p.push_back(duration("max_clock_skew_s", &config::max_clock_skew, 0, 86400,
+                             "created_at further in the future is refused"));
+        p.push_back(duration("max_deliver_ahead_s", &config::max_deliver_ahead, 1, 31536000,
+                             "deliver_at further ahead is refused"));
         p.push_back(integer("shard_queue_capacity", &config::shard_queue_capacity, 16, 16777216,
                             "broadcasts queued per shard before ingest waits"));
         p.push_back(integer("send_queue_frames", &config::send_queue_frames, 1, 65536,
                             "frames queued per connection before the slow-consumer policy applies"));
         p.push_back(integer("send_queue_bytes", &config::send_queue_bytes, 1024, 1073741824,
                             "bytes queued per connection before the slow-consumer policy applies"));
-        p.push_back(text("slow_consumer_policy", &config::slow_consumer_policy,
-                         "close: close with 1008; drop: drop the frame for that connection",
-                         one_of({"close", "drop"}), "close|drop"));
-        p.push_back(integer("ping_interval_ms", &config::ping_interval_ms, 100, 3600000,
-                            "WebSocket ping / SSE keep-alive interval"));
-        p.push_back(integer("handshake_timeout_ms", &config::handshake_timeout_ms, 100, 600000,
-                            "time allowed for the HTTP request of a live connection"));
+        p.push_back(choice("slow_consumer_policy", &config::slow_consumer_policy,
+                           {{"close", slow_consumer::close}, {"drop", slow_consumer::drop}},
+                           "close: close with 1008; drop: drop the frame for that connection"));
+        p.push_back(duration("ping_interval_ms", &config::ping_interval, 100, 3600000,
+                             "WebSocket ping / SSE keep-alive interval"));
+        p.push_back(duration("handshake_timeout_ms", &config::handshake_timeout, 100, 600000,
+                             "time allowed for the HTTP request of a live connection"));
         p.push_back(integer("max_audiences_per_connection", &config::max_audiences_per_connection, 1, 1024,
                             "audience parameters one connection may name"));
         p.push_back(integer("max_client_frame_bytes", &config::max_client_frame_bytes, 125, 1048576,
                             "largest client-to-server WebSocket message"));
         p.push_back(integer("max_connections", &config::max_connections, 0, 10000000,
                             "live connections; 0 = derived from the open-file limit"));
-        p.push_back(integer("commit_interval_ms", &config::commit_interval_ms, 10, 60000,
-                            "Kafka offset commit cadence"));
-        p.push_back(integer("fetch_wait_max_ms", &config::fetch_wait_max_ms, 0, 10000,
-                            "longest Kafka fetch long-poll; 0 = 2 for the embedded mock cluster (it "
-                            "answers only at the deadline), 100 for real brokers"));
+        p.push_back(duration("commit_interval_ms", &config::commit_interval, 10, 60000,
+                             "Kafka offset commit cadence"));
+        p.push_back(duration("fetch_wait_max_ms", &config::fetch_wait_max, 0, 10000,
+                             "longest Kafka fetch long-poll; 0 = 2 for the embedded mock cluster (it "
+                             "answers only at the deadline), 100 for real brokers"));
         p.push_back(
             integer("memory_limit_mb", &config::memory_limit_mb, 0, 1048576,
                     "resident memory above which ingest pauses Kafka until it drops below 90 %; 0 = off"));
         p.push_back(integer("kafka_prefetch_kib", &config::kafka_prefetch_kib, 64, 1048576,
                             "what librdkafka may prefetch per partition ahead of the shards"));
-        p.push_back(integer("shutdown_deadline_ms", &config::shutdown_deadline_ms, 0, 600000,
-                            "graceful drain limit on SIGTERM"));
+        p.push_back(duration("shutdown_deadline_ms", &config::shutdown_deadline, 0, 600000,
+                             "graceful drain limit on SIGTERM"));
         p.push_back(integer("history_max_per_audience", &config::history_max_per_audience, 0, 1000000,
                             "announcements kept per audience for reconnects with since= (0 = no recovery)"));
-        p.push_back(integer("history_max_age_s", &config::history_max_age_s, 1, 604800,
-                            "oldest announcement kept for recovery"));
+        p.push_back(duration("history_max_age_s", &config::history_max_age, 1, 604800,
+                             "oldest announcement kept for recovery"));
         p.push_back(integer("history_refill_max_records", &config::history_refill_max_records, 0, 10000000,
                             "announcements per partition read back from Kafka at start-up into the "
                             "recovery history (no older than history_max_age_s); 0 = start empty"));
@@ -272,31 +310,35 @@ const std::vector<property>& table() {
                             "outbound deliveries held in memory; later broadcasts wait unlisted"));
         p.push_back(integer("outbound_max_waiting", &config::outbound_max_waiting, 1, 10000000,
                             "outbound broadcasts waiting before the outbound consumer pauses Kafka"));
-        p.push_back(integer("recipient_min_interval_ms", &config::recipient_min_interval_ms, 0, 86400000,
-                            "least time between two messages to one recipient (pair limit)"));
+        p.push_back(duration("recipient_min_interval_ms", &config::recipient_min_interval, 0, 86400000,
+                             "least time between two messages to one recipient (pair limit)"));
         p.push_back(integer("tenant_rate", &config::tenant_rate, 0, 1000000,
                             "outbound messages per second per tenant over all its endpoints; 0 = no limit"));
         p.push_back(
             integer("tenant_burst", &config::tenant_burst, 0, 1000000, "tenant burst; 0 = tenant_rate"));
         p.push_back(integer("retry_max_attempts", &config::retry_max_attempts, 1, 1000,
                             "attempts per outbound delivery before it fails"));
-        p.push_back(integer("retry_base_ms", &config::retry_base_ms, 1, 3600000,
-                            "first backoff ceiling; doubles per attempt, full jitter"));
-        p.push_back(integer("retry_max_age_s", &config::retry_max_age_s, 1, 604800,
-                            "outbound delivery gives up this long after the release instant"));
-        p.push_back(integer("sender_pause_s", &config::sender_pause_s, 1, 86400,
-                            "pause of a sender after a spam-class refusal (WhatsApp 131048)"));
-        p.push_back(integer("outbound_connect_timeout_ms", &config::outbound_connect_timeout_ms, 1, 600000,
-                            "gateway connect (and TLS handshake) timeout"));
-        p.push_back(integer("outbound_response_timeout_ms", &config::outbound_response_timeout_ms, 1, 600000,
-                            "gateway answer timeout"));
+        p.push_back(duration("retry_base_ms", &config::retry_base, 1, 3600000,
+                             "first backoff ceiling; doubles per attempt, full jitter"));
+        p.push_back(duration("retry_max_age_s", &config::retry_max_age, 1, 604800,
+                             "outbound delivery gives up this long after the release instant"));
+        p.push_back(duration("sender_pause_s", &config::sender_pause, 1, 86400,
+                             "pause of a sender after a spam-class refusal (WhatsApp 131048)"));
+        p.push_back(duration("outbound_connect_timeout_ms", &config::outbound_connect_timeout, 1, 600000,
+                             "gateway connect (and TLS handshake) timeout"));
+        p.push_back(duration("outbound_response_timeout_ms", &config::outbound_response_timeout, 1, 600000,
+                             "gateway answer timeout"));
         p.push_back(
-            integer("checkpoint_interval_ms", &config::checkpoint_interval_ms, 10, 600000,
-                    "how often finished outbound recipients are written down; bounds what a crash resends"));
-        p.push_back(text("outbound_tls_verify", &config::outbound_tls_verify,
-                         "verify gateway TLS certificates and host names", one_of({"on", "off"}), "on|off"));
-        p.push_back(text("log_level", &config::log_level, "debug|info|warn|error",
-                         one_of({"debug", "info", "warn", "error"}), "debug|info|warn|error"));
+            duration("checkpoint_interval_ms", &config::checkpoint_interval, 10, 600000,
+                     "how often finished outbound recipients are written down; bounds what a crash resends"));
+        p.push_back(choice("outbound_tls_verify", &config::outbound_tls_verify,
+                           {{"on", true}, {"off", false}}, "verify gateway TLS certificates and host names"));
+        p.push_back(choice("log_level", &config::log_level,
+                           {{"debug", base::log_level::debug},
+                            {"info", base::log_level::info},
+                            {"warn", base::log_level::warn},
+                            {"error", base::log_level::error}},
+                           "least severe log lines written"));
         return p;
     }();
     return props;

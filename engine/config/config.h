@@ -2,21 +2,35 @@
 // is the single source for command-line flags, HERALD_* environment
 // variables, config-file keys, --help and validation (Redpanda-style).
 //
+// Values are typed where they are used: durations as std::chrono types
+// (the property's name keeps its unit, e.g. ping_interval_ms), choices as
+// enums, and every bound is checked once, here, by the property table.
+//
 // Precedence, lowest first: defaults < config file < environment < flags.
 // Every error names the field and where the bad value came from, so a bad
 // config stops start-up with a message an operator can act on.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/log.h"
 #include "base/result.h"
 
 namespace herald::config {
 
+/// What happens to a live connection whose send queue is full.
+enum class slow_consumer : std::uint8_t { close, drop };
+/// Where a consumer group without a committed offset starts.
+enum class kafka_start : std::uint8_t { latest, earliest };
+
 struct config {
+    using milliseconds = std::chrono::milliseconds;
+    using seconds = std::chrono::seconds;
+
     std::string client_host = "0.0.0.0";
     std::uint16_t client_port = 8080;
     std::string ops_host = "0.0.0.0";
@@ -32,33 +46,33 @@ struct config {
     std::string group_id;  // "" = "herald-live-" + instance_id
     std::string outbound_group_id = "herald-outbound";
     std::string instance_id;  // "" = hostname-pid
-    std::string offset_reset = "latest";
+    kafka_start offset_reset = kafka_start::latest;
     std::uint32_t max_payload_bytes = 65536;
-    std::uint32_t max_clock_skew_s = 300;
-    std::uint32_t max_deliver_ahead_s = 604800;
+    seconds max_clock_skew{300};
+    seconds max_deliver_ahead{604800};
     std::uint32_t shard_queue_capacity = 65536;
     std::uint32_t send_queue_frames = 1024;
     std::uint32_t send_queue_bytes = 4194304;
-    std::string slow_consumer_policy = "close";
-    std::uint32_t ping_interval_ms = 20000;
-    std::uint32_t handshake_timeout_ms = 10000;
+    slow_consumer slow_consumer_policy = slow_consumer::close;
+    milliseconds ping_interval{20000};
+    milliseconds handshake_timeout{10000};
     std::uint32_t max_audiences_per_connection = 16;
     std::uint32_t max_client_frame_bytes = 4096;
     std::uint32_t max_connections = 0;  // 0 = derived from the open-file limit
-    std::uint32_t commit_interval_ms = 1000;
-    std::uint32_t fetch_wait_max_ms = 0;  // 0 = chosen for the cluster kind
-    std::uint32_t shutdown_deadline_ms = 10000;
+    milliseconds commit_interval{1000};
+    milliseconds fetch_wait_max{0};  // 0 = chosen for the cluster kind
+    milliseconds shutdown_deadline{10000};
     std::uint32_t memory_limit_mb = 0;  // 0 = no ceiling
     std::uint32_t kafka_prefetch_kib = 4096;
     std::uint32_t history_max_per_audience = 1000;
-    std::uint32_t history_max_age_s = 3600;
+    seconds history_max_age{3600};
     std::uint32_t history_refill_max_records = 10000;
     // Outbound subscribers and gateways.
     std::string data_dir = "herald-data";
     std::uint32_t outbound_shards = 2;
     std::uint32_t webhook_rate = 80;
     std::uint32_t webhook_burst = 80;
-    std::string webhook_secrets;  // comma-separated whsec_...
+    std::string webhook_secrets;  // comma-separated whsec_..., format checked by load()
     std::string whatsapp_base_url = "https://graph.facebook.com";
     std::string whatsapp_api_version = "v21.0";
     std::string whatsapp_phone_number_id;
@@ -73,18 +87,18 @@ struct config {
     std::uint32_t outbound_connections = 4;
     std::uint32_t outbound_max_pending = 1000000;
     std::uint32_t outbound_max_waiting = 10000;
-    std::uint32_t recipient_min_interval_ms = 6000;
+    milliseconds recipient_min_interval{6000};
     std::uint32_t tenant_rate = 0;   // 0 = no per-tenant limit
     std::uint32_t tenant_burst = 0;  // 0 = tenant_rate
     std::uint32_t retry_max_attempts = 8;
-    std::uint32_t retry_base_ms = 500;
-    std::uint32_t retry_max_age_s = 3600;
-    std::uint32_t sender_pause_s = 300;
-    std::uint32_t outbound_connect_timeout_ms = 3000;
-    std::uint32_t outbound_response_timeout_ms = 10000;
-    std::string outbound_tls_verify = "on";
-    std::uint32_t checkpoint_interval_ms = 1000;
-    std::string log_level = "info";
+    milliseconds retry_base{500};
+    seconds retry_max_age{3600};
+    seconds sender_pause{300};
+    milliseconds outbound_connect_timeout{3000};
+    milliseconds outbound_response_timeout{10000};
+    bool outbound_tls_verify = true;
+    milliseconds checkpoint_interval{1000};
+    base::log_level log_level = base::log_level::info;
     std::string config_file;  // the file that was loaded, if any
 };
 

@@ -2,6 +2,12 @@
 
 namespace herald::fanout {
 
+void probe::attach(channels::connection_budget& budget) {
+    budget.accepted = accepted_;
+    budget.rejected_limit = rejected_limit_;
+    budget.rejected_fd = rejected_fd_;
+}
+
 probe::probe(metrics::registry& reg, std::uint32_t shards) {
     auto& r = reg.prom();
     auto& deliveries = prometheus::BuildCounter()
@@ -15,6 +21,17 @@ probe::probe(metrics::registry& reg, std::uint32_t shards) {
             deliveries_[c][o] = &deliveries.Add({{"channel", channels[c]}, {"outcome", outcomes[o]}});
         }
     }
+    accepted_ = &prometheus::BuildCounter()
+                     .Name("herald_connections_accepted_total")
+                     .Help("Live connections accepted on the client port")
+                     .Register(r)
+                     .Add({});
+    auto& rejected = prometheus::BuildCounter()
+                         .Name("herald_connections_rejected_total")
+                         .Help("Live connections refused at accept, by reason")
+                         .Register(r);
+    rejected_limit_ = &rejected.Add({{"reason", "max_connections"}});
+    rejected_fd_ = &rejected.Add({{"reason", "out_of_descriptors"}});
     auto& drops = prometheus::BuildCounter()
                       .Name("herald_drops_total")
                       .Help("Deliveries or broadcasts dropped on purpose, by reason")

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "channels/client_listener.h"
 #include "channels/delivery_stats.h"
 #include "metrics/registry.h"
 
@@ -27,6 +28,9 @@ using channels::live_channel_count;
 class probe {
   public:
     probe(metrics::registry& reg, std::uint32_t shards);
+
+    /// Gives the connection budget its accepted / rejected counters.
+    void attach(channels::connection_budget& budget);
 
     /// Folds one shard's tallies into the families and resets them.
     void flush(delivery_stats& stats);
@@ -45,6 +49,9 @@ class probe {
 
   private:
     std::array<std::array<prometheus::Counter*, delivery_outcome_count>, live_channel_count> deliveries_{};
+    prometheus::Counter* accepted_;
+    prometheus::Counter* rejected_limit_;
+    prometheus::Counter* rejected_fd_;
     prometheus::Counter* drop_slow_consumer_;
     std::array<prometheus::Counter*, channels::close_reason_count> closes_{};
     prometheus::Counter* drop_expired_;

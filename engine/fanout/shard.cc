@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
-#include <future>
 #include <span>
+#include <thread>
 
+#include "base/assert.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "channels/demo_page.h"
+#include "config/config.h"
 #include "wire/frame_codec.h"
 
 namespace herald::fanout {
@@ -19,7 +21,7 @@ constexpr std::size_t drain_batch = 64;
 constexpr int drain_rounds_before_yield = 16;
 // A broadcast due within this window is released at once rather than staged:
 // the timer could not fire any closer to the instant anyway.
-constexpr std::int64_t release_slack_ns = 100'000;
+constexpr std::chrono::nanoseconds release_slack{100'000};
 constexpr auto tick_period = std::chrono::milliseconds(250);
 
 void atomic_min(std::atomic<std::int64_t>& target, std::int64_t v) {
@@ -34,11 +36,20 @@ void atomic_max(std::atomic<std::int64_t>& target, std::int64_t v) {
     }
 }
 
-std::string collapse_slot(const broadcast& b) {
+std::string collapse_slot(const model::broadcast& b) {
     return b.audience + '\n' + b.collapse_key;
 }
 
 }  // namespace
+
+shard_options shard_options::from(const config::config& cfg) {
+    shard_options o;
+    o.queue_capacity = cfg.shard_queue_capacity;
+    o.session = channels::session_limits::from(cfg);
+    o.history_max_per_audience = cfg.history_max_per_audience;
+    o.history_max_age = cfg.history_max_age;
+    return o;
+}
 
 shard::shard(base::shard_id id, const shard_options& options, probe& probe,
              channels::connection_budget& budget, done_handler on_done)
@@ -47,22 +58,18 @@ shard::shard(base::shard_id id, const shard_options& options, probe& probe,
       probe_(probe),
       budget_(budget),
       on_done_(std::move(on_done)),
+      loop_("herald-shard-" + std::to_string(id.get())),
       queue_(options.queue_capacity),
-      env_{ioc_, options.session, stats_, {}, {}, std::string(channels::demo_page)},
-      release_timer_(ioc_),
-      tick_timer_(ioc_) {
+      env_{loop_.context(), options.session, stats_, {}, {}, std::string(channels::demo_page)},
+      release_timer_(loop_.context()),
+      tick_timer_(loop_.context()) {
     env_.on_open = [this](channels::live_session& s, const std::vector<std::string>& audiences,
-                          std::optional<std::uint64_t> since) { on_session_open(s, audiences, since); };
+                          std::optional<model::seq_no> since) { on_session_open(s, audiences, since); };
     env_.on_closed = [this](channels::live_session& s) { on_session_closed(s); };
-    work_.emplace(ioc_.get_executor());
 }
 
 shard::~shard() {
-    if (thread_.joinable()) {
-        work_.reset();
-        ioc_.stop();
-        thread_.join();
-    }
+    loop_.stop();
     for (auto& [at, s] : pending_) {
         release_staged(s);
     }
@@ -70,7 +77,7 @@ shard::~shard() {
 
 base::result<std::uint16_t> shard::listen(const std::string& host, std::uint16_t port) {
     listener_ = std::make_unique<channels::client_listener>(
-        ioc_, budget_, [this](asio::ip::tcp::socket socket) { adopt(std::move(socket)); });
+        loop_.context(), budget_, [this](asio::ip::tcp::socket socket) { adopt(std::move(socket)); });
     return listener_->bind(host, port);
 }
 
@@ -79,10 +86,11 @@ void shard::start() {
         listener_->start();
     }
     arm_tick();
-    thread_ = std::thread([this] { ioc_.run(); });
+    loop_.start();
 }
 
 void shard::adopt(asio::ip::tcp::socket socket) {
+    HERALD_ASSERT(loop_.is_current());
     auto session = std::make_shared<channels::live_session>(std::move(socket), env_);
     session->table_index = static_cast<std::uint32_t>(sessions_.size());
     sessions_.push_back(session);
@@ -90,7 +98,8 @@ void shard::adopt(asio::ip::tcp::socket socket) {
 }
 
 void shard::on_session_open(channels::live_session& s, const std::vector<std::string>& audiences,
-                            std::optional<std::uint64_t> since) {
+                            std::optional<model::seq_no> since) {
+    HERALD_ASSERT(loop_.is_current());
     for (const auto& a : audiences) {
         index_.join(s, a);
     }
@@ -102,28 +111,27 @@ void shard::on_session_open(channels::live_session& s, const std::vector<std::st
     }
 }
 
-void shard::evict_old(audience_history& h, std::int64_t now_mono_ns) {
-    while (!h.items.empty() &&
-           (h.items.size() > options_.history_max_per_audience ||
-            now_mono_ns - h.items.front()->release_mono_ns > options_.history_max_age_ns)) {
+void shard::evict_old(audience_history& h, base::mono_time now) {
+    while (!h.items.empty() && (h.items.size() > options_.history_max_per_audience ||
+                                now - h.items.front()->release_at > options_.history_max_age)) {
         h.complete_after = std::max(h.complete_after, h.items.front()->seq);
         h.evicted = true;
         h.items.pop_front();
     }
 }
 
-void shard::remember(const broadcast_ptr& b) {
+void shard::remember(const model::broadcast_ptr& b) {
     if (options_.history_max_per_audience == 0)
         return;
     auto [it, inserted] = history_.try_emplace(b->audience);
     audience_history& h = it->second;
     if (inserted)
-        h.complete_after = b->seq - 1;
+        h.complete_after = model::seq_no(b->seq.get() - 1);
     h.items.push_back(b);
-    evict_old(h, base::mono_now_ns());
+    evict_old(h, base::mono_now());
 }
 
-void shard::remember_past(const broadcast_ptr& b) {
+void shard::remember_past(const model::broadcast_ptr& b) {
     if (options_.history_max_per_audience == 0)
         return;
     auto [it, inserted] = history_.try_emplace(b->audience);
@@ -142,23 +150,24 @@ void shard::remember_past(const broadcast_ptr& b) {
             return;  // already remembered
     }
     h.items.insert(pos, b);
-    evict_old(h, base::mono_now_ns());
+    evict_old(h, base::mono_now());
 }
 
-void shard::recover(channels::live_session& s, const std::string& audience, std::uint64_t since) {
+void shard::recover(channels::live_session& s, const std::string& audience, model::seq_no since) {
     auto it = history_.find(audience);
     if (it != history_.end())
-        evict_old(it->second, base::mono_now_ns());
+        evict_old(it->second, base::mono_now());
     // Nothing released for this audience since start: whether anything came
     // after `since` before the process started is unknown. Say so.
-    const std::uint64_t complete_after = it == history_.end() ? UINT64_MAX : it->second.complete_after;
+    const model::seq_no complete_after =
+        it == history_.end() ? model::seq_no(UINT64_MAX) : it->second.complete_after;
     if (since < complete_after) {
         probe_.recovery(false);
         std::string notice = R"({"type":"gap","audience":)";
         wire::append_json_string(notice, audience);
-        notice += ",\"since\":" + std::to_string(since);
+        notice += ",\"since\":" + std::to_string(since.get());
         if (it != history_.end() && !it->second.items.empty())
-            notice += ",\"oldest_seq\":" + std::to_string(it->second.items.front()->seq);
+            notice += ",\"oldest_seq\":" + std::to_string(it->second.items.front()->seq.get());
         notice += "}";
         s.send_notice("gap", notice);
     } else {
@@ -171,6 +180,7 @@ void shard::recover(channels::live_session& s, const std::string& audience, std:
             continue;
         auto* hold = new staged();
         hold->b = b;
+        hold->release_at = base::mono_now();  // a replay's latency is not the broadcast's
         hold->owner = this;
         hold->on_unused = &shard::release_staged;
         hold->ref();
@@ -186,7 +196,7 @@ void shard::on_session_closed(channels::live_session& s) {
     budget_.open.fetch_sub(1, std::memory_order_relaxed);
     // Deferred: this may run inside a release loop that is walking the very
     // member vector leave_all() would reorder.
-    asio::post(ioc_, [this, self = s.shared_from_this()] {
+    asio::post(loop_.context(), [this, self = s.shared_from_this()] {
         index_.leave_all(*self);
         const std::uint32_t i = self->table_index;
         if (i < sessions_.size() && sessions_[i] == self) {
@@ -197,7 +207,7 @@ void shard::on_session_closed(channels::live_session& s) {
     });
 }
 
-bool shard::try_enqueue(broadcast_ptr b) {
+bool shard::try_enqueue(model::broadcast_ptr b) {
     if (depth_.load(std::memory_order_relaxed) >= options_.queue_capacity) {
         return false;
     }
@@ -212,14 +222,14 @@ bool shard::try_enqueue(broadcast_ptr b) {
 
 void shard::ring_doorbell() {
     if (!doorbell_.exchange(true, std::memory_order_acq_rel)) {
-        asio::post(ioc_, [this] { drain(); });
+        asio::post(loop_.context(), [this] { drain(); });
     }
 }
 
 void shard::drain() {
     // Reset before draining: anything enqueued after this point rings again.
     doorbell_.store(false, std::memory_order_release);
-    broadcast_ptr batch[drain_batch];
+    model::broadcast_ptr batch[drain_batch];
     for (int round = 0; round < drain_rounds_before_yield; ++round) {
         const std::size_t n = queue_.try_dequeue_bulk(batch, drain_batch);
         if (n == 0) {
@@ -227,7 +237,7 @@ void shard::drain() {
         }
         depth_.fetch_sub(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
         // Crisis before marketing: within what is waiting, higher priority first.
-        std::stable_sort(batch, batch + n, [](const broadcast_ptr& a, const broadcast_ptr& b) {
+        std::stable_sort(batch, batch + n, [](const model::broadcast_ptr& a, const model::broadcast_ptr& b) {
             return a->priority > b->priority;
         });
         staged* due[drain_batch];
@@ -245,17 +255,17 @@ void shard::drain() {
     probe_.set_queue_depth(id_.get(), depth_.load(std::memory_order_relaxed));
 }
 
-shard::staged* shard::accept(broadcast_ptr b) {
+shard::staged* shard::accept(model::broadcast_ptr b) {
     if (b->history_only) {
         remember_past(b);
         return nullptr;
     }
     if (stopping_) {
-        finish(b, broadcast_fate::cancelled, 0, 0, 0);
+        finish(b, model::broadcast_fate::cancelled, 0, 0, 0);
         return nullptr;
     }
-    if (b->expires_wall_ns != 0 && b->expires_wall_ns <= base::wall_now_ns()) {
-        finish(b, broadcast_fate::expired, 0, 0, 0);
+    if (b->expired_at(base::wall_now())) {
+        finish(b, model::broadcast_fate::expired, 0, 0, 0);
         return nullptr;
     }
     if (!b->collapse_key.empty()) {
@@ -263,13 +273,13 @@ shard::staged* shard::accept(broadcast_ptr b) {
     }
     auto* s = new staged;
     s->refs = 1;  // the shard's own reference, dropped after release
-    s->release_mono_ns = b->release_mono_ns;
+    s->release_at = b->release_at;
     s->on_unused = &shard::release_staged;
     s->owner = this;
     s->b = std::move(b);
-    if (s->release_mono_ns > base::mono_now_ns() + release_slack_ns) {
+    if (s->release_at > base::mono_now() + release_slack) {
         s->pending = true;
-        s->pending_it = pending_.emplace(s->release_mono_ns, s);
+        s->pending_it = pending_.emplace(s->release_at, s);
         if (!s->b->collapse_key.empty()) {
             pending_by_collapse_key_[collapse_slot(*s->b)] = s;
         }
@@ -280,7 +290,7 @@ shard::staged* shard::accept(broadcast_ptr b) {
     return s;
 }
 
-void shard::supersede_pending(const broadcast& b) {
+void shard::supersede_pending(const model::broadcast& b) {
     const auto it = pending_by_collapse_key_.find(collapse_slot(b));
     if (it == pending_by_collapse_key_.end()) {
         return;
@@ -289,7 +299,7 @@ void shard::supersede_pending(const broadcast& b) {
     pending_by_collapse_key_.erase(it);
     pending_.erase(old->pending_it);
     old->pending = false;
-    finish(old->b, broadcast_fate::superseded, 0, 0, 0);
+    finish(old->b, model::broadcast_fate::superseded, 0, 0, 0);
     old->unref();
     probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
 }
@@ -298,7 +308,7 @@ void shard::arm_release_timer() {
     if (pending_.empty()) {
         return;
     }
-    const auto at = base::mono_clock::time_point(std::chrono::nanoseconds(pending_.begin()->first));
+    const base::mono_time at = pending_.begin()->first;
     if (release_timer_.expiry() == at) {
         return;
     }
@@ -311,9 +321,9 @@ void shard::arm_release_timer() {
 }
 
 void shard::on_release_timer() {
-    const std::int64_t now = base::mono_now_ns();
+    const base::mono_time now = base::mono_now();
     std::vector<staged*> due;
-    while (!pending_.empty() && pending_.begin()->first <= now + release_slack_ns) {
+    while (!pending_.empty() && pending_.begin()->first <= now + release_slack) {
         staged* s = pending_.begin()->second;
         pending_.erase(pending_.begin());
         s->pending = false;
@@ -323,8 +333,8 @@ void shard::on_release_timer() {
                 pending_by_collapse_key_.erase(it);
             }
         }
-        if (s->b->expires_wall_ns != 0 && s->b->expires_wall_ns <= base::wall_now_ns()) {
-            finish(s->b, broadcast_fate::expired, 0, 0, 0);
+        if (s->b->expired_at(base::wall_now())) {
+            finish(s->b, model::broadcast_fate::expired, 0, 0, 0);
             s->unref();
             continue;
         }
@@ -339,7 +349,8 @@ void shard::on_release_timer() {
 }
 
 void shard::release(staged* s) {
-    const broadcast& b = *s->b;
+    HERALD_ASSERT(loop_.is_current());
+    const model::broadcast& b = *s->b;
     std::int64_t first_write = 0;
     std::int64_t last_write = 0;
     std::uint64_t recipients = 0;
@@ -349,6 +360,7 @@ void shard::release(staged* s) {
         const std::size_t start = static_cast<std::size_t>(group->rotation++ % n);
         const std::string_view ws_frame = b.websocket_frame;
         const std::string_view sse_frame = b.sse_frame;
+        const audience::live_index<channels::live_session>::walk walking(index_);
         first_write = base::mono_now_ns();
         for (std::size_t k = 0; k < n; ++k) {
             std::size_t i = start + k;
@@ -362,7 +374,7 @@ void shard::release(staged* s) {
         recipients = n;
         probe_.flush(stats_);
     }
-    finish(s->b, broadcast_fate::delivered, first_write, last_write, recipients);
+    finish(s->b, model::broadcast_fate::delivered, first_write, last_write, recipients);
     s->unref();
 }
 
@@ -410,6 +422,7 @@ void shard::release_merged(staged** run, std::size_t n) {
         const auto& members = group->members;
         const std::size_t count = members.size();
         const std::size_t start = static_cast<std::size_t>(group->rotation++ % count);
+        const audience::live_index<channels::live_session>::walk walking(index_);
         first_write = base::mono_now_ns();
         for (std::size_t k = 0; k < count; ++k) {
             std::size_t i = start + k;
@@ -425,7 +438,7 @@ void shard::release_merged(staged** run, std::size_t n) {
         probe_.flush(stats_);
     }
     for (std::size_t i = 0; i < n; ++i) {
-        finish(run[i]->b, broadcast_fate::delivered, first_write, last_write, recipients);
+        finish(run[i]->b, model::broadcast_fate::delivered, first_write, last_write, recipients);
         run[i]->unref();
     }
 }
@@ -434,20 +447,22 @@ void shard::release_staged(channels::frame_hold* hold) {
     delete static_cast<staged*>(hold);
 }
 
-void shard::finish(const broadcast_ptr& ptr, broadcast_fate fate, std::int64_t first_write,
+void shard::finish(const model::broadcast_ptr& ptr, model::broadcast_fate fate, std::int64_t first_write,
                    std::int64_t last_write, std::uint64_t recipients) {
-    const broadcast& b = *ptr;
-    if (fate != broadcast_fate::delivered) {
-        b.fate.store(static_cast<std::uint8_t>(fate), std::memory_order_relaxed);
+    model::live_progress& live = ptr->live;
+    if (fate != model::broadcast_fate::delivered) {
+        live.fate.store(static_cast<std::uint8_t>(fate), std::memory_order_relaxed);
     } else {
         remember(ptr);
     }
     if (recipients != 0) {
-        atomic_min(b.first_write_mono_ns, first_write);
-        atomic_max(b.last_write_mono_ns, last_write);
-        b.recipients.fetch_add(recipients, std::memory_order_relaxed);
+        atomic_min(live.first_write_mono_ns, first_write);
+        atomic_max(live.last_write_mono_ns, last_write);
+        live.recipients.fetch_add(recipients, std::memory_order_relaxed);
     }
-    if (b.shards_pending.fetch_sub(1, std::memory_order_acq_rel) == 1 && on_done_) {
+    const std::uint32_t shards_before = live.shards_pending.fetch_sub(1, std::memory_order_acq_rel);
+    HERALD_BUG(shards_before != 0, "shard.finished_twice");
+    if (shards_before == 1 && on_done_) {
         on_done_(ptr);
     }
 }
@@ -473,13 +488,12 @@ void shard::publish_gauges() {
     probe_.set_queue_depth(id_.get(), depth_.load(std::memory_order_relaxed));
 }
 
-void shard::shutdown(std::uint16_t code, std::string_view reason, std::uint32_t deadline_ms) {
-    if (!thread_.joinable()) {
+void shard::shutdown(std::uint16_t code, std::string_view reason, std::chrono::milliseconds deadline) {
+    if (!loop_.running()) {
         return;
     }
     const std::string reason_copy(reason);
-    std::promise<void> closed;
-    asio::post(ioc_, [this, code, reason_copy, &closed] {
+    loop_.run_and_wait([&] {
         stopping_ = true;
         if (listener_) {
             listener_->stop();
@@ -490,7 +504,7 @@ void shard::shutdown(std::uint16_t code, std::string_view reason, std::uint32_t 
             staged* s = pending_.begin()->second;
             pending_.erase(pending_.begin());
             s->pending = false;
-            finish(s->b, broadcast_fate::cancelled, 0, 0, 0);
+            finish(s->b, model::broadcast_fate::cancelled, 0, 0, 0);
             s->unref();
         }
         pending_by_collapse_key_.clear();
@@ -498,28 +512,24 @@ void shard::shutdown(std::uint16_t code, std::string_view reason, std::uint32_t 
         for (std::size_t i = 0; i < sessions_.size(); ++i) {
             sessions_[i]->close(code, reason_copy);
         }
-        closed.set_value();
     });
-    closed.get_future().wait();
     // Let close frames drain until every session is gone or the deadline passes.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+    const auto until = std::chrono::steady_clock::now() + deadline;
     for (;;) {
-        std::promise<std::size_t> count;
-        asio::post(ioc_, [this, &count] { count.set_value(sessions_.size()); });
-        if (count.get_future().get() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        std::size_t open = 0;
+        loop_.run_and_wait([&] { open = sessions_.size(); });
+        if (open == 0 || std::chrono::steady_clock::now() >= until) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    asio::post(ioc_, [this] {
+    loop_.run_and_wait([&] {
         tick_timer_.cancel();
         for (std::size_t i = 0; i < sessions_.size(); ++i) {
             sessions_[i]->close(1001, "");
         }
     });
-    work_.reset();
-    ioc_.stop();
-    thread_.join();
+    loop_.stop();
 }
 
 }  // namespace herald::fanout

@@ -13,8 +13,8 @@
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,17 +22,21 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "audience/live_index.h"
+#include "base/loop_thread.h"
 #include "base/result.h"
 #include "base/strong_id.h"
 #include "channels/client_listener.h"
 #include "channels/live_session.h"
-#include "fanout/broadcast.h"
 #include "fanout/probe.h"
+#include "model/broadcast.h"
+
+namespace herald::config {
+struct config;
+}
 
 namespace herald::fanout {
 
@@ -42,13 +46,16 @@ struct shard_options {
     /// Recovery history per audience: at most this many broadcasts (0 = none)...
     std::uint32_t history_max_per_audience = 1000;
     /// ...and none older than this since their release.
-    std::int64_t history_max_age_ns = 3600LL * 1'000'000'000;
+    std::chrono::nanoseconds history_max_age = std::chrono::hours(1);
+
+    /// The shard settings of a heraldd configuration.
+    [[nodiscard]] static shard_options from(const config::config& cfg);
 };
 
 class shard {
   public:
     /// Called on the shard thread that finishes a broadcast last.
-    using done_handler = std::function<void(const broadcast_ptr&)>;
+    using done_handler = std::function<void(const model::broadcast_ptr&)>;
 
     shard(base::shard_id id, const shard_options& options, probe& probe, channels::connection_budget& budget,
           done_handler on_done);
@@ -63,29 +70,30 @@ class shard {
     void start();
 
     /// Any thread: queues a broadcast; false when the queue is at capacity.
-    [[nodiscard]] bool try_enqueue(broadcast_ptr b);
+    [[nodiscard]] bool try_enqueue(model::broadcast_ptr b);
     [[nodiscard]] std::uint32_t queue_depth() const noexcept {
         return depth_.load(std::memory_order_relaxed);
     }
 
-    /// Any thread: stop accepting, close every connection with `code`,
-    /// cancel held broadcasts, then stop the thread once sockets drained or
-    /// `deadline_ms` passed. Blocks until the thread has exited.
-    void shutdown(std::uint16_t code, std::string_view reason, std::uint32_t deadline_ms);
+    /// Any thread but the shard's: stop accepting, close every connection
+    /// with `code`, cancel held broadcasts, then stop the thread once sockets
+    /// drained or `deadline` passed. Blocks until the thread has exited.
+    void shutdown(std::uint16_t code, std::string_view reason, std::chrono::milliseconds deadline);
 
     [[nodiscard]] base::shard_id id() const noexcept { return id_; }
 
-    /// Shard thread (or tests before start()): the io_context sessions run on.
-    [[nodiscard]] boost::asio::io_context& io_context() noexcept { return ioc_; }
+    /// The shard's event loop (tests post to it to adopt sockets).
+    [[nodiscard]] base::loop_thread& loop() noexcept { return loop_; }
+    [[nodiscard]] boost::asio::io_context& io_context() noexcept { return loop_.context(); }
 
-    /// Adopts an accepted socket as a new live session (shard thread).
+    /// Shard thread only: adopts an accepted socket as a new live session.
     void adopt(boost::asio::ip::tcp::socket socket);
 
   private:
     struct staged : channels::frame_hold {
-        broadcast_ptr b;
+        model::broadcast_ptr b;
         shard* owner = nullptr;
-        std::multimap<std::int64_t, staged*>::iterator pending_it;
+        std::multimap<base::mono_time, staged*>::iterator pending_it;
         bool pending = false;
     };
     static void release_staged(channels::frame_hold* hold);
@@ -93,38 +101,38 @@ class shard {
     void ring_doorbell();
     void drain();
     /// Stages `b`; returns it when due now (the caller releases it).
-    staged* accept(broadcast_ptr b);
+    staged* accept(model::broadcast_ptr b);
     void release(staged* s);
     /// Releases broadcasts that became due together, merging the frames of
     /// each audience's run into one write per connection.
     void release_due(staged** due, std::size_t n);
     void release_merged(staged** run, std::size_t n);
-    void supersede_pending(const broadcast& b);
+    void supersede_pending(const model::broadcast& b);
     void arm_release_timer();
     void on_release_timer();
-    void finish(const broadcast_ptr& b, broadcast_fate fate, std::int64_t first_write,
+    void finish(const model::broadcast_ptr& b, model::broadcast_fate fate, std::int64_t first_write,
                 std::int64_t last_write, std::uint64_t recipients);
     void on_session_open(channels::live_session& s, const std::vector<std::string>& audiences,
-                         std::optional<std::uint64_t> since);
+                         std::optional<model::seq_no> since);
     /// Keeps a released broadcast for clients that reconnect with ?since=.
-    void remember(const broadcast_ptr& b);
+    void remember(const model::broadcast_ptr& b);
     /// Keeps one read back from Kafka at start-up, in seq order, once.
-    void remember_past(const broadcast_ptr& b);
+    void remember_past(const model::broadcast_ptr& b);
     /// Sends `s` what its audience had after `since`, or says it cannot.
-    void recover(channels::live_session& s, const std::string& audience, std::uint64_t since);
+    void recover(channels::live_session& s, const std::string& audience, model::seq_no since);
 
     /// What one audience released recently, oldest first, and from where it is complete.
     struct audience_history {
-        std::deque<broadcast_ptr> items;
+        std::deque<model::broadcast_ptr> items;
         /// Every broadcast with seq > complete_after is in `items` (or was
         /// released after the client's since): the highest evicted seq, or,
         /// before any eviction, the seq just below the first one this
         /// process released (what came before the process started is unknown).
-        std::uint64_t complete_after = 0;
+        model::seq_no complete_after;
         /// complete_after was raised by an eviction (a refill may not lower it then).
         bool evicted = false;
     };
-    void evict_old(audience_history& h, std::int64_t now_mono_ns);
+    void evict_old(audience_history& h, base::mono_time now);
     void on_session_closed(channels::live_session& s);
     void arm_tick();
     void publish_gauges();
@@ -135,11 +143,9 @@ class shard {
     channels::connection_budget& budget_;
     done_handler on_done_;
 
-    boost::asio::io_context ioc_;
-    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-    std::thread thread_;
+    base::loop_thread loop_;
 
-    moodycamel::ConcurrentQueue<broadcast_ptr> queue_;
+    moodycamel::ConcurrentQueue<model::broadcast_ptr> queue_;
     std::atomic<std::uint32_t> depth_{0};
     std::atomic<bool> doorbell_{false};
 
@@ -150,7 +156,7 @@ class shard {
     std::vector<std::shared_ptr<channels::live_session>> sessions_;
     audience::live_index<channels::live_session> index_;
     std::unordered_map<std::string, audience_history> history_;
-    std::multimap<std::int64_t, staged*> pending_;  // release instant -> staged broadcast
+    std::multimap<base::mono_time, staged*> pending_;  // release instant -> staged broadcast
     std::unordered_map<std::string, staged*> pending_by_collapse_key_;
     boost::asio::steady_timer release_timer_;
     boost::asio::steady_timer tick_timer_;

@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "base/assert.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "config/config.h"
 #include "ingest/offset_tracker.h"
 
 namespace herald::ingest {
@@ -72,10 +75,10 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
             (static_cast<std::uintptr_t>(partition) << 48) |
             (static_cast<std::uintptr_t>(offset) & ((std::uintptr_t{1} << 48) - 1)));
     }
-    static fanout::kafka_position source_of(void* opaque) {
+    static model::kafka_position source_of(void* opaque) {
         const auto bits = reinterpret_cast<std::uintptr_t>(opaque);
-        return {static_cast<std::int32_t>(bits >> 48),
-                static_cast<std::int64_t>(bits & ((std::uintptr_t{1} << 48) - 1))};
+        return {model::kafka_partition(static_cast<std::int32_t>(bits >> 48)),
+                model::kafka_offset(static_cast<std::int64_t>(bits & ((std::uintptr_t{1} << 48) - 1)))};
     }
 
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -96,7 +99,10 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
             // outbound group the next owner starts from here, and its own
             // checkpoint store does not know what this instance already sent.
             owner_.drain_completions();
-            if (!consumer->assignment_lost())  // lost: another member may own them already
+            // Lost: another member may own them already. Closing: the final
+            // commit is done, and a synchronous one here could wait for an
+            // unreachable coordinator without bound.
+            if (!consumer->assignment_lost() && !owner_.closing_)
                 owner_.commit(true);
             for (const auto* p : partitions) {
                 tracker.forget(p->partition());
@@ -111,6 +117,7 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
     }
 
     void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
+        ++owner_.commits_answered_;
         if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
             owner_.probe_.commit_ok();
         } else {
@@ -210,13 +217,52 @@ class announcement_consumer::rebalancer : public RdKafka::RebalanceCb,
     announcement_consumer& owner_;
 };
 
+consumer_options consumer_options::live(const config::config& cfg, const std::string& bootstrap_servers,
+                                        bool embedded_cluster) {
+    consumer_options o;
+    o.name = "live";
+    o.dead_letter = false;  // the outbound consumer, one per cluster, dead-letters
+    o.bootstrap_servers = bootstrap_servers;
+    o.embedded_cluster = embedded_cluster;
+    o.group_id = cfg.group_id;
+    o.client_id = "heraldd-" + cfg.instance_id;
+    o.topic = cfg.topic_announcements;
+    o.dlq_topic = cfg.topic_dlq;
+    o.offset_reset = cfg.offset_reset == config::kafka_start::earliest ? "earliest" : "latest";
+    o.commit_interval = cfg.commit_interval;
+    o.fetch_wait_max = cfg.fetch_wait_max;
+    o.prefetch_kib = cfg.kafka_prefetch_kib;
+    o.history_refill_max_records = cfg.history_refill_max_records;
+    o.decode_limits.max_payload_bytes = cfg.max_payload_bytes;
+    o.decode_limits.max_clock_skew_ns = std::chrono::nanoseconds(cfg.max_clock_skew).count();
+    o.decode_limits.max_deliver_ahead_ns = std::chrono::nanoseconds(cfg.max_deliver_ahead).count();
+    return o;
+}
+
+consumer_options consumer_options::outbound(const config::config& cfg, const std::string& bootstrap_servers,
+                                            bool embedded_cluster) {
+    consumer_options o = live(cfg, bootstrap_servers, embedded_cluster);
+    o.name = "outbound";
+    o.group_id = cfg.outbound_group_id;
+    o.client_id = "heraldd-" + cfg.instance_id + "-outbound";
+    o.dead_letter = true;
+    o.history_refill_max_records = 0;
+    // Written down means finished: commit soon, because after a crash the
+    // partition's next owner may be another instance whose checkpoint store
+    // does not know what this one sent (same idempotency keys, though).
+    o.commit_interval =
+        std::min<std::chrono::milliseconds>(cfg.commit_interval, std::chrono::milliseconds(200));
+    return o;
+}
+
 announcement_consumer::announcement_consumer(consumer_options options, probe& probe)
-    : options_(std::move(options)), probe_(probe), callbacks_(std::make_unique<rebalancer>(*this)) {}
+    : options_(std::move(options)),
+      probe_(probe),
+      callbacks_(std::make_unique<rebalancer>(*this)),
+      loop_("herald-" + options_.name) {}
 
 announcement_consumer::~announcement_consumer() {
-    if (thread_.joinable()) {
-        finish();
-    }
+    finish();
 }
 
 base::result<void> announcement_consumer::start(handler on_announcement, history_handler on_history) {
@@ -237,9 +283,9 @@ base::result<void> announcement_consumer::start(handler on_announcement, history
                     // A real broker answers a long-poll fetch as soon as data arrives; the
                     // mock cluster only at the deadline, so keep it short there.
                     set(*conf, "fetch.wait.max.ms",
-                        options_.fetch_wait_max_ms != 0 ? std::to_string(options_.fetch_wait_max_ms)
-                        : mock                          ? "2"
-                                                        : "100",
+                        options_.fetch_wait_max.count() != 0 ? std::to_string(options_.fetch_wait_max.count())
+                        : mock                               ? "2"
+                                                             : "100",
                         error) &&
                     set(*conf, "socket.nagle.disable", "true", error) &&
                     // The end of a partition completes its history read-back.
@@ -293,7 +339,8 @@ base::result<void> announcement_consumer::start(handler on_announcement, history
     }
     HERALD_LOG_INFO(options_.name, "consuming ", options_.topic, " from ", options_.bootstrap_servers,
                     " as group ", options_.group_id);
-    thread_ = std::thread([this] { run(); });
+    loop_.repeat([this] { step(); });
+    loop_.start();
     return {};
 }
 
@@ -339,59 +386,55 @@ void announcement_consumer::handle(RdKafka::Message& m) {
     }
 }
 
-void announcement_consumer::run() {
-    auto next_commit = std::chrono::steady_clock::now();
-    auto next_lag = next_commit;
-    bool paused = false;
-    std::uint64_t paused_polls = 0;
-    const auto set_paused = [&](bool pause) {
-        std::vector<RdKafka::TopicPartition*> parts;
-        if (consumer_->assignment(parts) == RdKafka::ERR_NO_ERROR && !parts.empty()) {
-            (void)(pause ? consumer_->pause(parts) : consumer_->resume(parts));
-        }
-        RdKafka::TopicPartition::destroy(parts);
-        if (paused != pause) {
-            probe_.set_paused(pause);
-            HERALD_LOG_INFO(options_.name, pause ? "overloaded: pausing " : "resuming ", options_.topic);
-        }
-        paused = pause;
-    };
-    while (!finishing_.load(std::memory_order_acquire)) {
-        if (options_.overloaded) {
-            const bool over = options_.overloaded();
-            if (over != paused)
-                set_paused(over);
-        }
-        if (paused) {
-            // Partitions assigned after the pause (start-up, rebalance) arrive unpaused.
-            if (++paused_polls % 20 == 0)
-                set_paused(true);
-            // Keep librdkafka's group session alive while nothing is fetched.
-            std::unique_ptr<RdKafka::Message> m(consumer_->consume(0));
-            handle(*m);  // fetched before the pause took effect, or an event
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        } else if (consuming_.load(std::memory_order_acquire)) {
-            std::unique_ptr<RdKafka::Message> m(consumer_->consume(poll_timeout_ms));
-            handle(*m);
-        } else {
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        drain_completions();
-        dlq_->poll(0);
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= next_commit) {
-            commit(false);
-            next_commit = now + std::chrono::milliseconds(options_.commit_interval_ms);
-        }
-        if (now >= next_lag) {
-            update_lag(paused);
-            next_lag = now + lag_period;
-        }
+void announcement_consumer::set_paused(bool pause) {
+    std::vector<RdKafka::TopicPartition*> parts;
+    if (consumer_->assignment(parts) == RdKafka::ERR_NO_ERROR && !parts.empty()) {
+        (void)(pause ? consumer_->pause(parts) : consumer_->resume(parts));
+    }
+    RdKafka::TopicPartition::destroy(parts);
+    if (paused_ != pause) {
+        probe_.set_paused(pause);
+        HERALD_LOG_INFO(options_.name, pause ? "overloaded: pausing " : "resuming ", options_.topic);
+    }
+    paused_ = pause;
+}
+
+void announcement_consumer::step() {
+    HERALD_ASSERT(loop_.is_current());
+    if (closed_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // until finish() stops the loop
+        return;
+    }
+    if (options_.overloaded) {
+        const bool over = options_.overloaded();
+        if (over != paused_)
+            set_paused(over);
+    }
+    if (paused_) {
+        // Partitions assigned after the pause (start-up, rebalance) arrive unpaused.
+        if (++paused_polls_ % 20 == 0)
+            set_paused(true);
+        // Keep librdkafka's group session alive while nothing is fetched.
+        std::unique_ptr<RdKafka::Message> m(consumer_->consume(0));
+        handle(*m);  // fetched before the pause took effect, or an event
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    } else if (consuming_.load(std::memory_order_acquire)) {
+        std::unique_ptr<RdKafka::Message> m(consumer_->consume(poll_timeout_ms));
+        handle(*m);
+    } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     drain_completions();
-    commit(true);
-    consumer_->close();
-    assigned_.store(false, std::memory_order_release);
+    dlq_->poll(0);
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_commit_) {
+        commit(false);
+        next_commit_ = now + options_.commit_interval;
+    }
+    if (now >= next_lag_) {
+        update_lag(paused_);
+        next_lag_ = now + lag_period;
+    }
 }
 
 bool announcement_consumer::refill(RdKafka::Message& m) {
@@ -418,7 +461,10 @@ bool announcement_consumer::refill(RdKafka::Message& m) {
             m.timestamp().type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE)
             *decoded->mutable_created_at() =
                 google::protobuf::util::TimeUtil::MillisecondsToTimestamp(m.timestamp().timestamp);
-        on_history_(*decoded, fanout::kafka_position{m.partition(), m.offset()}, w.from);
+        on_history_(
+            *decoded,
+            model::kafka_position{model::kafka_partition(m.partition()), model::kafka_offset(m.offset())},
+            model::kafka_offset(w.from));
         probe_.refilled();
     }
     if (m.offset() + 1 >= w.live_from)
@@ -453,7 +499,8 @@ void announcement_consumer::process(RdKafka::Message& m) {
                                     : ts.timestamp;
         *decoded->mutable_created_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(ms);
     }
-    if (on_announcement_(*decoded, fanout::kafka_position{partition, offset}))
+    if (on_announcement_(
+            *decoded, model::kafka_position{model::kafka_partition(partition), model::kafka_offset(offset)}))
         callbacks_->tracker.finished(partition, offset);
 }
 
@@ -486,21 +533,21 @@ bool announcement_consumer::dead_letter(RdKafka::Message& m, const base::error& 
     return true;
 }
 
-void announcement_consumer::finished(fanout::kafka_position p) {
+void announcement_consumer::finished(model::kafka_position p) {
     done_.enqueue(p);
 }
 
 void announcement_consumer::drain_completions() {
-    fanout::kafka_position batch[128];
+    model::kafka_position batch[128];
     std::size_t n;
     while ((n = done_.try_dequeue_bulk(batch, 128)) != 0) {
         for (std::size_t i = 0; i < n; ++i) {
-            callbacks_->tracker.finished(batch[i].partition, batch[i].offset);
+            callbacks_->tracker.finished(batch[i].partition.get(), batch[i].offset.get());
         }
     }
 }
 
-void announcement_consumer::commit(bool synchronous) {
+bool announcement_consumer::commit(bool synchronous) {
     // A dead-lettered record's offset is finished only once Kafka has its
     // dead letter (see dr_cb); the final commit waits a little for them.
     if (synchronous && dlq_->outq_len() > 0) {
@@ -509,7 +556,7 @@ void announcement_consumer::commit(bool synchronous) {
     }
     auto positions = callbacks_->tracker.take_committable();
     if (positions.empty()) {
-        return;
+        return false;
     }
     std::vector<RdKafka::TopicPartition*> parts;
     parts.reserve(positions.size());
@@ -517,6 +564,8 @@ void announcement_consumer::commit(bool synchronous) {
         parts.push_back(RdKafka::TopicPartition::create(options_.topic, partition, position));
     }
     const RdKafka::ErrorCode err = synchronous ? consumer_->commitSync(parts) : consumer_->commitAsync(parts);
+    if (!synchronous && err == RdKafka::ERR_NO_ERROR)
+        ++commits_sent_;
     if (synchronous) {
         if (err == RdKafka::ERR_NO_ERROR) {
             probe_.commit_ok();
@@ -526,6 +575,7 @@ void announcement_consumer::commit(bool synchronous) {
         }
     }
     RdKafka::TopicPartition::destroy(parts);
+    return err == RdKafka::ERR_NO_ERROR;
 }
 
 void announcement_consumer::update_lag(bool paused) {
@@ -551,14 +601,41 @@ void announcement_consumer::update_lag(bool paused) {
     RdKafka::TopicPartition::destroy(parts);
 }
 
-void announcement_consumer::finish() {
+void announcement_consumer::finish(std::chrono::milliseconds deadline) {
     consuming_.store(false, std::memory_order_release);
-    finishing_.store(true, std::memory_order_release);
-    if (thread_.joinable()) {
-        thread_.join();
-    }
+    if (!loop_.running())
+        return;
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    loop_.run_and_wait([this, until] {
+        // What the shards finished (and dead letters Kafka acknowledged) up
+        // to now, committed; waiting at most until `until` for the answer.
+        if (dlq_->outq_len() > 0)
+            dlq_->flush(static_cast<int>(std::max<std::int64_t>(
+                0, std::chrono::duration_cast<std::chrono::milliseconds>(until -
+                                                                         std::chrono::steady_clock::now())
+                           .count() /
+                       2)));
+        drain_completions();
+        set_paused(true);  // from here consume() only serves callbacks
+        (void)commit(false);
+        // Wait for the answers to every commit still in flight (this one and
+        // periodic ones), so the next instance starts where this one ended.
+        while (commits_answered_ < commits_sent_ && std::chrono::steady_clock::now() < until) {
+            std::unique_ptr<RdKafka::Message> m(consumer_->consume(20));
+        }
+        if (commits_answered_ < commits_sent_)
+            HERALD_LOG_WARN(options_.name,
+                            "Kafka did not answer the final commit in time; the records "
+                            "since the last commit will be consumed again");
+        // Leaving the group is bounded by librdkafka (about session.timeout.ms).
+        closing_ = true;
+        consumer_->close();
+        closed_ = true;
+        assigned_.store(false, std::memory_order_release);
+    });
+    loop_.stop();
     if (dlq_) {
-        dlq_->flush(2000);
+        dlq_->flush(1000);
     }
 }
 

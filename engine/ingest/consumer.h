@@ -23,23 +23,28 @@
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
+#include "base/loop_thread.h"
 #include "base/result.h"
-#include "fanout/broadcast.h"
 #include "herald/v1/announcement.pb.h"
 #include "ingest/decoder.h"
 #include "ingest/probe.h"
+#include "model/fundamental.h"
 
 namespace RdKafka {
 class KafkaConsumer;
 class Producer;
 class Message;
 }  // namespace RdKafka
+
+namespace herald::config {
+struct config;
+}
 
 namespace herald::ingest {
 
@@ -53,8 +58,8 @@ struct consumer_options {
     std::string dlq_topic = "herald.dlq";
     std::string offset_reset = "latest";
     bool embedded_cluster = false;  // tune group timeouts for the mock
-    std::uint32_t commit_interval_ms = 1000;
-    std::uint32_t fetch_wait_max_ms = 0;  // 0 = 2 against the mock cluster, 100 otherwise
+    std::chrono::milliseconds commit_interval{1000};
+    std::chrono::milliseconds fetch_wait_max{0};  // 0 = 2 ms against the mock cluster, 100 ms otherwise
     /// What librdkafka may prefetch per partition (queued.max.messages.kbytes):
     /// the only buffer between Kafka and the shard queues.
     std::uint32_t prefetch_kib = 4096;
@@ -71,17 +76,28 @@ struct consumer_options {
     /// 0 = off.
     std::uint32_t history_refill_max_records = 0;
     limits decode_limits;
+
+    /// heraldd's live consumer: a group of its own per instance (every
+    /// instance serves its connections with every announcement), refused
+    /// records skipped, history read back at assignment.
+    [[nodiscard]] static consumer_options live(const config::config& cfg,
+                                               const std::string& bootstrap_servers, bool embedded_cluster);
+    /// heraldd's outbound consumer: the group every instance shares (one
+    /// message per subscriber), refused records dead-lettered, commits soon.
+    [[nodiscard]] static consumer_options outbound(const config::config& cfg,
+                                                   const std::string& bootstrap_servers,
+                                                   bool embedded_cluster);
 };
 
 class announcement_consumer {
   public:
     /// Consumer thread: a valid announcement. Returns true when the record is
     /// finished at once; false when the owner calls finished() later.
-    using handler = std::function<bool(const herald::v1::Announcement&, fanout::kafka_position)>;
+    using handler = std::function<bool(const herald::v1::Announcement&, model::kafka_position)>;
     /// Consumer thread: an announcement read back for the history; every
     /// record of its partition from `refill_from_offset` on is read back.
-    using history_handler = std::function<void(const herald::v1::Announcement&, fanout::kafka_position,
-                                               std::int64_t refill_from_offset)>;
+    using history_handler = std::function<void(const herald::v1::Announcement&, model::kafka_position,
+                                               model::kafka_offset refill_from)>;
 
     announcement_consumer(consumer_options options, probe& probe);
     ~announcement_consumer();
@@ -92,7 +108,7 @@ class announcement_consumer {
     base::result<void> start(handler on_announcement, history_handler on_history = {});
 
     /// Any thread: the record at `p` is finished; its offset may be committed.
-    void finished(fanout::kafka_position p);
+    void finished(model::kafka_position p);
 
     /// True once the group assignment is in place and the history read back (for /readyz).
     [[nodiscard]] bool ready() const noexcept {
@@ -102,14 +118,18 @@ class announcement_consumer {
     /// Stops reading new records; completions and commits continue.
     void stop_consuming() noexcept { consuming_.store(false, std::memory_order_release); }
 
-    /// Final commit, leave the group, join the thread. Call after the shards
-    /// have finished (or cancelled) every dispatched broadcast.
-    void finish();
+    /// Final commit (waiting at most `deadline` for Kafka's answer), leave
+    /// the group, end the thread. Call after the shards have finished (or
+    /// cancelled) every dispatched broadcast. Idempotent.
+    void finish(std::chrono::milliseconds deadline = std::chrono::seconds(5));
 
     class rebalancer;  // librdkafka callbacks, defined in the .cc
 
   private:
-    void run();
+    /// One round of the consumer loop: pause or resume, consume, finish
+    /// completions, commit and measure lag when due.
+    void step();
+    void set_paused(bool pause);
     void handle(RdKafka::Message& m);  // a record or an event from consume()
     void process(RdKafka::Message& m);
     void end_refill(std::int32_t partition);
@@ -118,7 +138,8 @@ class announcement_consumer {
     /// True when queued: the record's offset is finished by the delivery report.
     bool dead_letter(RdKafka::Message& m, const base::error& why);
     void drain_completions();
-    void commit(bool synchronous);
+    /// Commits what is finished; true when a commit was sent.
+    bool commit(bool synchronous);
     void update_lag(bool paused);
 
     consumer_options options_;
@@ -128,12 +149,20 @@ class announcement_consumer {
     std::unique_ptr<rebalancer> callbacks_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::unique_ptr<RdKafka::Producer> dlq_;
-    moodycamel::ConcurrentQueue<fanout::kafka_position> done_;
+    moodycamel::ConcurrentQueue<model::kafka_position> done_;
     std::atomic<bool> assigned_{false};
     std::atomic<std::uint32_t> refilling_{0};  // partitions still reading back
     std::atomic<bool> consuming_{true};
-    std::atomic<bool> finishing_{false};
-    std::thread thread_;
+    // Consumer-thread state below.
+    std::chrono::steady_clock::time_point next_commit_{};
+    std::chrono::steady_clock::time_point next_lag_{};
+    bool paused_ = false;
+    std::uint64_t paused_polls_ = 0;
+    bool closing_ = false;                // the final commit is done: a revocation commits nothing more
+    bool closed_ = false;                 // the group is left
+    std::uint64_t commits_sent_ = 0;      // asynchronous commits sent...
+    std::uint64_t commits_answered_ = 0;  // ...and answered (offset_commit_cb)
+    base::loop_thread loop_;
 };
 
 }  // namespace herald::ingest

@@ -1,14 +1,31 @@
 #include "metrics/registry.h"
 
+#include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
+
+#include "base/assert.h"
 
 namespace herald::metrics {
 
 registry::registry() : registry_(std::make_shared<prometheus::Registry>()) {}
 
 std::string registry::render() const {
+    auto families = registry_->Collect();
+    // HERALD_BUG reports (base has no Prometheus): one series per place.
+    prometheus::MetricFamily bugs;
+    bugs.name = "herald_internal_errors_total";
+    bugs.help = "Internal errors (HERALD_BUG) survived in a release build, by place; each is a bug to report";
+    bugs.type = prometheus::MetricType::Counter;
+    for (const auto& [where, count] : base::internal_errors()) {
+        prometheus::ClientMetric m;
+        m.label.push_back({"where", where});
+        m.counter.value = static_cast<double>(count);
+        bugs.metric.push_back(std::move(m));
+    }
+    if (!bugs.metric.empty())
+        families.push_back(std::move(bugs));
     const prometheus::TextSerializer serializer;
-    return serializer.Serialize(registry_->Collect());
+    return serializer.Serialize(families);
 }
 
 const prometheus::Histogram::BucketBoundaries& latency_buckets() {

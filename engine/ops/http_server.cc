@@ -2,12 +2,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <thread>
 
 #include "base/log.h"
+#include "base/loop_thread.h"
 
 namespace herald::ops {
 namespace asio = boost::asio;
@@ -22,7 +22,8 @@ constexpr auto read_timeout = std::chrono::seconds(30);
 
 class connection : public std::enable_shared_from_this<connection> {
   public:
-    connection(tcp::socket socket, const router& route) : stream_(std::move(socket)), route_(route) {}
+    connection(tcp::socket socket, const http_server::handler& route)
+        : stream_(std::move(socket)), route_(route) {}
 
     void start() { read(); }
 
@@ -60,6 +61,10 @@ class connection : public std::enable_shared_from_this<connection> {
                 in.query = std::string(target.substr(q + 1));
             }
             in.body = std::move(req.body());
+            beast::error_code ignored;
+            const auto remote = stream_.socket().remote_endpoint(ignored);
+            if (!ignored)
+                in.peer = remote.address().to_string();
             for (const auto& field : req) {
                 std::string name(field.name_string());
                 for (auto& c : name) {
@@ -70,14 +75,14 @@ class connection : public std::enable_shared_from_this<connection> {
             try {
                 out = route_(in);
             } catch (const std::exception& e) {
-                out.status = 500;
-                out.body = std::string("internal error: ") + e.what() + "\n";
+                out = http_response::error(500, "internal error");
                 HERALD_LOG_ERROR("ops", "handler for ", in.path, " threw: ", e.what());
             }
         }
         response_.emplace(static_cast<http::status>(out.status), 11);
         response_->set(http::field::server, "heraldd");
         response_->set(http::field::content_type, out.content_type);
+        for (const auto& [name, value] : out.headers) response_->set(name, value);
         response_->keep_alive(keep_alive);
         response_->body() = std::move(out.body);
         response_->prepare_payload();
@@ -98,7 +103,7 @@ class connection : public std::enable_shared_from_this<connection> {
     }
 
     beast::tcp_stream stream_;
-    const router& route_;
+    const http_server::handler& route_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
@@ -107,7 +112,7 @@ class connection : public std::enable_shared_from_this<connection> {
 }  // namespace
 
 struct http_server::impl {
-    explicit impl(router r) : route(std::move(r)), acceptor(ioc) {}
+    explicit impl(handler h) : route(std::move(h)), loop("herald-ops"), acceptor(loop.context()) {}
 
     void accept() {
         acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -121,13 +126,12 @@ struct http_server::impl {
         });
     }
 
-    router route;
-    asio::io_context ioc{1};
+    handler route;
+    base::loop_thread loop;
     tcp::acceptor acceptor;
-    std::thread thread;
 };
 
-http_server::http_server(router route) : impl_(std::make_unique<impl>(std::move(route))) {}
+http_server::http_server(handler on_request) : impl_(std::make_unique<impl>(std::move(on_request))) {}
 
 http_server::~http_server() {
     stop();
@@ -156,20 +160,18 @@ base::result<std::uint16_t> http_server::listen(const std::string& host, std::ui
 }
 
 void http_server::start() {
-    impl_->accept();
-    impl_->thread = std::thread([this] { impl_->ioc.run(); });
+    impl_->loop.post([this] { impl_->accept(); });
+    impl_->loop.start();
 }
 
 void http_server::stop() {
-    if (!impl_->thread.joinable()) {
+    if (!impl_->loop.running())
         return;
-    }
-    asio::post(impl_->ioc, [this] {
+    impl_->loop.run_and_wait([this] {
         beast::error_code ignored;
         impl_->acceptor.close(ignored);
     });
-    impl_->ioc.stop();
-    impl_->thread.join();
+    impl_->loop.stop();
 }
 
 }  // namespace herald::ops

@@ -130,7 +130,7 @@ base::result<void> checkpoints::rekey_by_tenant() {
 }
 
 checkpoints::~checkpoints() {
-    halt();
+    flusher_.stop();
     // The status board behind is_done_ may already be gone on an early exit.
     is_done_ = nullptr;
     flush();
@@ -147,7 +147,7 @@ std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
             unfinished u;
             u.announcement.assign(static_cast<const char*>(sqlite3_column_blob(q.s, 1)),
                                   static_cast<std::size_t>(sqlite3_column_bytes(q.s, 1)));
-            u.seq = static_cast<std::uint64_t>(sqlite3_column_int64(q.s, 2));
+            u.seq = model::seq_no(static_cast<std::uint64_t>(sqlite3_column_int64(q.s, 2)));
             at[reinterpret_cast<const char*>(sqlite3_column_text(q.s, 0))] = out.size();
             out.push_back(std::move(u));
         }
@@ -169,7 +169,7 @@ std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
 }
 
 base::result<bool> checkpoints::started(const std::string& key, const std::string& announcement,
-                                        std::uint64_t seq) {
+                                        model::seq_no seq) {
     std::lock_guard lock(db_mutex_);
     {
         statement q(db_, "SELECT 1 FROM completed WHERE id = ?1");
@@ -181,7 +181,7 @@ base::result<bool> checkpoints::started(const std::string& key, const std::strin
                 "INSERT OR IGNORE INTO broadcasts (id, announcement, seq, started) VALUES (?1, ?2, ?3, ?4)");
     q.text(1, key);
     q.blob(2, announcement);
-    sqlite3_bind_int64(q.s, 3, static_cast<sqlite3_int64>(seq));
+    sqlite3_bind_int64(q.s, 3, static_cast<sqlite3_int64>(seq.get()));
     sqlite3_bind_int64(
         q.s, 4, static_cast<sqlite3_int64>(std::chrono::system_clock::now().time_since_epoch().count()));
     if (!q.step_done())
@@ -273,29 +273,12 @@ void checkpoints::flush() {
 
 void checkpoints::start(std::function<bool(const std::string&)> is_done) {
     is_done_ = std::move(is_done);
-    flusher_ = std::thread([this] {
-        std::unique_lock lock(stop_mutex_);
-        while (!stopping_) {
-            stop_cv_.wait_for(lock, interval_);
-            lock.unlock();
-            flush();
-            lock.lock();
-        }
-    });
-}
-
-void checkpoints::halt() {
-    {
-        std::lock_guard lock(stop_mutex_);
-        stopping_ = true;
-    }
-    stop_cv_.notify_all();
-    if (flusher_.joinable())
-        flusher_.join();
+    flusher_.every(interval_, [this] { flush(); });
+    flusher_.start();
 }
 
 void checkpoints::stop() {
-    halt();
+    flusher_.stop();
     flush();
 }
 

@@ -23,18 +23,18 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "base/loop_thread.h"
 #include "base/result.h"
+#include "model/fundamental.h"
 
 struct sqlite3;
 
@@ -44,7 +44,7 @@ class checkpoints {
   public:
     struct unfinished {
         std::string announcement;  // herald.v1.Announcement, protobuf binary
-        std::uint64_t seq = 0;
+        model::seq_no seq;
         std::shared_ptr<const std::unordered_set<std::string>> done;  // recipients already finished
     };
 
@@ -82,7 +82,7 @@ class checkpoints {
 
     /// Before delivery: writes the broadcast down (synchronously). False when
     /// it is running or finished recently: then it must not be sent again.
-    base::result<bool> started(const std::string& key, const std::string& announcement, std::uint64_t seq);
+    base::result<bool> started(const std::string& key, const std::string& announcement, model::seq_no seq);
     /// After started() and once the broadcast is on the status board: the
     /// flusher may now ask whether it is done (asked earlier, a broadcast not
     /// yet on the board would look finished and lose its rows).
@@ -100,7 +100,6 @@ class checkpoints {
     checkpoints() = default;
     base::result<void> exec(const char* sql);
     base::result<void> rekey_by_tenant();  // stores from before ids were keyed per tenant
-    void halt();                           // stops the flusher thread (idempotent)
 
     sqlite3* db_ = nullptr;
     std::string path_;
@@ -110,11 +109,8 @@ class checkpoints {
     std::vector<std::pair<std::string, std::string>> pending_;
     std::vector<std::string> open_;  // broadcasts started and not yet found done
     std::function<bool(const std::string&)> is_done_;
-    std::thread flusher_;
-    std::mutex stop_mutex_;
-    std::condition_variable stop_cv_;
-    bool stopping_ = false;
     std::uint64_t flushes_ = 0;
+    base::loop_thread flusher_{"herald-checkpts"};
 };
 
 }  // namespace herald::outbound

@@ -18,25 +18,14 @@
 #include <string>
 #include <string_view>
 
+#include "outbound/endpoint.h"
+
 namespace herald::outbound {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-struct endpoint {
-    bool tls = false;
-    std::string host;
-    std::string port;
-    std::string target;  // path and query of the URL, "/" if none
-
-    /// "https://host:443": one lane, one bucket, one pool.
-    [[nodiscard]] std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
-};
-
-/// Splits an http:// or https:// URL; nullopt if it is not one.
-[[nodiscard]] std::optional<endpoint> parse_endpoint(std::string_view url);
 
 struct http_reply {
     int status = 0;  // 0: no answer, see `error`

@@ -1,135 +1,168 @@
-// Outbound delivery: opted-in subscribers reached through HTTP gateways
-// (generic webhooks, the WhatsApp Business Cloud API, an SMS gateway), each
-// at the rate the gateway allows.
+// One outbound shard: a thread with its slice of the registry (recipients
+// hashed to it), one lane per gateway endpoint and the deliveries of every
+// running broadcast to its recipients.
 //
-// Recipients are hashed to outbound shards. A shard is one thread with one
-// io_context that owns its slice of the registry (recipient -> channel,
-// address, audiences), one lane per gateway endpoint (a token bucket holding
-// rate/N and burst/N of that endpoint's limit, a priority queue, a keep-alive
-// connection pool) and the retry timers of its deliveries. Nothing is shared
-// between shards, so rates split without a lock. A delivery checks the
-// recipient's current state right before it is sent, so an opt-out consumed
-// in the middle of a running broadcast stops it for that recipient at once.
+// A lane is what one gateway endpoint is to this shard: a token bucket
+// holding rate/N and burst/N of the endpoint's limit (N = outbound shards,
+// so limits split without a shared lock), a priority queue of deliveries
+// (crisis first), a small keep-alive connection pool and a timer. Which
+// delivery goes next is decided by schedule.h's decide(); this class carries
+// the decision out (send, suppress, fail, set aside, wait) and reads the
+// gateway's answer (gateway_reply.h) into a final outcome or a retry.
+//
+// Bounded backlog: listing a broadcast turns it into one delivery per
+// recipient, and at a gateway's 80 messages/s those live for a long time. So
+// a shard lists a broadcast only while fewer than max_pending/N deliveries
+// are held; the rest wait as one pointer each, crisis first, and are listed
+// as deliveries finish. The waiting line is bounded by the outbound
+// consumer, which pauses Kafka when too many broadcasts wait.
+//
+// Everything but the public methods marked "any thread" runs on the shard's
+// own loop thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <shared_mutex>
+#include <queue>
+#include <random>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
-#include "fanout/broadcast.h"
-#include "herald/v1/receipt.pb.h"
+#include "base/loop_thread.h"
 #include "herald/v1/subscription.pb.h"
-#include "metrics/registry.h"
-#include "outbound/retry_policy.h"
+#include "model/broadcast.h"
+#include "outbound/options.h"
+#include "outbound/probe.h"
+#include "outbound/recipient_index.h"
+#include "outbound/schedule.h"
 #include "outbound/status_board.h"
-#include "outbound/webhook_signature.h"
+#include "outbound/token_bucket.h"
+
+namespace prometheus {
+class Gauge;
+}
 
 namespace herald::outbound {
 
-struct gateway_options {
-    std::uint32_t shards = 1;
-    // Generic webhooks: limits per endpoint (scheme://host:port).
-    double webhook_rate = 80;
-    double webhook_burst = 80;
-    std::vector<webhook_secret> webhook_secrets;
-    // WhatsApp Business Cloud API: limits per sender phone number.
-    std::string whatsapp_base_url = "https://graph.facebook.com";
-    std::string whatsapp_api_version = "v21.0";
-    std::string whatsapp_phone_number_id;
-    std::string whatsapp_token;
-    std::string whatsapp_template = "herald_announcement";
-    std::string whatsapp_language = "en";
-    double whatsapp_rate = 80;
-    double whatsapp_burst = 80;
-    // SMS: one HTTP gateway (signed like a webhook, with "to"); empty = none.
-    std::string sms_gateway_url;
-    double sms_rate = 10;
-    double sms_burst = 10;
-    // Every endpoint.
-    std::uint32_t connections_per_endpoint = 4;  // per shard
-    /// Deliveries held in memory over all shards; broadcasts beyond it wait
-    /// unlisted, crisis first (see outbound_shard.cc, "bounded backlog").
-    std::uint64_t max_pending = 1'000'000;
-    std::int64_t recipient_min_interval_ns = 6'000'000'000;
-    // Per tenant, over all its endpoints; 0 = no tenant limit.
-    double tenant_rate = 0;
-    double tenant_burst = 0;
-    std::int64_t sender_pause_ns = 300'000'000'000;  // after a spam-class refusal
-    std::int64_t connect_timeout_ns = 3'000'000'000;
-    std::int64_t response_timeout_ns = 10'000'000'000;
-    bool verify_tls = true;
-    retry_limits retry;
-};
-
-/// The final word on one recipient of one broadcast.
-struct outcome_event {
-    const fanout::broadcast& broadcast;
-    const std::string& recipient_id;
-    herald::v1::Channel channel;
-    herald::v1::Outcome outcome;
-    const std::string& reason;
-    std::uint32_t attempts;
-    bool exhausted;  // failed after retrying: also dead-lettered
-};
-using outcome_handler = std::function<void(const outcome_event&)>;
-
-class outbound_probe;
 class checkpoints;
+struct http_reply;
 
-enum class deliver_result : std::uint8_t {
-    written_down,  // crash-safe: its Kafka offset may be committed
-    known,         // written down before (redelivered): not sent again
-    not_durable,   // being sent, but the checkpoint store failed: keep the offset uncommitted
-};
-
-/// All outbound shards; routes subscriptions and broadcasts to them.
-class outbound_router {
+class outbound_shard {
   public:
-    /// `cp` (optional) makes broadcasts crash-safe: written down before
-    /// delivery, finished recipients checkpointed.
-    outbound_router(const gateway_options& options, status_board& board, metrics::registry& metrics,
-                    outcome_handler on_outcome, checkpoints* cp = nullptr);
-    ~outbound_router();
-    outbound_router(const outbound_router&) = delete;
-    outbound_router& operator=(const outbound_router&) = delete;
+    /// Recipients of a resumed broadcast who were finished before a restart.
+    using done_set = std::shared_ptr<const std::unordered_set<std::string>>;
+
+    outbound_shard(const gateway_options& options, status_board& board, probe& probe,
+                   const outcome_handler& on_outcome, std::uint32_t index, checkpoints* cp);
+    ~outbound_shard();
+    outbound_shard(const outbound_shard&) = delete;
+    outbound_shard& operator=(const outbound_shard&) = delete;
 
     void start();
+    /// Ends the thread; deliveries still queued are left (written down in
+    /// the checkpoint store, resumed at the next start).
     void stop();
 
-    /// Any thread. Subscriptions are applied in the order given per recipient.
-    void apply(const herald::v1::Subscription& s);
-    void forget(const std::string& recipient_id);
-    /// Any thread: whether any subscriber ever named `audience` (a broadcast
-    /// to another audience has nobody to reach and is not written down).
-    [[nodiscard]] bool interested(const std::string& audience) const;
-    /// Any thread: writes the broadcast down (crash safety), then delivers it
-    /// to every opted-in subscriber of its audience.
-    deliver_result deliver(const fanout::broadcast_ptr& b);
-    /// After a restart: continue an interrupted broadcast for everyone not in `done`.
-    void resume(const fanout::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
+    /// Any thread: a subscription of a recipient hashed to this shard.
+    void apply(std::shared_ptr<const herald::v1::Subscription> s);
+    /// Any thread: forget a recipient hashed to this shard.
+    void forget(std::string recipient_id);
+    /// Any thread: deliver `b` to this shard's members of its audience
+    /// (except those in `done`), at its release instant.
+    void deliver(model::broadcast_ptr b, done_set done = {});
 
-    /// Subscribers known (opted in or not), all shards.
-    [[nodiscard]] std::uint64_t recipients() const noexcept;
-    /// Deliveries queued or in flight, all shards.
-    [[nodiscard]] std::uint64_t pending() const noexcept;
-    /// Broadcasts waiting for the backlog to make room, all shards.
-    [[nodiscard]] std::uint64_t waiting() const noexcept;
+    /// Subscribers known here.
+    std::atomic<std::uint64_t> recipients{0};
+    /// Deliveries queued, set aside or in flight (written by the shard thread only).
+    std::atomic<std::uint64_t> pending{0};
+    /// Broadcasts waiting for the backlog to make room (written by the shard thread only).
+    std::atomic<std::uint64_t> waiting{0};
 
   private:
-    class shard;
-    gateway_options options_;
+    struct io_parts;  // TLS context and timers (Asio, in the .cc)
+
+    /// A broadcast not yet listed into deliveries because the backlog is
+    /// full; crisis first, then arrival order.
+    struct waiting_broadcast {
+        model::broadcast_ptr b;
+        done_set done;
+        std::uint64_t order = 0;
+    };
+    struct waiting_first {
+        bool operator()(const waiting_broadcast& a, const waiting_broadcast& b) const {
+            if (a.b->priority != b.b->priority)
+                return a.b->priority < b.b->priority;
+            return a.order > b.order;
+        }
+    };
+    /// A delivery set aside until `due` (pair limit, retry backoff).
+    struct delayed {
+        base::mono_time due;
+        lane* route;
+        delivery d;
+        bool operator>(const delayed& o) const { return due > o.due; }
+    };
+
+    // Registry slice.
+    void on_apply(const herald::v1::Subscription& s);
+    void on_forget(const std::string& id);
+    /// The lane that reaches `r` (and its request target), or nullptr when
+    /// its channel has no gateway configured: its deliveries then fail with
+    /// no_gateway:<channel>, never silently.
+    lane* lane_for(recipient& r);
+
+    // Broadcasts in, deliveries out.
+    void on_deliver(const model::broadcast_ptr& b, const done_set& done);
+    void admit_or_wait(const model::broadcast_ptr& b, const done_set& done);
+    void admit();
+    void admit_later();
+    void expand(const model::broadcast_ptr& b, const done_set& done);
+    void finish(const delivery& d, herald::v1::Outcome outcome, std::string_view reason, bool exhausted);
+
+    // Collapse: a newer announcement with the same audience and collapse key
+    // supersedes an older one for every recipient it has not reached yet.
+    void note_collapse_key(const model::broadcast& b);
+    [[nodiscard]] bool superseded(const model::broadcast& b) const;
+
+    // Lanes.
+    struct tenant_limit;  // a tenant's bucket and the lanes waiting for its next token
+    void pump(lane& l);
+    tenant_limit* tenant_of(const std::string& tenant);
+    /// `l` waits for the tenant's next token (at `at`), behind the lanes already waiting.
+    void wait_for_tenant(tenant_limit& t, lane& l, base::mono_time at);
+    /// The tenant's timer: its waiting lanes pumped, crisis first, then in arrival order.
+    void serve_tenant(tenant_limit& t);
+    void arm(lane& l, base::mono_time at);
+    void delay(lane& l, delivery d, base::mono_time due);
+    void arm_delay();
+    void send(lane& l, recipient& r, delivery d);
+    void on_reply(lane& l, delivery d, const http_reply& reply);
+
+    const gateway_options& options_;
+    const schedule_rules rules_;
     status_board& board_;
-    std::unique_ptr<outbound_probe> probe_;
-    outcome_handler on_outcome_;
+    probe& probe_;
+    const outcome_handler& on_outcome_;
     checkpoints* checkpoints_;
-    std::vector<std::unique_ptr<shard>> shards_;
-    mutable std::shared_mutex audiences_mutex_;
-    std::unordered_set<std::string> audiences_;  // named by any subscription since start
+    base::loop_thread loop_;
+    std::unique_ptr<io_parts> io_;
+
+    // Shard-thread state below.
+    recipient_index index_;
+    std::unordered_map<std::string, std::unique_ptr<lane>> lanes_;
+    std::unordered_map<std::string, std::unique_ptr<tenant_limit>> tenants_;
+    std::priority_queue<delayed, std::vector<delayed>, std::greater<>> delayed_;
+    std::uint64_t next_order_ = 0;
+    std::uint64_t max_pending_;
+    prometheus::Gauge& waiting_gauge_;
+    std::priority_queue<waiting_broadcast, std::vector<waiting_broadcast>, waiting_first> waiting_;
+    bool admit_posted_ = false;
+    static constexpr std::size_t max_collapse_keys = 65536;
+    std::unordered_map<std::string, model::seq_no> newest_by_collapse_key_;
+    std::mt19937_64 rng_;
 };
 
 }  // namespace herald::outbound

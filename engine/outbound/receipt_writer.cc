@@ -86,17 +86,19 @@ base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::
     }
     w->receipts_topic_ = std::move(receipts_topic);
     w->dlq_topic_ = std::move(dlq_topic);
-    w->poller_ = std::thread([raw = w.get()] {
-        while (!raw->stopping_.load(std::memory_order_relaxed)) raw->producer_->poll(100);
-    });  // after stop(), the drain's flush serves what is left
+    w->poller_.repeat([raw = w.get()] { raw->producer_->poll(100); });
+    w->poller_.start();  // after stop(), the drain's flush serves what is left
     return w;
 }
 
 receipt_writer::~receipt_writer() {
     stop();
-    if (poller_.joinable())
-        poller_.join();
     flush(500);  // heraldd flushes (and reports what is left) during its drain
+}
+
+void receipt_writer::stop() noexcept {
+    stopping_.store(true, std::memory_order_relaxed);
+    poller_.stop();
 }
 
 int receipt_writer::flush(int timeout_ms) {
@@ -119,7 +121,7 @@ void receipt_writer::write(const outcome_event& e) {
     r.set_reason(e.reason);
     r.set_attempts(e.attempts);
     *r.mutable_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(base::wall_now_ns());
-    r.set_seq(e.broadcast.seq);
+    r.set_seq(e.broadcast.seq.get());
     std::string json;
     google::protobuf::util::JsonPrintOptions opts;
     opts.preserve_proto_field_names = true;

@@ -15,11 +15,11 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
+#include "base/loop_thread.h"
 #include "base/result.h"
 #include "metrics/registry.h"
-#include "outbound/outbound_shard.h"
+#include "outbound/options.h"
 
 namespace RdKafka {
 class Producer;
@@ -42,7 +42,7 @@ class receipt_writer {
     /// From now on a write does not wait for room in a full queue (heraldd is
     /// stopping: the drain must not hang on a broker that is away); what
     /// cannot be queued is counted as failed and logged.
-    void stop() noexcept { stopping_.store(true, std::memory_order_relaxed); }
+    void stop() noexcept;
     /// Waits up to `timeout_ms` for the broker to have every receipt; returns
     /// how many are still unwritten.
     int flush(int timeout_ms);
@@ -58,7 +58,7 @@ class receipt_writer {
     // Serves delivery reports while no receipt is being written (after the
     // last one of a broadcast), so what the broker refused is counted then.
     std::atomic<bool> stopping_{false};
-    std::thread poller_;
+    base::loop_thread poller_{"herald-receipts"};
 };
 
 }  // namespace herald::outbound

@@ -1,29 +1,12 @@
 #include "outbound/status_board.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <cmath>
 
 #include "base/clock.h"
 
 namespace herald::outbound {
 namespace {
-
-std::string quoted(const std::string& s) {
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
 
 std::string key_of(const std::string& tenant, const std::string& id) {
     return tenant + '\x1f' + id;
@@ -43,26 +26,25 @@ double broadcast_progress::eta_seconds(std::int64_t now_mono_ns) const noexcept 
     return rate > 0 ? static_cast<double>(left) / rate : -1;
 }
 
-std::string broadcast_progress::to_json(std::int64_t now_mono_ns) const {
-    std::string reasons = "{";
-    for (const auto& [k, v] : suppressed_reasons) {
-        if (reasons.size() > 1)
-            reasons += ',';
-        reasons += quoted(k) + ":" + std::to_string(v);
-    }
-    reasons += "}";
-    char eta[32];
-    std::snprintf(eta, sizeof eta, "%.1f", eta_seconds(now_mono_ns));
-    return "{\"id\":" + quoted(id) + ",\"tenant\":" + quoted(tenant) + ",\"audience\":" + quoted(audience) +
-           ",\"state\":\"" +
-           (!outbound_known ? "live_only"
-            : done()        ? "done"
-                            : "running") +
-           "\",\"targeted\":" + std::to_string(targeted) + ",\"sent\":" + std::to_string(sent) +
-           ",\"failed\":" + std::to_string(failed) + ",\"suppressed\":" + std::to_string(suppressed) +
-           ",\"pending\":" + std::to_string(pending()) + ",\"suppressed_reasons\":" + reasons +
-           ",\"eta_seconds\":" + eta + ",\"live\":{\"connections\":" + std::to_string(live_connections) +
-           ",\"done\":" + (live_done ? "true" : "false") + "}}\n";
+boost::json::object broadcast_progress::to_json(std::int64_t now_mono_ns) const {
+    boost::json::object reasons;
+    for (const auto& [k, v] : suppressed_reasons) reasons[k] = v;
+    const double eta = eta_seconds(now_mono_ns);
+    return {{"id", id},
+            {"tenant", tenant},
+            {"audience", audience},
+            {"state", !outbound_known ? "live_only"
+                      : done()        ? "done"
+                                      : "running"},
+            {"targeted", targeted},
+            {"sent", sent},
+            {"failed", failed},
+            {"suppressed", suppressed},
+            {"pending", pending()},
+            {"suppressed_reasons", std::move(reasons)},
+            // Whole seconds (-1: unknown): Boost.JSON would print a double as 1.25E1.
+            {"eta_seconds", eta < 0 ? std::int64_t{-1} : static_cast<std::int64_t>(std::ceil(eta))},
+            {"live", {{"connections", live_connections}, {"done", live_done}}}};
 }
 
 broadcast_progress& status_board::entry(const std::string& id, const std::string& tenant) {

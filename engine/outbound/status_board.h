@@ -9,6 +9,7 @@
 // broadcast is known by tenant and id; `matching(id)` finds it by id alone.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -49,7 +50,8 @@ struct broadcast_progress {
         return outbound_known && shards_expanding == 0 && pending() == 0;
     }
     [[nodiscard]] double eta_seconds(std::int64_t now_mono_ns) const noexcept;
-    [[nodiscard]] std::string to_json(std::int64_t now_mono_ns) const;
+    /// The answer of GET /v1/broadcasts/{id}.
+    [[nodiscard]] boost::json::object to_json(std::int64_t now_mono_ns) const;
 };
 
 class status_board {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "base/assert.h"
 #include "base/log.h"
 #include "registry/subscription_codec.h"
 
@@ -163,14 +164,13 @@ base::result<std::size_t> subscription_feed::start() {
     RdKafka::TopicPartition::destroy(parts);
     if (assigned != RdKafka::ERR_NO_ERROR)
         return fail("cannot assign " + options_.topic + ": " + RdKafka::err2str(assigned));
-    thread_ = std::thread([this] { run(); });
+    loop_.repeat([this] { step(); });
+    loop_.start();
     return loaded;
 }
 
 void subscription_feed::stop() {
-    stopping_.store(true);
-    if (thread_.joinable())
-        thread_.join();
+    loop_.stop();
     if (producer_)
         producer_->flush(2000);
     if (consumer_) {
@@ -178,12 +178,13 @@ void subscription_feed::stop() {
     }
 }
 
-void subscription_feed::run() {
+void subscription_feed::step() {
+    HERALD_ASSERT(loop_.is_current());
     struct applied_change {
         std::string key;
         std::optional<herald::v1::Subscription> sub;  // nullopt: forget
     };
-    while (!stopping_.load(std::memory_order_acquire)) {
+    {
         std::vector<applied_change> batch;
         std::map<std::int32_t, std::int64_t> next;
         int wait_ms = 100;
@@ -220,7 +221,7 @@ void subscription_feed::run() {
         }
         producer_->poll(0);
         if (next.empty())
-            continue;
+            return;
         {
             std::lock_guard lock(store_mutex_);
             bool ok = static_cast<bool>(store_.begin());

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/loop_thread.h"
 #include "base/result.h"
 #include "herald/v1/subscription.pb.h"
 #include "metrics/registry.h"
@@ -79,7 +80,9 @@ class subscription_feed {
     [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& recipient_id);
 
   private:
-    void run();
+    /// One round on the feed thread: read what is there, write it to the
+    /// store in one transaction, apply it, wake the writers waiting for it.
+    void step();
     void dead_letter(const std::string& key, const std::string& value, const std::string& reason);
 
     feed_options options_;
@@ -88,8 +91,6 @@ class subscription_feed {
     apply_handler on_apply_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::unique_ptr<RdKafka::Producer> producer_;
-    std::thread thread_;
-    std::atomic<bool> stopping_{false};
 
     std::mutex applied_mutex_;
     std::condition_variable applied_cv_;
@@ -98,6 +99,7 @@ class subscription_feed {
     prometheus::Counter* applied_total_;
     prometheus::Counter* erased_total_;
     prometheus::Family<prometheus::Counter>* rejected_;
+    base::loop_thread loop_{"herald-feed"};
 };
 
 }  // namespace herald::registry

@@ -115,14 +115,18 @@ base::result<void> store::set_feed_offset(std::int32_t partition, std::int64_t n
 }
 
 std::optional<herald::v1::Subscription> store::get(const std::string& recipient_id) {
-    sqlite3_reset(get_);
     sqlite3_bind_text(get_, 1, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
-    if (sqlite3_step(get_) != SQLITE_ROW)
-        return std::nullopt;
-    herald::v1::Subscription s;
-    if (!s.ParseFromArray(sqlite3_column_blob(get_, 0), sqlite3_column_bytes(get_, 0)))
-        return std::nullopt;
-    return s;
+    std::optional<herald::v1::Subscription> found;
+    if (sqlite3_step(get_) == SQLITE_ROW) {
+        herald::v1::Subscription s;
+        if (s.ParseFromArray(sqlite3_column_blob(get_, 0), sqlite3_column_bytes(get_, 0)))
+            found = std::move(s);
+    }
+    // Reset at once: a statement left on its row keeps a read transaction
+    // open, and the checkpoint after an erase could not empty the WAL.
+    sqlite3_reset(get_);
+    sqlite3_clear_bindings(get_);
+    return found;
 }
 
 std::map<std::int32_t, std::int64_t> store::feed_offsets() {

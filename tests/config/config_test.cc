@@ -49,10 +49,10 @@ TEST(Config, PrecedenceFlagOverEnvOverFileOverDefault) {
     auto r =
         load_args({"--config", path, "--client-port", "7100"}, {"HERALD_OPS_PORT=7201", "HERALD_SHARDS=5"});
     ASSERT_TRUE(r) << r.err().describe();
-    EXPECT_EQ(r->cfg.client_port, 7100);  // flag
-    EXPECT_EQ(r->cfg.ops_port, 7201);     // env over file
-    EXPECT_EQ(r->cfg.shards, 5u);         // env over file
-    EXPECT_EQ(r->cfg.log_level, "warn");  // file over default
+    EXPECT_EQ(r->cfg.client_port, 7100);                 // flag
+    EXPECT_EQ(r->cfg.ops_port, 7201);                    // env over file
+    EXPECT_EQ(r->cfg.shards, 5u);                        // env over file
+    EXPECT_EQ(r->cfg.log_level, base::log_level::warn);  // file over default
     EXPECT_EQ(r->cfg.config_file, path);
     std::remove(path.c_str());
 }

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "fanout/dispatcher.h"
 #include "metrics/registry.h"
+#include "model/build.h"
 #include "support/peer.h"
 
 // Allocation counting for the "no per-recipient allocation" test. GCC sees
@@ -42,7 +43,12 @@ void operator delete(void* p, std::size_t) noexcept {
 namespace herald::fanout {
 namespace {
 
+using model::broadcast_ptr;
 using testing::peer;
+
+model::kafka_position at(std::int64_t offset) {
+    return {model::kafka_partition(0), model::kafka_offset(offset)};
+}
 
 class ShardTest : public ::testing::Test {
   protected:
@@ -66,7 +72,7 @@ class ShardTest : public ::testing::Test {
     }
 
     void TearDown() override {
-        for (auto& s : shards_) s->shutdown(1001, "test over", 500);
+        for (auto& s : shards_) s->shutdown(1001, "test over", std::chrono::milliseconds(500));
     }
 
     /// A client connected to shard `s` through a socketpair.
@@ -123,7 +129,7 @@ class ShardTest : public ::testing::Test {
         a.set_text(text);
         if (edit)
             edit(a);
-        return dispatcher_->publish(a, kafka_position{0, offset});
+        return dispatcher_->publish(a, at(offset));
     }
 
     bool wait_done(std::size_t n, int timeout_ms = 5000) {
@@ -157,8 +163,8 @@ TEST_F(ShardTest, EveryMemberGetsIdenticalBytesAndOthersNothing) {
 
     auto b = announce("a1", "lineup.rock", "Headliner moved to 21:00", 41);
     ASSERT_TRUE(wait_done(1));
-    EXPECT_EQ(b->seq, 42u);
-    EXPECT_EQ(b->recipients.load(), 21u);
+    EXPECT_EQ(b->seq, model::seq_no(42));
+    EXPECT_EQ(b->live.recipients.load(), 21u);
     for (auto& p : rock) {
         auto f = p.read_data_frame();
         ASSERT_TRUE(f);
@@ -210,7 +216,7 @@ TEST_F(ShardTest, ExpiredIsNotDeliveredAndCounted) {
         a.mutable_expires_at()->set_seconds(base::wall_now_ns() / 1'000'000'000 - 10);
     });
     ASSERT_TRUE(wait_done(1));
-    EXPECT_EQ(static_cast<broadcast_fate>(done_[0]->fate.load()), broadcast_fate::expired);
+    EXPECT_EQ(done_[0]->live.final_fate(), model::broadcast_fate::expired);
     EXPECT_FALSE(p.read_data_frame(150));
     EXPECT_NE(registry_.render().find("herald_drops_total{reason=\"expired\"} 1"), std::string::npos);
 }
@@ -310,7 +316,7 @@ TEST_F(ShardTest, ReconnectWithSinceGetsWhatItMissedInOrderThenLive) {
     ASSERT_TRUE(first.read_data_frame());
     ASSERT_TRUE(first.read_data_frame());
     // The client saw seq 11 and 12, then lost its connection.
-    peer again = subscribe_ws(1, "audience=lineup.x&since=" + std::to_string(sent[1]->seq));
+    peer again = subscribe_ws(1, "audience=lineup.x&since=" + std::to_string(sent[1]->seq.get()));
     settle();
     for (int i = 2; i < 5; ++i) {
         auto f = again.read_data_frame();
@@ -339,20 +345,21 @@ TEST_F(ShardTest, GapBeyondTheHistoryIsToldExplicitlyAndSseHonoursLastEventId) {
     // Saw only the first: three came after it, only two are still kept.
     peer sse = connect(0);
     auto head = sse.sse_handshake("/v1/sse?audience=ticker",
-                                  "Last-Event-ID: " + std::to_string(sent[0]->seq) + "\r\n");
+                                  "Last-Event-ID: " + std::to_string(sent[0]->seq.get()) + "\r\n");
     ASSERT_TRUE(head);
     ASSERT_TRUE(sse.read_until("\n\n", 5000));  // "retry: 2000"
     auto notice = sse.read_until("\n\n", 5000);
     ASSERT_TRUE(notice);
     EXPECT_NE(notice->find("event: gap"), std::string::npos) << *notice;
-    EXPECT_NE(notice->find(R"("type":"gap","audience":"ticker","since":)" + std::to_string(sent[0]->seq)),
-              std::string::npos)
+    EXPECT_NE(
+        notice->find(R"("type":"gap","audience":"ticker","since":)" + std::to_string(sent[0]->seq.get())),
+        std::string::npos)
         << *notice;
     EXPECT_EQ(sse.read_sse_event(), sent[3]->sse_frame);
     EXPECT_EQ(sse.read_sse_event(), sent[4]->sse_frame);
 
     // A since inside the history is complete; a malformed one is refused.
-    peer ws = subscribe_ws(0, "audience=ticker&since=" + std::to_string(sent[3]->seq));
+    peer ws = subscribe_ws(0, "audience=ticker&since=" + std::to_string(sent[3]->seq.get()));
     auto f = ws.read_data_frame();
     ASSERT_TRUE(f);
     EXPECT_EQ(ws.raw_last_, sent[4]->websocket_frame);
@@ -374,7 +381,7 @@ TEST_F(ShardTest, ReadBackHistoryIsRememberedNotSentAndServesRecoveryOnce) {
         a.set_id("old" + std::to_string(offset));
         a.set_audience("news");
         a.set_text("before the restart");
-        dispatcher_->remember(a, kafka_position{0, offset}, 20);
+        dispatcher_->remember(a, at(offset), model::kafka_offset(20));
     }
     settle();
     EXPECT_FALSE(live.read_data_frame(200)) << "a read-back announcement was delivered again";
@@ -395,7 +402,7 @@ TEST_F(ShardTest, ReadBackHistoryIsRememberedNotSentAndServesRecoveryOnce) {
     // Live continues above the read-back.
     auto next = announce("new", "news", "after", 23);
     ASSERT_TRUE(wait_done(1));
-    EXPECT_GT(next->seq, 23u);
+    EXPECT_GT(next->seq, model::seq_no(23));
     ASSERT_TRUE(live.read_data_frame());
     EXPECT_EQ(live.raw_last_, next->websocket_frame);
     const std::string m = registry_.render();
@@ -498,15 +505,15 @@ TEST_F(ShardTest, NoPerRecipientAllocation) {
             a.set_id("alloc");
             a.set_audience(audience);
             a.set_text("same bytes for everyone");
-            auto b = dispatcher::build(a, static_cast<std::uint64_t>(offset), {0, offset});
+            auto b = model::build_broadcast(a, model::seq_at(model::kafka_offset(offset)), at(offset));
             ++offset;
-            b->shards_pending = 1;
+            b->live.shards_pending = 1;
             std::atomic<bool> done{false};
             // Completion is observed by polling the broadcast, not through a callback that allocates.
             g_allocations = 0;
             g_count_allocations = true;
             EXPECT_TRUE(shards_[0]->try_enqueue(b));
-            while (b->shards_pending.load() != 0) std::this_thread::yield();
+            while (b->live.shards_pending.load() != 0) std::this_thread::yield();
             g_count_allocations = false;
             result = g_allocations.load();
             for (auto& p : peers) EXPECT_TRUE(p.read_data_frame());

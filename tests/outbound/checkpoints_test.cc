@@ -71,17 +71,17 @@ TEST_F(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
     ASSERT_TRUE(store) << store.err().detail;
     const auto interrupted = (*store)->load_unfinished();
     ASSERT_EQ(interrupted.size(), 1u);
-    EXPECT_EQ(interrupted[0].seq, 7u);
+    EXPECT_EQ(interrupted[0].seq, model::seq_no(7));
     ASSERT_TRUE(interrupted[0].done);
     EXPECT_EQ(interrupted[0].done->count("r1"), 1u) << "the recipients it had finished were lost";
 
-    auto again = (*store)->started(checkpoints::key("fest-b", "alert-1"), blob, 7);
+    auto again = (*store)->started(checkpoints::key("fest-b", "alert-1"), blob, model::seq_no(7));
     ASSERT_TRUE(again);
     EXPECT_FALSE(*again) << "the running broadcast was not recognised under its tenant";
-    auto redelivered = (*store)->started(checkpoints::key("default", "old-1"), blob, 3);
+    auto redelivered = (*store)->started(checkpoints::key("default", "old-1"), blob, model::seq_no(3));
     ASSERT_TRUE(redelivered);
     EXPECT_FALSE(*redelivered) << "a recently completed broadcast would be sent again";
-    auto other_tenant = (*store)->started(checkpoints::key("fest-b", "old-1"), blob, 4);
+    auto other_tenant = (*store)->started(checkpoints::key("fest-b", "old-1"), blob, model::seq_no(4));
     ASSERT_TRUE(other_tenant);
     EXPECT_TRUE(*other_tenant);
     store->reset();
@@ -96,7 +96,7 @@ TEST_F(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
     {
         auto store = checkpoints::open(dir, std::chrono::milliseconds(200));
         ASSERT_TRUE(store) << store.err().detail;
-        auto first = (*store)->started(checkpoints::key("default", "alert-1"), blob, 1);
+        auto first = (*store)->started(checkpoints::key("default", "alert-1"), blob, model::seq_no(1));
         ASSERT_TRUE(first && *first);
     }
     {

@@ -25,10 +25,11 @@ TEST(StatusBoard, CountsOutcomesUntilNothingIsPending) {
     board.suppressed("a1", "default", "opted_out");
     p = board.get("a1", "default");
     EXPECT_TRUE(p->done());
-    const std::string json = p->to_json(0);
-    EXPECT_NE(json.find(R"("state":"done")"), std::string::npos) << json;
-    EXPECT_NE(json.find(R"("suppressed_reasons":{"opted_out":2})"), std::string::npos) << json;
-    EXPECT_NE(json.find(R"("pending":0)"), std::string::npos) << json;
+    const boost::json::object json = p->to_json(0);
+    EXPECT_EQ(json.at("state").as_string(), "done") << json;
+    EXPECT_EQ(json.at("suppressed_reasons"), (boost::json::object{{"opted_out", 2}})) << json;
+    EXPECT_EQ(json.at("pending").to_number<std::int64_t>(), 0) << json;
+    EXPECT_EQ(json.at("eta_seconds").to_number<std::int64_t>(), 0) << json;
 }
 
 TEST(StatusBoard, EtaFromTheConfiguredRateBeforeAnySend) {

@@ -1,0 +1,376 @@
+#include "app/application.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <pthread.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "app/ops_api.h"
+#include "app/overload.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "fanout/dispatcher.h"
+#include "fanout/probe.h"
+#include "fanout/shard.h"
+#include "ingest/consumer.h"
+#include "ingest/kafka_cluster.h"
+#include "ingest/probe.h"
+#include "model/build.h"
+#include "ops/http_server.h"
+#include "ops/router.h"
+#include "outbound/checkpoints.h"
+#include "outbound/receipt_writer.h"
+#include "outbound/router.h"
+#include "outbound/status_board.h"
+#include "registry/feed.h"
+#include "registry/store.h"
+
+namespace herald::app {
+namespace {
+
+constexpr std::uint32_t reserved_descriptors = 256;  // Kafka sockets, files, ops connections
+
+/// Raises the soft open-file limit to the hard one; returns the limit in force.
+rlim_t raise_fd_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return 1024;
+    }
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur;
+}
+
+base::failure start_error(std::string what) {
+    return base::failure(std::make_error_code(std::errc::io_error), std::move(what));
+}
+
+}  // namespace
+
+application::application(config::config cfg) : cfg_(std::move(cfg)) {
+    // Signals are taken by sigwait(); every thread started after this inherits the mask.
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGTERM);
+    sigaddset(&signals_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    overload_ =
+        std::make_unique<overload_monitor>(metrics_, std::uint64_t{cfg_.memory_limit_mb} * 1024 * 1024);
+}
+
+application::~application() {
+    run_stops();
+}
+
+void application::on_stop(std::string what, std::function<void()> stop) {
+    stops_.emplace_back(std::move(what), std::move(stop));
+}
+
+void application::run_stops() {
+    while (!stops_.empty()) {
+        auto [what, stop] = std::move(stops_.back());
+        stops_.pop_back();
+        HERALD_LOG_DEBUG("app", "stopping ", what);
+        stop();
+    }
+}
+
+base::result<void> application::start() {
+    HERALD_LOG_INFO("app", "heraldd ", HERALD_VERSION, " starting: ", cfg_.shards, " shard(s), instance ",
+                    cfg_.instance_id);
+    for (auto step : {&application::start_kafka, &application::start_ops, &application::start_outbound,
+                      &application::start_live, &application::start_consumers}) {
+        if (auto ok = (this->*step)(); !ok) {
+            run_stops();
+            return ok;
+        }
+    }
+    // One machine-readable line on stdout: tests, tools/run and people read it.
+    std::printf("heraldd listening client=%s:%u ops=%s:%u brokers=%s\n", cfg_.client_host.c_str(),
+                client_port_, cfg_.ops_host.c_str(), ops_port_, kafka_->bootstrap_servers().c_str());
+    std::fflush(stdout);
+    HERALD_LOG_INFO("app", "live clients: ws://", cfg_.client_host, ":", client_port_,
+                    "/v1/ws?audience=...  sse: /v1/sse");
+    HERALD_LOG_INFO("app", "ops: http://", cfg_.ops_host, ":", ops_port_,
+                    "/metrics /healthz /readyz /v1/info");
+    return {};
+}
+
+// Kafka: the embedded mock cluster unless --brokers names a real one.
+base::result<void> application::start_kafka() {
+    if (!cfg_.brokers.empty()) {
+        kafka_ = ingest::kafka_cluster::external(cfg_.brokers);
+        return {};
+    }
+    auto started = ingest::kafka_cluster::start_embedded(
+        cfg_.mock_brokers, cfg_.topic_partitions,
+        {cfg_.topic_announcements, cfg_.topic_subscriptions, cfg_.topic_receipts, cfg_.topic_dlq});
+    if (!started)
+        return base::failure(started.err());
+    kafka_ = std::move(*started);
+    on_stop("embedded Kafka", [this] { kafka_.reset(); });
+    HERALD_LOG_INFO("app", "embedded Kafka (librdkafka mock cluster) at ", kafka_->bootstrap_servers());
+    return {};
+}
+
+// The ops port first: /healthz answers while the registry loads, /readyz says why it is not ready yet.
+base::result<void> application::start_ops() {
+    routes_ = std::make_unique<ops::router>();
+    add_health_routes(*routes_, metrics_, [this] { return not_ready(); });
+    add_info_route(*routes_, [this] {
+        return boost::json::object{{"version", HERALD_VERSION},
+                                   {"instance_id", cfg_.instance_id},
+                                   {"shards", cfg_.shards},
+                                   {"client_port", client_port_},
+                                   {"ops_port", ops_port_},
+                                   {"ready", not_ready().empty()},
+                                   {"kafka",
+                                    {{"bootstrap_servers", kafka_->bootstrap_servers()},
+                                     {"embedded", kafka_->embedded()},
+                                     {"group_id", cfg_.group_id},
+                                     {"outbound_group_id", cfg_.outbound_group_id}}},
+                                   {"topics",
+                                    {{"announcements", cfg_.topic_announcements},
+                                     {"subscriptions", cfg_.topic_subscriptions},
+                                     {"receipts", cfg_.topic_receipts},
+                                     {"dlq", cfg_.topic_dlq}}}};
+    });
+    ops_server_ = std::make_unique<ops::http_server>(
+        [this](const ops::http_request& req) { return routes_->handle(req); });
+    auto bound = ops_server_->listen(cfg_.ops_host, cfg_.ops_port);
+    if (!bound)
+        return start_error("ops_port: " + bound.err().detail);
+    ops_port_ = *bound;
+    ops_server_->start();
+    on_stop("ops server", [this] { ops_server_->stop(); });
+    return {};
+}
+
+// Outbound: the durable registry, its change feed, gateway delivery, receipts.
+base::result<void> application::start_outbound() {
+    auto store = registry::store::open(cfg_.data_dir);
+    if (!store)
+        return start_error("data_dir: " + store.err().describe());
+    store_ = std::move(*store);
+    auto progress = outbound::checkpoints::open(cfg_.data_dir, cfg_.checkpoint_interval);
+    if (!progress)
+        return start_error("data_dir: " + progress.err().describe());
+    checkpoints_ = std::move(*progress);
+    // Last of the outbound side: what finished is written down, the rest
+    // resumes at the next start.
+    on_stop("checkpoints", [this] { checkpoints_->stop(); });
+    auto receipts =
+        outbound::receipt_writer::create(kafka_->bootstrap_servers(), "heraldd-" + cfg_.instance_id,
+                                         cfg_.topic_receipts, cfg_.topic_dlq, metrics_);
+    if (!receipts)
+        return base::failure(receipts.err());
+    receipts_ = std::move(*receipts);
+    on_stop("receipt writer", [this] {
+        if (const int unwritten = receipts_->flush(2000); unwritten > 0)
+            HERALD_LOG_ERROR("app", unwritten, " receipt(s) not acknowledged by Kafka at exit");
+    });
+
+    board_ = std::make_unique<outbound::status_board>();
+    outbound_ = std::make_unique<outbound::outbound_router>(
+        outbound::gateway_options::from(cfg_), *board_, metrics_,
+        [this](const outbound::outcome_event& e) { receipts_->write(e); }, checkpoints_.get());
+    outbound_->start();
+    on_stop("outbound delivery", [this] {
+        receipts_->stop();  // a shard waiting for room in the receipt queue gives up
+        outbound_->stop();  // what is still queued stays written down and resumes at the next start
+    });
+
+    registry::feed_options feed_opts;
+    feed_opts.bootstrap_servers = kafka_->bootstrap_servers();
+    feed_opts.topic = cfg_.topic_subscriptions;
+    feed_opts.dlq_topic = cfg_.topic_dlq;
+    feed_opts.client_id = "heraldd-" + cfg_.instance_id;
+    feed_opts.embedded_cluster = kafka_->embedded();
+    feed_ = std::make_unique<registry::subscription_feed>(
+        feed_opts, *store_, metrics_, [this](const herald::v1::Subscription* s, const std::string& id) {
+            if (s != nullptr) {
+                outbound_->apply(*s);
+            } else {
+                outbound_->forget(id);
+                checkpoints_->forget(id);
+            }
+        });
+    const auto load_started = std::chrono::steady_clock::now();
+    auto loaded = feed_->start();
+    if (!loaded)
+        return start_error("outbound registry: " + loaded.err().detail);
+    on_stop("registry feed", [this] { feed_->stop(); });
+    HERALD_LOG_INFO(
+        "app", "outbound registry ", store_->path(), ": ", *loaded, " subscriber(s) loaded in ",
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - load_started)
+            .count(),
+        " ms");
+
+    // Outbound broadcasts a crash or a stop interrupted: continue them for
+    // everyone not checkpointed as finished. One scheduled for later keeps
+    // its instant; one whose instant passed goes now.
+    const auto interrupted = checkpoints_->load_unfinished();
+    for (const auto& u : interrupted) {
+        herald::v1::Announcement a;
+        if (!a.ParseFromString(u.announcement))
+            continue;
+        if (a.has_deliver_at() && model::wall_of(a.deliver_at()) <= base::wall_now())
+            a.clear_deliver_at();
+        outbound_->resume(model::build_broadcast(a, u.seq, {}), u.done);
+    }
+    if (!interrupted.empty())
+        HERALD_LOG_INFO("app", "resuming ", interrupted.size(), " interrupted outbound broadcast(s)");
+    // Only now: a broadcast the flusher cannot find on the board counts as done.
+    checkpoints_->start([this](const std::string& key) {
+        const auto p = board_->get(outbound::checkpoints::id_of(key), outbound::checkpoints::tenant_of(key));
+        return !p || p->done();
+    });
+    add_registry_routes(*routes_, *feed_);
+    add_broadcast_routes(*routes_, *board_);
+    return {};
+}
+
+// Live fan-out: shards, each with its own acceptor on the client port, and the dispatcher.
+base::result<void> application::start_live() {
+    const rlim_t fd_limit = raise_fd_limit();
+    const std::uint32_t derived_max =
+        fd_limit > reserved_descriptors ? static_cast<std::uint32_t>(fd_limit - reserved_descriptors) : 64;
+    budget_.max = cfg_.max_connections != 0 ? cfg_.max_connections : derived_max;
+    HERALD_LOG_INFO("app", "open-file limit ", fd_limit, ": accepting at most ", budget_.max,
+                    " live connections");
+    fanout_probe_ = std::make_unique<fanout::probe>(metrics_, cfg_.shards);
+    fanout_probe_->attach(budget_);
+
+    const auto shard_opts = fanout::shard_options::from(cfg_);
+    std::vector<fanout::shard*> shards;
+    std::uint16_t port = cfg_.client_port;
+    for (std::uint32_t i = 0; i < cfg_.shards; ++i) {
+        shards_.push_back(std::make_unique<fanout::shard>(
+            base::shard_id(i), shard_opts, *fanout_probe_, budget_,
+            [this](const model::broadcast_ptr& b) { dispatcher_->on_shard_done(b); }));
+        auto bound = shards_.back()->listen(cfg_.client_host, port);
+        if (!bound)
+            return start_error("client_port: " + bound.err().detail);
+        port = *bound;  // port 0: every later shard joins the port the first one got
+        shards.push_back(shards_.back().get());
+    }
+    client_port_ = port;
+    dispatcher_ =
+        std::make_unique<fanout::dispatcher>(shards, *fanout_probe_, [this](const model::broadcast_ptr& b) {
+            const model::live_progress& live = b->live;
+            board_->live_delivered(b->id, b->tenant, b->audience,
+                                   live.recipients.load(std::memory_order_relaxed));
+            // A cancelled one stays uncommitted: delivered after a restart.
+            if (live.final_fate() != model::broadcast_fate::cancelled)
+                live_consumer_->finished(b->source);
+        });
+    for (auto& s : shards_) s->start();
+    // Drained (1001) by drain(); this only ends threads a failed start left running.
+    on_stop("shards", [this] {
+        for (auto& s : shards_) s->shutdown(1001, "server shutting down", std::chrono::milliseconds(200));
+    });
+    return {};
+}
+
+// Kafka in: the outbound consumer (shared group) first, then the live one.
+base::result<void> application::start_consumers() {
+    live_probe_ = std::make_unique<ingest::probe>(metrics_, "live");
+    outbound_probe_ = std::make_unique<ingest::probe>(metrics_, "outbound");
+    auto live = ingest::consumer_options::live(cfg_, kafka_->bootstrap_servers(), kafka_->embedded());
+    std::vector<fanout::shard*> shards;
+    for (auto& s : shards_) shards.push_back(s.get());
+    live.overloaded = overload_->live(shards, cfg_.shard_queue_capacity);
+    auto outbound = ingest::consumer_options::outbound(cfg_, kafka_->bootstrap_servers(), kafka_->embedded());
+    outbound.overloaded = overload_->outbound(*outbound_, cfg_.outbound_max_waiting);
+    live_consumer_ = std::make_unique<ingest::announcement_consumer>(std::move(live), *live_probe_);
+    outbound_consumer_ =
+        std::make_unique<ingest::announcement_consumer>(std::move(outbound), *outbound_probe_);
+
+    // Outbound: the router writes each announcement down before returning;
+    // then its offset may be committed.
+    const auto on_outbound = [this](const herald::v1::Announcement& a, model::kafka_position at) {
+        const model::seq_no seq = outbound_seq_.next(a.audience(), at);
+        // Nobody behind a gateway ever subscribed to it, or it expired: its
+        // outbound part is done here, with nobody targeted.
+        if (!outbound_->interested(a.audience()) ||
+            (a.has_expires_at() && model::wall_of(a.expires_at()) <= base::wall_now())) {
+            board_->started(a.id(), a.tenant(), a.audience(), 0, 0);
+            return true;
+        }
+        // Not durable (the checkpoint store failed): sent, but left uncommitted.
+        return outbound_->deliver(model::build_broadcast(a, seq, at)) !=
+               outbound::deliver_result::not_durable;
+    };
+    if (auto started = outbound_consumer_->start(on_outbound); !started)
+        return base::failure(started.err());
+    on_stop("outbound consumer", [this] { outbound_consumer_->finish(kafka_grace()); });
+    auto started = live_consumer_->start(
+        [this](const herald::v1::Announcement& a, model::kafka_position at) {
+            dispatcher_->publish(a, at);
+            return false;  // finished when every shard is done with it
+        },
+        [this](const herald::v1::Announcement& a, model::kafka_position at, model::kafka_offset from) {
+            dispatcher_->remember(a, at, from);  // read back for the recovery history
+        });
+    if (!started)
+        return base::failure(started.err());
+    on_stop("live consumer", [this] { live_consumer_->finish(kafka_grace()); });
+    return {};
+}
+
+std::string application::not_ready() const {
+    if (draining_.load())
+        return "shutting down";
+    if (!live_consumer_ || !live_consumer_->ready())
+        return "waiting for the Kafka partition assignment (live)";
+    if (!outbound_consumer_ || !outbound_consumer_->ready())
+        return "waiting for the Kafka partition assignment (outbound)";
+    return {};
+}
+
+int application::wait_for_signal() {
+    int signal_number = 0;
+    sigwait(&signals_, &signal_number);
+    HERALD_LOG_INFO("app", "received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT", ": draining");
+    return signal_number;
+}
+
+void application::drain() {
+    draining_.store(true);
+    drain_deadline_ = std::chrono::steady_clock::now() + cfg_.shutdown_deadline;
+    // 1. Stop reading Kafka. 2. Let what was dispatched finish, within the deadline.
+    if (live_consumer_)
+        live_consumer_->stop_consuming();
+    if (outbound_consumer_)
+        outbound_consumer_->stop_consuming();
+    if (dispatcher_) {
+        while (!dispatcher_->queues_empty() && std::chrono::steady_clock::now() < drain_deadline_)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        dispatcher_->stop();
+    }
+    // 3. Close clients with 1001 (held broadcasts are cancelled, left uncommitted).
+    const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   drain_deadline_ - std::chrono::steady_clock::now()),
+                               std::chrono::milliseconds(200));
+    for (auto& s : shards_) s->shutdown(1001, "server shutting down", left);
+    // 4. Everything else, last started first: final commits and group leave,
+    // the registry feed, outbound delivery, checkpoints, receipts, ops, Kafka.
+    run_stops();
+    HERALD_LOG_INFO("app", "stopped cleanly");
+}
+
+std::chrono::milliseconds application::kafka_grace() const {
+    // What is left of the shutdown deadline, at least 2 s: past it the
+    // records since the last periodic commit are consumed again.
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline_ -
+                                                                          std::chrono::steady_clock::now()),
+                    std::chrono::milliseconds(2000));
+}
+
+}  // namespace herald::app

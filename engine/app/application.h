@@ -1,0 +1,124 @@
+// heraldd as one object: configuration in, services built and started in
+// named steps, a signal awaited, then a drain and every service stopped in
+// the reverse order of its start (Redpanda's application with deferred
+// stops). Each step registers the stop of what it started right where it
+// starts it, so shutdown order is never a hand-kept list.
+//
+//   start():  kafka -> ops server -> outbound (registry, checkpoints,
+//             receipts, gateways) -> live (shards, dispatcher) -> consumers
+//   wait_for_signal(): SIGTERM / SIGINT
+//   drain():  /readyz 503, stop consuming, let dispatched broadcasts finish,
+//             close clients with 1001 (held broadcasts stay uncommitted),
+//             then the deferred stops, last started first.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "channels/client_listener.h"
+#include "config/config.h"
+#include "metrics/registry.h"
+#include "model/sequencer.h"
+
+namespace herald::ingest {
+class announcement_consumer;
+class kafka_cluster;
+class probe;
+}  // namespace herald::ingest
+namespace herald::fanout {
+class dispatcher;
+class probe;
+class shard;
+}  // namespace herald::fanout
+namespace herald::outbound {
+class checkpoints;
+class outbound_router;
+class receipt_writer;
+class status_board;
+}  // namespace herald::outbound
+namespace herald::registry {
+class store;
+class subscription_feed;
+}  // namespace herald::registry
+namespace herald::ops {
+class http_server;
+class router;
+}  // namespace herald::ops
+
+namespace herald::app {
+
+class overload_monitor;
+
+class application {
+  public:
+    explicit application(config::config cfg);
+    ~application();
+    application(const application&) = delete;
+    application& operator=(const application&) = delete;
+
+    /// Builds and starts every service; on failure what was started is
+    /// stopped again and the error names the setting or service at fault.
+    base::result<void> start();
+    /// Blocks until SIGTERM or SIGINT; returns the signal.
+    int wait_for_signal();
+    /// Stops gracefully (see above); afterwards the object may be destroyed.
+    void drain();
+
+  private:
+    // The start-up steps, in order.
+    base::result<void> start_kafka();
+    base::result<void> start_ops();
+    base::result<void> start_outbound();
+    base::result<void> start_live();
+    base::result<void> start_consumers();
+
+    /// Registers the stop of something just started: run by drain() or the
+    /// destructor, last registered first.
+    void on_stop(std::string what, std::function<void()> stop);
+    void run_stops();
+    /// Why heraldd is not ready ("" when it is), for /readyz.
+    [[nodiscard]] std::string not_ready() const;
+    /// How long the final Kafka commits may wait.
+    [[nodiscard]] std::chrono::milliseconds kafka_grace() const;
+
+    const config::config cfg_;
+    sigset_t signals_{};
+    std::vector<std::pair<std::string, std::function<void()>>> stops_;
+    std::atomic<bool> draining_{false};
+    std::chrono::steady_clock::time_point drain_deadline_ = std::chrono::steady_clock::now();
+
+    metrics::registry metrics_;
+    std::unique_ptr<overload_monitor> overload_;
+    std::unique_ptr<ingest::kafka_cluster> kafka_;
+
+    std::unique_ptr<ops::router> routes_;
+    std::unique_ptr<ops::http_server> ops_server_;
+    std::uint16_t ops_port_ = 0;
+
+    std::unique_ptr<registry::store> store_;
+    std::unique_ptr<outbound::checkpoints> checkpoints_;
+    std::unique_ptr<outbound::receipt_writer> receipts_;
+    std::unique_ptr<outbound::status_board> board_;
+    std::unique_ptr<outbound::outbound_router> outbound_;
+    std::unique_ptr<registry::subscription_feed> feed_;
+
+    std::unique_ptr<fanout::probe> fanout_probe_;
+    channels::connection_budget budget_;
+    std::vector<std::unique_ptr<fanout::shard>> shards_;
+    std::unique_ptr<fanout::dispatcher> dispatcher_;
+    std::uint16_t client_port_ = 0;
+
+    std::unique_ptr<ingest::probe> live_probe_;
+    std::unique_ptr<ingest::probe> outbound_probe_;
+    std::unique_ptr<ingest::announcement_consumer> live_consumer_;
+    std::unique_ptr<ingest::announcement_consumer> outbound_consumer_;
+    model::audience_sequencer outbound_seq_;  // outbound consumer thread only
+};
+
+}  // namespace herald::app

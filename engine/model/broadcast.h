@@ -1,0 +1,84 @@
+// Broadcast: one announcement, encoded once, shared by every recipient.
+//
+// Built once per announcement (build_broadcast, on the consumer thread), its
+// wire frames encoded exactly once (one WebSocket frame, one SSE event), the
+// same immutable object is handed to every live shard and every outbound
+// shard. Recipients get a pointer to the same bytes: no per-recipient copy,
+// encode or allocation. The only mutable part is the live completion
+// bookkeeping, written once per shard (never per recipient).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "model/fundamental.h"
+
+namespace herald::model {
+
+/// Why a broadcast ended without being written to anyone.
+enum class broadcast_fate : std::uint8_t { delivered = 0, expired, superseded, cancelled };
+
+/// The live shards' completion bookkeeping: each shard touches it once per
+/// broadcast, the last one reports the broadcast done.
+struct live_progress {
+    std::atomic<std::uint32_t> shards_pending{0};
+    std::atomic<std::int64_t> first_write_mono_ns{std::numeric_limits<std::int64_t>::max()};
+    std::atomic<std::int64_t> last_write_mono_ns{0};
+    std::atomic<std::uint64_t> recipients{0};
+    std::atomic<std::uint8_t> fate{0};
+
+    [[nodiscard]] broadcast_fate final_fate() const noexcept {
+        return static_cast<broadcast_fate>(fate.load(std::memory_order_relaxed));
+    }
+};
+
+struct broadcast {
+    std::string id;
+    std::string tenant;
+    std::string audience;
+    std::string collapse_key;
+    seq_no seq;
+    int priority = 2;  // herald.v1.Priority, unspecified mapped to normal
+    /// Release instant; latency is measured from here.
+    base::mono_time release_at;
+    /// Expiry; the epoch (wall_time{}) = never.
+    base::wall_time expires_at;
+    kafka_position source;
+    /// Read back from Kafka at start-up for the recovery history only, never
+    /// released: every announcement of its audience with seq above this was
+    /// read back too (the partition's refill started there).
+    seq_no history_complete_after;
+    bool history_only = false;
+
+    /// The encoded frames every recipient receives, byte for byte.
+    std::string websocket_frame;
+    std::string sse_frame;
+
+    /// For outbound gateways: the live frame's JSON object, the text payload,
+    /// and the WhatsApp template choice from the labels "whatsapp.template",
+    /// "whatsapp.language" and "whatsapp.type" ("text": free text, only inside
+    /// the 24-hour customer-service window).
+    std::string payload_json;
+    /// The announcement itself (protobuf binary), so an interrupted outbound
+    /// broadcast can be rebuilt after a restart.
+    std::string announcement_pb;
+    std::string text;
+    std::string whatsapp_template;
+    std::string whatsapp_language;
+    bool whatsapp_free_text = false;
+
+    [[nodiscard]] bool expires() const noexcept { return expires_at != base::wall_time{}; }
+    [[nodiscard]] bool expired_at(base::wall_time now) const noexcept {
+        return expires() && expires_at <= now;
+    }
+
+    mutable live_progress live;
+};
+
+using broadcast_ptr = std::shared_ptr<const broadcast>;
+
+}  // namespace herald::model

@@ -1,0 +1,70 @@
+// The ops API's routing: method + path pattern -> handler, with middleware
+// that runs before every handler and may answer instead (authentication,
+// which is why each route declares who may call it).
+//
+// Patterns are paths whose segments are literal or a {name} placeholder
+// ("/v1/subscriptions/{id}/unsubscribe"); a placeholder matches one
+// non-empty segment, percent-decoded. A known path with another method gets
+// 405 with Allow; an unknown path 404. HEAD is routed like GET.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ops/http.h"
+
+namespace herald::ops {
+
+/// Who may call a route; the authentication middleware enforces it.
+enum class access : std::uint8_t {
+    open,     // anyone (health, metrics unless configured otherwise)
+    read,     // any valid key
+    publish,  // keys that may announce and manage their tenant's subscribers
+    admin,    // admin keys only
+};
+
+/// What a middleware and a handler know about the matched route.
+struct route_match {
+    std::string_view method;
+    std::string_view pattern;
+    ops::access access = access::read;
+    std::vector<std::pair<std::string, std::string>> params;  // placeholder -> decoded segment
+
+    /// The decoded segment of placeholder `name` ("" if there is none).
+    [[nodiscard]] const std::string& param(std::string_view name) const;
+};
+
+class router {
+  public:
+    using handler = std::function<http_response(const http_request&, const route_match&)>;
+    /// Returns an answer to stop the request there, nullopt to go on.
+    using middleware = std::function<std::optional<http_response>(const http_request&, const route_match&)>;
+
+    /// Adds a route. Later routes never shadow earlier ones with the same pattern and method.
+    void add(std::string method, std::string pattern, ops::access who, handler h);
+    /// Adds a middleware; they run in the order added, before the handler.
+    void use(middleware m);
+
+    /// Routes one request. Exceptions from handlers become 500 (logged).
+    [[nodiscard]] http_response handle(const http_request& req) const;
+
+  private:
+    struct route {
+        std::string method;
+        std::string pattern;
+        std::vector<std::string> segments;
+        ops::access who;
+        handler h;
+    };
+    [[nodiscard]] static bool match(const route& r, const std::vector<std::string_view>& path,
+                                    route_match& out);
+
+    std::vector<route> routes_;
+    std::vector<middleware> middleware_;
+};
+
+}  // namespace herald::ops

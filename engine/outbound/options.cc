@@ -1,0 +1,44 @@
+#include "outbound/options.h"
+
+#include "config/config.h"
+
+namespace herald::outbound {
+
+gateway_options gateway_options::from(const config::config& cfg) {
+    gateway_options g;
+    g.shards = cfg.outbound_shards;
+    g.webhook_rate = cfg.webhook_rate;
+    g.webhook_burst = cfg.webhook_burst;
+    for (std::size_t pos = 0; !cfg.webhook_secrets.empty() && pos <= cfg.webhook_secrets.size();) {
+        const std::size_t end = std::min(cfg.webhook_secrets.find(',', pos), cfg.webhook_secrets.size());
+        if (auto secret = parse_webhook_secret(cfg.webhook_secrets.substr(pos, end - pos)))
+            g.webhook_secrets.push_back(std::move(*secret));
+        pos = end + 1;
+    }
+    g.whatsapp_base_url = cfg.whatsapp_base_url;
+    g.whatsapp_api_version = cfg.whatsapp_api_version;
+    g.whatsapp_phone_number_id = cfg.whatsapp_phone_number_id;
+    g.whatsapp_token = cfg.whatsapp_token;
+    g.whatsapp_template = cfg.whatsapp_template;
+    g.whatsapp_language = cfg.whatsapp_language;
+    g.whatsapp_rate = cfg.whatsapp_rate;
+    g.whatsapp_burst = cfg.whatsapp_burst;
+    g.sms_gateway_url = cfg.sms_gateway_url;
+    g.sms_rate = cfg.sms_rate;
+    g.sms_burst = cfg.sms_burst;
+    g.connections_per_endpoint = cfg.outbound_connections;
+    g.max_pending = cfg.outbound_max_pending;
+    g.recipient_min_interval = cfg.recipient_min_interval;
+    g.tenant_rate = cfg.tenant_rate;
+    g.tenant_burst = cfg.tenant_burst;
+    g.sender_pause = cfg.sender_pause;
+    g.connect_timeout = cfg.outbound_connect_timeout;
+    g.response_timeout = cfg.outbound_response_timeout;
+    g.verify_tls = cfg.outbound_tls_verify;
+    g.retry.max_attempts = cfg.retry_max_attempts;
+    g.retry.base_ns = std::chrono::nanoseconds(cfg.retry_base).count();
+    g.retry.max_age_ns = std::chrono::nanoseconds(cfg.retry_max_age).count();
+    return g;
+}
+
+}  // namespace herald::outbound

@@ -1,0 +1,77 @@
+// What outbound delivery is configured with: the gateways (generic webhooks,
+// the WhatsApp Business Cloud API, one SMS gateway), their rate limits, the
+// per-recipient pair limit, the per-tenant limit, timeouts and retries; and
+// the shape of the final word on one recipient (outcome_event) that goes to
+// the status board, the checkpoint store and herald.receipts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "herald/v1/receipt.pb.h"
+#include "herald/v1/subscription.pb.h"
+#include "model/broadcast.h"
+#include "outbound/retry_policy.h"
+#include "outbound/webhook_signature.h"
+
+namespace herald::config {
+struct config;
+}
+
+namespace herald::outbound {
+
+struct gateway_options {
+    std::uint32_t shards = 1;
+    // Generic webhooks: limits per endpoint (scheme://host:port).
+    double webhook_rate = 80;
+    double webhook_burst = 80;
+    std::vector<webhook_secret> webhook_secrets;
+    // WhatsApp Business Cloud API: limits per sender phone number.
+    std::string whatsapp_base_url = "https://graph.facebook.com";
+    std::string whatsapp_api_version = "v21.0";
+    std::string whatsapp_phone_number_id;
+    std::string whatsapp_token;
+    std::string whatsapp_template = "herald_announcement";
+    std::string whatsapp_language = "en";
+    double whatsapp_rate = 80;
+    double whatsapp_burst = 80;
+    // SMS: one HTTP gateway (signed like a webhook, with "to"); empty = none.
+    std::string sms_gateway_url;
+    double sms_rate = 10;
+    double sms_burst = 10;
+    // Every endpoint.
+    std::uint32_t connections_per_endpoint = 4;  // per shard
+    /// Deliveries held in memory over all shards; broadcasts beyond it wait
+    /// unlisted, crisis first (see outbound_shard.cc, "bounded backlog").
+    std::uint64_t max_pending = 1'000'000;
+    std::chrono::nanoseconds recipient_min_interval = std::chrono::seconds(6);
+    // Per tenant, over all its endpoints; 0 = no tenant limit.
+    double tenant_rate = 0;
+    double tenant_burst = 0;
+    std::chrono::nanoseconds sender_pause = std::chrono::minutes(5);  // after a spam-class refusal
+    std::chrono::nanoseconds connect_timeout = std::chrono::seconds(3);
+    std::chrono::nanoseconds response_timeout = std::chrono::seconds(10);
+    bool verify_tls = true;
+    retry_limits retry;
+
+    /// The outbound settings of a heraldd configuration (its webhook
+    /// secrets were checked by config::load, so they parse).
+    [[nodiscard]] static gateway_options from(const config::config& cfg);
+};
+
+/// The final word on one recipient of one broadcast.
+struct outcome_event {
+    const model::broadcast& broadcast;
+    const std::string& recipient_id;
+    herald::v1::Channel channel;
+    herald::v1::Outcome outcome;
+    const std::string& reason;
+    std::uint32_t attempts;
+    bool exhausted;  // failed after retrying: also dead-lettered
+};
+using outcome_handler = std::function<void(const outcome_event&)>;
+
+}  // namespace herald::outbound

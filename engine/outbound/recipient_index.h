@@ -1,0 +1,69 @@
+// One outbound shard's slice of the registry: the recipients hashed to it
+// (recipient -> channel, address, audiences) and, per audience, who is in
+// it. Deliveries name a recipient by slot and generation, so a delivery
+// queued for a person who was forgotten meanwhile finds nobody rather than
+// whoever took the slot next. Owned by one shard thread; nothing is locked.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "herald/v1/subscription.pb.h"
+
+namespace herald::outbound {
+
+struct lane;  // the outbound shard's route to a gateway endpoint
+
+struct recipient {
+    std::string id;
+    std::string address;
+    std::string target;  // request target at the gateway (set with the route)
+    herald::v1::Channel channel = herald::v1::CHANNEL_UNSPECIFIED;
+    std::vector<std::string> audiences;  // sorted; empty when opted out
+    base::wall_time last_inbound;        // opens WhatsApp's 24-hour window; epoch = never
+    base::mono_time next_allowed;        // the pair limit: nothing to them before this
+    std::uint32_t generation = 0;
+    lane* route = nullptr;  // nullptr: no gateway for the channel
+    bool alive = false;
+
+    [[nodiscard]] bool member_of(const std::string& audience) const {
+        return std::binary_search(audiences.begin(), audiences.end(), audience);
+    }
+};
+
+class recipient_index {
+  public:
+    using slot = std::uint32_t;
+
+    /// Takes over a subscription: a new recipient or a changed one (its
+    /// audiences replaced; none while opted out or without consent).
+    /// Returns its slot and whether it is new.
+    std::pair<slot, bool> apply(const herald::v1::Subscription& s);
+    /// Forgets a recipient; false when unknown.
+    bool forget(const std::string& recipient_id);
+
+    [[nodiscard]] recipient& at(slot s) noexcept { return slots_[s]; }
+    /// The recipient a delivery was made for, or nullptr when forgotten since.
+    [[nodiscard]] recipient* live(slot s, std::uint32_t generation) noexcept {
+        recipient& r = slots_[s];
+        return r.alive && r.generation == generation ? &r : nullptr;
+    }
+    /// The slots of `audience`'s members, or nullptr when it has none here.
+    [[nodiscard]] const std::vector<slot>* members(const std::string& audience) const;
+    [[nodiscard]] std::size_t size() const noexcept { return by_id_.size(); }
+
+  private:
+    void leave_audiences(slot s, const recipient& r);
+
+    std::vector<recipient> slots_;
+    std::vector<slot> free_;
+    std::unordered_map<std::string, slot> by_id_;
+    std::unordered_map<std::string, std::vector<slot>> members_;
+};
+
+}  // namespace herald::outbound

@@ -1,0 +1,77 @@
+// All outbound shards of an instance: routes subscriptions (by recipient id)
+// and broadcasts (to every shard) to them, and writes each broadcast down in
+// the checkpoint store before any of it is sent, so a crash neither skips
+// anyone nor messages everyone again. A delivery checks the recipient's
+// current state right before it is sent, so an opt-out consumed in the
+// middle of a running broadcast stops it for that recipient at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "herald/v1/subscription.pb.h"
+#include "metrics/registry.h"
+#include "model/broadcast.h"
+#include "outbound/options.h"
+#include "outbound/status_board.h"
+
+namespace herald::outbound {
+
+class checkpoints;
+class outbound_shard;
+class probe;
+
+enum class deliver_result : std::uint8_t {
+    written_down,  // crash-safe: its Kafka offset may be committed
+    known,         // written down before (redelivered): not sent again
+    not_durable,   // being sent, but the checkpoint store failed: keep the offset uncommitted
+};
+
+class outbound_router {
+  public:
+    /// `cp` (optional) makes broadcasts crash-safe: written down before
+    /// delivery, finished recipients checkpointed.
+    outbound_router(const gateway_options& options, status_board& board, metrics::registry& metrics,
+                    outcome_handler on_outcome, checkpoints* cp = nullptr);
+    ~outbound_router();
+    outbound_router(const outbound_router&) = delete;
+    outbound_router& operator=(const outbound_router&) = delete;
+
+    void start();
+    void stop();
+
+    /// Any thread. Subscriptions are applied in the order given per recipient.
+    void apply(const herald::v1::Subscription& s);
+    void forget(const std::string& recipient_id);
+    /// Any thread: whether any subscriber ever named `audience` (a broadcast
+    /// to another audience has nobody to reach and is not written down).
+    [[nodiscard]] bool interested(const std::string& audience) const;
+    /// Any thread: writes the broadcast down (crash safety), then delivers it
+    /// to every opted-in subscriber of its audience.
+    deliver_result deliver(const model::broadcast_ptr& b);
+    /// After a restart: continue an interrupted broadcast for everyone not in `done`.
+    void resume(const model::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
+
+    /// Subscribers known (opted in or not), all shards.
+    [[nodiscard]] std::uint64_t recipients() const noexcept;
+    /// Deliveries queued or in flight, all shards.
+    [[nodiscard]] std::uint64_t pending() const noexcept;
+    /// Broadcasts waiting for the backlog to make room, all shards.
+    [[nodiscard]] std::uint64_t waiting() const noexcept;
+
+  private:
+    gateway_options options_;
+    status_board& board_;
+    std::unique_ptr<probe> probe_;
+    outcome_handler on_outcome_;
+    checkpoints* checkpoints_;
+    std::vector<std::unique_ptr<outbound_shard>> shards_;
+    mutable std::shared_mutex audiences_mutex_;
+    std::unordered_set<std::string> audiences_;  // named by any subscription since start
+};
+
+}  // namespace herald::outbound

@@ -1,0 +1,5 @@
+#pragma once
+
+#include "wire/frame.h"
+
+void log_line();

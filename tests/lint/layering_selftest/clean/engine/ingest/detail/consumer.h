@@ -1,0 +1,4 @@
+#pragma once
+
+#include "../../fanout/shard.h"
+#include "base/log.h"
