@@ -186,14 +186,9 @@ base::result<void> application::start_outbound() {
         outbound_->stop();  // what is still queued stays written down and resumes at the next start
     });
 
-    registry::feed_options feed_opts;
-    feed_opts.bootstrap_servers = kafka_->bootstrap_servers();
-    feed_opts.topic = cfg_.topic_subscriptions;
-    feed_opts.dlq_topic = cfg_.topic_dlq;
-    feed_opts.client_id = "heraldd-" + cfg_.instance_id;
-    feed_opts.embedded_cluster = kafka_->embedded();
     feed_ = std::make_unique<registry::subscription_feed>(
-        feed_opts, *store_, metrics_, [this](const herald::v1::Subscription* s, const std::string& id) {
+        registry::feed_options::from(cfg_, kafka_->bootstrap_servers(), kafka_->embedded()), *store_,
+        metrics_, [this](const herald::v1::Subscription* s, const std::string& id) {
             if (s != nullptr) {
                 outbound_->apply(*s);
             } else {

@@ -42,6 +42,7 @@ class loop_thread {
 
     /// Any thread but this loop's: runs `fn` on this loop and waits for it.
     /// Runs it right here when the loop is not running (not started, stopped).
+    /// Not concurrently with stop(): the loop's owner calls both.
     void run_and_wait(const std::function<void()>& fn);
 
     /// Runs `step` on this loop again and again until stop(); for loops

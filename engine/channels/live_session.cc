@@ -63,6 +63,7 @@ live_session::~live_session() {
 }
 
 void live_session::start() {
+    HERALD_ASSERT(env_.ioc.get_executor().running_in_this_thread());
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     if (ec) {
@@ -251,6 +252,7 @@ void live_session::handle_request_bytes(std::string_view bytes) {
 }
 
 void live_session::send_notice(std::string_view event, std::string_view json) {
+    HERALD_ASSERT(env_.ioc.get_executor().running_in_this_thread());
     if (state_ != state::open)
         return;
     if (channel_ == live_channel::websocket) {
@@ -524,6 +526,7 @@ void live_session::drop_queue() {
 }
 
 void live_session::tick(std::int64_t now_mono_ns) {
+    HERALD_ASSERT(env_.ioc.get_executor().running_in_this_thread());
     const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
         case state::handshake:
@@ -557,6 +560,7 @@ void live_session::tick(std::int64_t now_mono_ns) {
 }
 
 void live_session::close(std::uint16_t code, std::string_view reason) {
+    HERALD_ASSERT(env_.ioc.get_executor().running_in_this_thread());
     if (state_ == state::closed || state_ == state::closing) {
         return;
     }

@@ -1,5 +1,6 @@
 #include "ops/router.h"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 #include "base/log.h"
@@ -128,14 +129,14 @@ http_response router::handle(const http_request& req) const {
     const std::vector<std::string_view> path = split_path(req.path);
     const std::string_view method =
         req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method);
-    std::string allowed;
+    std::vector<std::string> allowed;  // methods the path has
     route_match m;
     for (const route& r : routes_) {
         if (!match(r, path, m))
             continue;
         if (r.method != method) {
-            if (allowed.find(r.method) == std::string::npos)
-                allowed += (allowed.empty() ? "" : ", ") + r.method;
+            if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end())
+                allowed.push_back(r.method);
             continue;
         }
         m.method = r.method;
@@ -153,8 +154,12 @@ http_response router::handle(const http_request& req) const {
         }
     }
     if (!allowed.empty()) {
-        http_response out = http_response::error(405, "method not allowed; use " + allowed);
-        out.headers.emplace_back("Allow", allowed);
+        if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end())
+            allowed.emplace_back("HEAD");
+        std::string list;
+        for (const auto& m : allowed) list += (list.empty() ? "" : ", ") + m;
+        http_response out = http_response::error(405, "method not allowed; use " + list);
+        out.headers.emplace_back("Allow", list);
         return out;
     }
     return http_response::error(404, "not found");

@@ -7,6 +7,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "config/config.h"
 #include "registry/subscription_codec.h"
 
 namespace herald::registry {
@@ -67,6 +68,17 @@ delivery_reports& reports() {
 }
 
 }  // namespace
+
+feed_options feed_options::from(const config::config& cfg, const std::string& bootstrap_servers,
+                                bool embedded_cluster) {
+    feed_options o;
+    o.bootstrap_servers = bootstrap_servers;
+    o.topic = cfg.topic_subscriptions;
+    o.dlq_topic = cfg.topic_dlq;
+    o.client_id = "heraldd-" + cfg.instance_id;
+    o.embedded_cluster = embedded_cluster;
+    return o;
+}
 
 subscription_feed::subscription_feed(feed_options options, store& store, metrics::registry& metrics,
                                      apply_handler on_apply)

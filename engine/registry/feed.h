@@ -37,6 +37,10 @@ class KafkaConsumer;
 class Producer;
 }  // namespace RdKafka
 
+namespace herald::config {
+struct config;
+}
+
 namespace herald::registry {
 
 struct feed_options {
@@ -47,6 +51,10 @@ struct feed_options {
     /// The embedded mock cluster starts empty on every run: read from its
     /// beginning instead of the stored positions.
     bool embedded_cluster = false;
+
+    /// The change feed of a heraldd configuration on the given cluster.
+    [[nodiscard]] static feed_options from(const config::config& cfg, const std::string& bootstrap_servers,
+                                           bool embedded_cluster);
 };
 
 class subscription_feed {

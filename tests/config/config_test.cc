@@ -81,6 +81,28 @@ TEST(Config, ErrorsNameTheFieldAndOrigin) {
     std::remove(path.c_str());
 }
 
+TEST(Config, DurationsAndChoicesAreTyped) {
+    auto r = load_args({"--ping-interval-ms", "5000", "--history-max-age-s", "60", "--slow-consumer-policy",
+                        "drop", "--offset-reset", "earliest", "--outbound-tls-verify", "off", "--log-level",
+                        "debug"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.ping_interval, std::chrono::seconds(5));
+    EXPECT_EQ(r->cfg.history_max_age, std::chrono::minutes(1));
+    EXPECT_EQ(r->cfg.slow_consumer_policy, slow_consumer::drop);
+    EXPECT_EQ(r->cfg.offset_reset, kafka_start::earliest);
+    EXPECT_FALSE(r->cfg.outbound_tls_verify);
+    EXPECT_EQ(r->cfg.log_level, base::log_level::debug);
+    // The effective configuration shows durations in the unit of their name.
+    const std::string shown = describe(r->cfg);
+    EXPECT_NE(shown.find("ping_interval_ms = 5000\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("slow_consumer_policy = drop\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("outbound_tls_verify = off\n"), std::string::npos) << shown;
+    // Bounds of a duration are checked like any other integer's.
+    expect_error(load_args({"--ping-interval-ms", "99"}),
+                 "ping_interval_ms: must be an integer in 100..3600000");
+    expect_error(load_args({"--outbound-tls-verify", "maybe"}), "outbound_tls_verify: must be one of on|off");
+}
+
 TEST(Config, UnknownEnvironmentIsAWarning) {
     auto r = load_args({}, {"HERALD_NO_SUCH_THING=1", "HERALD_OPS_URL=http://x", "PATH=/bin"});
     ASSERT_TRUE(r);
