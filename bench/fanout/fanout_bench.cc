@@ -102,7 +102,7 @@ void BM_ShardRelease(benchmark::State& state) {
         boost::asio::post(s.io_context(), [&s, fd = fds[0], &adopted] {
             boost::asio::ip::tcp::socket sock(s.io_context());
             sock.assign(boost::asio::ip::tcp::v4(), fd);
-            s.adopt(std::move(sock));
+            s.adopt({std::move(sock), std::nullopt, 0});
             adopted.set_value();
         });
         adopted.get_future().wait();

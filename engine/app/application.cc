@@ -3,9 +3,12 @@
 #include <google/protobuf/util/time_util.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "app/ops_api.h"
@@ -27,6 +30,8 @@
 #include "outbound/status_board.h"
 #include "registry/feed.h"
 #include "registry/store.h"
+#include "security/admin_keys.h"
+#include "security/live_access.h"
 
 namespace herald::app {
 namespace {
@@ -58,8 +63,12 @@ application::application(config::config cfg) : cfg_(std::move(cfg)) {
     sigemptyset(&signals_);
     sigaddset(&signals_, SIGTERM);
     sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
+    // Everything heraldd writes into its data directory (the registry, the
+    // checkpoint store, the admin key) is nobody else's to read.
+    ::umask(0077);
     overload_ =
         std::make_unique<overload_monitor>(metrics_, std::uint64_t{cfg_.memory_limit_mb} * 1024 * 1024);
 }
@@ -119,9 +128,41 @@ base::result<void> application::start_kafka() {
     return {};
 }
 
+base::result<void> application::load_admin_keys() {
+    if (!cfg_.admin_keys_file.empty()) {
+        auto keys = security::admin_keys::load_file(cfg_.admin_keys_file);
+        if (!keys)
+            return base::failure(std::make_error_code(std::errc::invalid_argument),
+                                 "admin_keys_file: " + keys.err().detail);
+        HERALD_LOG_INFO("app", "ops API keys: ", keys->size(), " from ", cfg_.admin_keys_file);
+        std::lock_guard lock(keys_mutex_);
+        admin_keys_ = std::make_shared<const security::admin_keys>(std::move(*keys));
+        return {};
+    }
+    bool created = false;
+    auto keys = security::admin_keys::generated(cfg_.data_dir, created);
+    if (!keys)
+        return start_error("data_dir: " + keys.err().detail);
+    // The key's file, never the key: logs are read by more people than the data directory.
+    HERALD_LOG_INFO("app", created ? "generated an admin key for the ops API in " : "ops API admin key in ",
+                    cfg_.data_dir, "/admin.key (the herald CLI reads it; or set --admin-keys-file)");
+    std::lock_guard lock(keys_mutex_);
+    admin_keys_ = std::make_shared<const security::admin_keys>(std::move(*keys));
+    return {};
+}
+
+std::shared_ptr<const security::admin_keys> application::admin_keys() const {
+    std::lock_guard lock(keys_mutex_);
+    return admin_keys_;
+}
+
 // The ops port first: /healthz answers while the registry loads, /readyz says why it is not ready yet.
 base::result<void> application::start_ops() {
+    if (auto loaded = load_admin_keys(); !loaded)
+        return loaded;
     routes_ = std::make_unique<ops::router>();
+    add_authentication(
+        *routes_, metrics_, [this] { return admin_keys(); }, cfg_.metrics_require_key);
     add_health_routes(*routes_, metrics_, [this] { return not_ready(); });
     add_info_route(*routes_, [this] {
         return boost::json::object{{"version", HERALD_VERSION},
@@ -141,8 +182,12 @@ base::result<void> application::start_ops() {
                                      {"receipts", cfg_.topic_receipts},
                                      {"dlq", cfg_.topic_dlq}}}};
     });
-    ops_server_ = std::make_unique<ops::http_server>(
-        [this](const ops::http_request& req) { return routes_->handle(req); });
+    ops::http_server_options server;
+    server.handle = [this](const ops::http_request& req) { return routes_->handle(req); };
+    server.blocking = [this](const ops::http_request& req) { return routes_->blocking(req); };
+    server.max_body_bytes = cfg_.ops_max_body_bytes;
+    server.max_connections = cfg_.ops_max_connections;
+    ops_server_ = std::make_unique<ops::http_server>(std::move(server));
     auto bound = ops_server_->listen(cfg_.ops_host, cfg_.ops_port);
     if (!bound)
         return start_error("ops_port: " + bound.err().detail);
@@ -226,7 +271,7 @@ base::result<void> application::start_outbound() {
         const auto p = board_->get(outbound::checkpoints::id_of(key), outbound::checkpoints::tenant_of(key));
         return !p || p->done();
     });
-    add_registry_routes(*routes_, *feed_);
+    add_registry_routes(*routes_, *feed_, outbound::gateway_options::from(cfg_).guard);
     add_broadcast_routes(*routes_, *board_);
     return {};
 }
@@ -241,8 +286,19 @@ base::result<void> application::start_live() {
                     " live connections");
     fanout_probe_ = std::make_unique<fanout::probe>(metrics_, cfg_.shards);
     fanout_probe_->attach(budget_);
+    std::vector<security::ip_network> exempt;
+    for (const auto& item : config::list(cfg_.connection_limit_exempt)) {
+        if (auto n = security::ip_network::parse(item))
+            exempt.push_back(*n);
+    }
+    per_ip_ = std::make_unique<channels::per_ip_limiter>(cfg_.max_connections_per_ip,
+                                                         cfg_.max_connects_per_ip_per_s, std::move(exempt));
+    budget_.per_ip = per_ip_.get();
 
-    const auto shard_opts = fanout::shard_options::from(cfg_);
+    if (auto access = start_live_access(); !access)
+        return access;
+    auto shard_opts = fanout::shard_options::from(cfg_);
+    shard_opts.access = live_access_.get();
     std::vector<fanout::shard*> shards;
     std::uint16_t port = cfg_.client_port;
     for (std::uint32_t i = 0; i < cfg_.shards; ++i) {
@@ -293,7 +349,8 @@ base::result<void> application::start_consumers() {
         const model::seq_no seq = outbound_seq_.next(a.audience(), at);
         // Nobody behind a gateway ever subscribed to it, or it expired: its
         // outbound part is done here, with nobody targeted.
-        if (!outbound_->interested(a.audience()) ||
+        if (!outbound_->interested(
+                model::scope_of(a.tenant().empty() ? "default" : a.tenant(), a.audience())) ||
             (a.has_expires_at() && model::wall_of(a.expires_at()) <= base::wall_now())) {
             board_->started(a.id(), a.tenant(), a.audience(), 0, 0);
             return true;
@@ -329,9 +386,73 @@ std::string application::not_ready() const {
     return {};
 }
 
+base::result<void> application::start_live_access() {
+    const auto read = [](const std::string& path, const char* setting) -> base::result<std::string> {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            return base::failure(std::make_error_code(std::errc::invalid_argument),
+                                 std::string(setting) + ": cannot read \"" + path + "\"");
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    security::live_access_options opts;
+    security::jwt_options jwt;
+    jwt.issuer = cfg_.jwt_issuer;
+    jwt.audience = cfg_.jwt_audience;
+    if (!cfg_.jwt_hs256_secret_file.empty()) {
+        auto secret = read(cfg_.jwt_hs256_secret_file, "jwt_hs256_secret_file");
+        if (!secret)
+            return base::failure(secret.err());
+        jwt.hs256_secret = std::move(*secret);
+        while (!jwt.hs256_secret.empty() &&
+               (jwt.hs256_secret.back() == '\n' || jwt.hs256_secret.back() == '\r'))
+            jwt.hs256_secret.pop_back();
+    }
+    if (!cfg_.jwt_public_key_file.empty()) {
+        auto pem = read(cfg_.jwt_public_key_file, "jwt_public_key_file");
+        if (!pem)
+            return base::failure(pem.err());
+        jwt.public_key_pem = std::move(*pem);
+    }
+    if (!cfg_.jwks_file.empty()) {
+        auto jwks = read(cfg_.jwks_file, "jwks_file");
+        if (!jwks)
+            return base::failure(jwks.err());
+        jwt.jwks_json = std::move(*jwks);
+    }
+    if (jwt.any_key()) {
+        auto verifier = security::jwt_verifier::create(std::move(jwt));
+        if (!verifier)
+            return base::failure(std::make_error_code(std::errc::invalid_argument), verifier.err().detail);
+        opts.verifier = std::move(*verifier);
+        HERALD_LOG_INFO("app", "live clients need a token for every audience but: ",
+                        cfg_.public_audiences.empty() ? std::string("(none)") : cfg_.public_audiences);
+    } else {
+        HERALD_LOG_WARN("app",
+                        "no JWT key configured (jwt_hs256_secret_file, jwt_public_key_file or jwks_file): "
+                        "every audience is public on the client port");
+    }
+    opts.public_audiences = config::list(cfg_.public_audiences);
+    opts.allowed_origins = config::list(cfg_.allowed_origins);
+    live_access_ = std::make_unique<security::live_access>(std::move(opts));
+    return {};
+}
+
 int application::wait_for_signal() {
     int signal_number = 0;
-    sigwait(&signals_, &signal_number);
+    for (;;) {
+        sigwait(&signals_, &signal_number);
+        if (signal_number != SIGHUP)
+            break;
+        if (cfg_.admin_keys_file.empty()) {
+            HERALD_LOG_INFO("app", "SIGHUP: nothing to reload (no admin_keys_file)");
+            continue;
+        }
+        // A file that no longer parses keeps the keys in force.
+        if (auto reloaded = load_admin_keys(); !reloaded)
+            HERALD_LOG_ERROR("app", "SIGHUP: keeping the current ops API keys: ", reloaded.err().detail);
+    }
     HERALD_LOG_INFO("app", "received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT", ": draining");
     return signal_number;
 }

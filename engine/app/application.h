@@ -17,11 +17,13 @@
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "channels/client_listener.h"
+#include "channels/per_ip_limiter.h"
 #include "config/config.h"
 #include "metrics/registry.h"
 #include "model/sequencer.h"
@@ -50,6 +52,10 @@ namespace herald::ops {
 class http_server;
 class router;
 }  // namespace herald::ops
+namespace herald::security {
+class admin_keys;
+class live_access;
+}  // namespace herald::security
 
 namespace herald::app {
 
@@ -65,7 +71,8 @@ class application {
     /// Builds and starts every service; on failure what was started is
     /// stopped again and the error names the setting or service at fault.
     base::result<void> start();
-    /// Blocks until SIGTERM or SIGINT; returns the signal.
+    /// Blocks until SIGTERM or SIGINT; returns the signal. SIGHUP meanwhile
+    /// reloads the admin keys file.
     int wait_for_signal();
     /// Stops gracefully (see above); afterwards the object may be destroyed.
     void drain();
@@ -76,6 +83,7 @@ class application {
     base::result<void> start_ops();
     base::result<void> start_outbound();
     base::result<void> start_live();
+    base::result<void> start_live_access();
     base::result<void> start_consumers();
 
     /// Registers the stop of something just started: run by drain() or the
@@ -97,6 +105,14 @@ class application {
     std::unique_ptr<overload_monitor> overload_;
     std::unique_ptr<ingest::kafka_cluster> kafka_;
 
+    /// The ops API's keys in force (swapped whole on SIGHUP).
+    [[nodiscard]] std::shared_ptr<const security::admin_keys> admin_keys() const;
+    base::result<void> load_admin_keys();
+
+    mutable std::mutex keys_mutex_;
+    std::shared_ptr<const security::admin_keys> admin_keys_;
+    std::unique_ptr<security::live_access> live_access_;
+    std::unique_ptr<channels::per_ip_limiter> per_ip_;
     std::unique_ptr<ops::router> routes_;
     std::unique_ptr<ops::http_server> ops_server_;
     std::uint16_t ops_port_ = 0;

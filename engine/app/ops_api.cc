@@ -3,13 +3,17 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+#include <prometheus/counter.h>
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <chrono>
+#include <variant>
 
 #include "base/clock.h"
+#include "outbound/endpoint.h"
 #include "registry/subscription_codec.h"
+#include "security/credentials.h"
 
 namespace herald::app {
 namespace {
@@ -26,7 +30,23 @@ boost::json::value subscription_json(const herald::v1::Subscription& s) {
     return boost::json::parse(registry::to_json(s));
 }
 
-http_response post_subscriptions(const http_request& req, registry::subscription_feed& feed) {
+/// Why a subscription may not be written by `who`, or "" when it may.
+std::string refusal(const herald::v1::Subscription& s, const ops::caller& who,
+                    const security::address_guard& guard) {
+    if (!who.may_act_for(s.tenant()))
+        return "tenant: this key may not manage tenant " + s.tenant() + "'s subscribers";
+    if (s.channel() == herald::v1::CHANNEL_WEBHOOK) {
+        if (const auto ep = outbound::parse_endpoint(s.address())) {
+            if (const auto rule = guard.refuses_literal(ep->host))
+                return "address: " + std::string(security::class_name(*rule)) +
+                       " addresses are refused (allow a network with outbound_allowed_networks)";
+        }
+    }
+    return {};
+}
+
+http_response post_subscriptions(const http_request& req, const ops::caller& who,
+                                 registry::subscription_feed& feed, const security::address_guard& guard) {
     std::vector<registry::subscription_feed::change> changes;
     boost::json::array rejected;
     std::size_t index = 0;
@@ -47,10 +67,14 @@ http_response post_subscriptions(const http_request& req, registry::subscription
             return http_response::error(
                 413, "at most " + std::to_string(max_batch_lines) + " subscriptions per request");
         auto s = registry::decode_subscription(line, true);
-        if (!s)
-            rejected.push_back({{"index", index}, {"reason", s.err().describe()}});
+        if (s && s->tenant() == "default" && !who.all_tenants() &&
+            line.find("\"tenant\"") == std::string_view::npos)
+            s->set_tenant(who.tenant);  // a tenant's key writes its own subscribers by default
+        std::string why = s ? refusal(*s, who, guard) : s.err().describe();
+        if (!why.empty())
+            rejected.push_back({{"index", index}, {"reason", why}});
         else
-            changes.push_back({s->recipient_id(), registry::to_json(*s)});
+            changes.push_back({registry::subscriber_key(*s), registry::to_json(*s)});
         ++index;
     }
     if (!changes.empty()) {
@@ -61,8 +85,9 @@ http_response post_subscriptions(const http_request& req, registry::subscription
     return http_response::json(status, {{"accepted", changes.size()}, {"rejected", std::move(rejected)}});
 }
 
-http_response unsubscribe(const std::string& id, const http_request& req, registry::subscription_feed& feed) {
-    auto current = feed.get(id);
+http_response unsubscribe(const std::string& tenant, const std::string& id, const http_request& req,
+                          registry::subscription_feed& feed) {
+    auto current = feed.get(tenant, id);
     if (!current)
         return http_response::error(404, "unknown recipient " + id);
     std::vector<std::string> leave;
@@ -99,11 +124,22 @@ http_response unsubscribe(const std::string& id, const http_request& req, regist
     return http_response::json(200, subscription_json(s));
 }
 
-/// The {recipient} of a route, or an answer refusing it.
-std::optional<http_response> bad_recipient(const std::string& id) {
-    if (!registry::is_valid_recipient_id(id))
-        return http_response::error(400, "not a recipient id: " + id);
-    return std::nullopt;
+/// The subscriber a route names — {recipient} of ?tenant= (default: the
+/// key's own) — or the answer refusing it: 400 for a bad id, 404 for a
+/// tenant the key may not see (as if the subscriber did not exist).
+struct subscriber_ref {
+    std::string tenant;
+    std::string id;
+};
+std::variant<subscriber_ref, http_response> subscriber_of(const http_request& req, const route_match& m) {
+    subscriber_ref ref{m.who->tenant_for(req.query_value("tenant").value_or("")), m.param("recipient")};
+    if (!registry::is_valid_recipient_id(ref.id))
+        return http_response::error(400, "not a recipient id: " + ref.id);
+    if (!security::is_valid_tenant(ref.tenant))
+        return http_response::error(400, "not a tenant: " + ref.tenant);
+    if (!m.who->may_act_for(ref.tenant))
+        return http_response::error(404, "unknown recipient " + ref.id);
+    return ref;
 }
 
 }  // namespace
@@ -130,46 +166,55 @@ void add_info_route(ops::router& routes, std::function<boost::json::object()> in
                });
 }
 
-void add_registry_routes(ops::router& routes, registry::subscription_feed& feed) {
-    routes.add(
-        "POST", "/v1/subscriptions", ops::access::publish,
-        [&feed](const http_request& req, const route_match&) { return post_subscriptions(req, feed); });
+void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
+                         const security::address_guard& guard) {
+    routes.add_blocking("POST", "/v1/subscriptions", ops::access::publish,
+                        [&feed, &guard](const http_request& req, const route_match& m) {
+                            return post_subscriptions(req, *m.who, feed, guard);
+                        });
     routes.add("GET", "/v1/subscriptions/{recipient}", ops::access::read,
-               [&feed](const http_request&, const route_match& m) {
-                   const std::string& id = m.param("recipient");
-                   if (auto refused = bad_recipient(id))
+               [&feed](const http_request& req, const route_match& m) {
+                   auto ref = subscriber_of(req, m);
+                   if (auto* refused = std::get_if<http_response>(&ref))
                        return std::move(*refused);
-                   auto s = feed.get(id);
+                   const auto& [tenant, id] = std::get<subscriber_ref>(ref);
+                   auto s = feed.get(tenant, id);
                    if (!s)
                        return http_response::error(404, "unknown recipient " + id);
                    return http_response::json(200, subscription_json(*s));
                });
-    routes.add("DELETE", "/v1/subscriptions/{recipient}", ops::access::publish,
-               [&feed](const http_request&, const route_match& m) {
-                   const std::string& id = m.param("recipient");
-                   if (auto refused = bad_recipient(id))
-                       return std::move(*refused);
-                   if (auto r = feed.publish_tombstone(id, write_timeout); !r)
-                       return http_response::error(503, r.err().detail);
-                   return http_response::json(200, {{"forgotten", id}});
-               });
-    routes.add("POST", "/v1/subscriptions/{recipient}/unsubscribe", ops::access::publish,
-               [&feed](const http_request& req, const route_match& m) {
-                   const std::string& id = m.param("recipient");
-                   if (auto refused = bad_recipient(id))
-                       return std::move(*refused);
-                   return unsubscribe(id, req, feed);
-               });
+    routes.add_blocking("DELETE", "/v1/subscriptions/{recipient}", ops::access::publish,
+                        [&feed](const http_request& req, const route_match& m) {
+                            auto ref = subscriber_of(req, m);
+                            if (auto* refused = std::get_if<http_response>(&ref))
+                                return std::move(*refused);
+                            const auto& [tenant, id] = std::get<subscriber_ref>(ref);
+                            if (auto r = feed.publish_tombstone(tenant, id, write_timeout); !r)
+                                return http_response::error(503, r.err().detail);
+                            return http_response::json(200, {{"forgotten", id}, {"tenant", tenant}});
+                        });
+    routes.add_blocking("POST", "/v1/subscriptions/{recipient}/unsubscribe", ops::access::publish,
+                        [&feed](const http_request& req, const route_match& m) {
+                            auto ref = subscriber_of(req, m);
+                            if (auto* refused = std::get_if<http_response>(&ref))
+                                return std::move(*refused);
+                            const auto& [tenant, id] = std::get<subscriber_ref>(ref);
+                            return unsubscribe(tenant, id, req, feed);
+                        });
 }
 
 void add_broadcast_routes(ops::router& routes, const outbound::status_board& board) {
     routes.add("GET", "/v1/broadcasts/{id}", ops::access::read,
                [&board](const http_request& req, const route_match& m) {
                    const std::string& id = m.param("id");
+                   const ops::caller& who = *m.who;
                    // Ids are unique per tenant: ?tenant=T picks one; without
-                   // it, the id must be unambiguous.
-                   if (const auto tenant = req.query_value("tenant")) {
-                       auto p = board.get(id, *tenant);
+                   // it, the id must be unambiguous among what the key may see.
+                   std::optional<std::string> tenant = req.query_value("tenant");
+                   if (!tenant && !who.all_tenants())
+                       tenant = who.tenant;
+                   if (tenant) {
+                       auto p = who.may_act_for(*tenant) ? board.get(id, *tenant) : std::nullopt;
                        if (!p)
                            return http_response::error(404,
                                                        "unknown broadcast " + id + " of tenant " + *tenant);
@@ -186,6 +231,48 @@ void add_broadcast_routes(ops::router& routes, const outbound::status_board& boa
                    }
                    return http_response::json(200, all.front().to_json(base::mono_now_ns()));
                });
+}
+
+void add_authentication(ops::router& routes, metrics::registry& metrics,
+                        std::function<std::shared_ptr<const security::admin_keys>()> keys,
+                        bool metrics_require_key) {
+    auto& family = prometheus::BuildCounter()
+                       .Name("herald_ops_auth_failures_total")
+                       .Help("Ops API requests refused by authentication, by reason")
+                       .Register(metrics.prom());
+    prometheus::Counter* missing = &family.Add({{"reason", "missing_key"}});
+    prometheus::Counter* wrong = &family.Add({{"reason", "wrong_key"}});
+    prometheus::Counter* forbidden = &family.Add({{"reason", "role"}});
+    routes.use(
+        [=, keys = std::move(keys)](const http_request& req, route_match& m) -> std::optional<http_response> {
+            if (m.access == ops::access::open && !metrics_require_key)
+                return std::nullopt;
+            const auto unauthorized = [](const std::string& message) {
+                http_response out = http_response::error(401, message);
+                out.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+                return out;
+            };
+            const auto header = req.header("authorization");
+            const auto token = header ? security::bearer_token(*header) : std::nullopt;
+            if (!token) {
+                missing->Increment();
+                return unauthorized("an API key is required: Authorization: Bearer <key>");
+            }
+            const auto principal = keys()->authenticate(*token);
+            if (!principal) {
+                wrong->Increment();
+                return unauthorized("the API key is not valid");
+            }
+            const auto level = static_cast<std::uint8_t>(principal->role);
+            m.who = ops::caller{principal->name, level, principal->tenant};
+            if (level < static_cast<std::uint8_t>(m.access)) {
+                forbidden->Increment();
+                return http_response::error(
+                    403, "key " + principal->name + " (" + std::string(security::role_name(principal->role)) +
+                             ") may not " + std::string(m.method) + " " + std::string(m.pattern));
+            }
+            return std::nullopt;
+        });
 }
 
 }  // namespace herald::app

@@ -8,17 +8,25 @@
 //   GET    /v1/broadcasts/{id}[?tenant=T]             targeted/sent/failed/suppressed/pending, ETA
 //                                                     (409 when the id exists for several tenants)
 // Registry writes go through the herald.subscriptions topic and answer once
-// this instance has applied them.
+// this instance has applied them (on the ops server's worker thread).
+//
+// Every /v1/ route needs `Authorization: Bearer <key>` (docs/SECURITY.md):
+// 401 without or with a wrong key, 403 when the key's role is below the
+// route's, and a key of one tenant asking for another tenant's subscriber
+// or broadcast gets 404, as if it did not exist.
 #pragma once
 
 #include <boost/json/object.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "metrics/registry.h"
 #include "ops/router.h"
 #include "outbound/status_board.h"
 #include "registry/feed.h"
+#include "security/address_guard.h"
+#include "security/admin_keys.h"
 
 namespace herald::app {
 
@@ -27,10 +35,18 @@ namespace herald::app {
 void add_health_routes(ops::router& routes, const metrics::registry& metrics,
                        std::function<std::string()> not_ready);
 
+/// The authentication middleware. `keys` returns the keys in force (they
+/// may be reloaded); `metrics_require_key` closes the open routes too.
+void add_authentication(ops::router& routes, metrics::registry& metrics,
+                        std::function<std::shared_ptr<const security::admin_keys>()> keys,
+                        bool metrics_require_key);
+
 /// GET /v1/info: `info` builds the answer when asked.
 void add_info_route(ops::router& routes, std::function<boost::json::object()> info);
 
-void add_registry_routes(ops::router& routes, registry::subscription_feed& feed);
+/// `guard` refuses subscriptions whose webhook is a literal refused address.
+void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
+                         const security::address_guard& guard);
 
 void add_broadcast_routes(ops::router& routes, const outbound::status_board& board);
 

@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace herald::channels {
@@ -96,7 +97,29 @@ void client_listener::accept_next() {
             socket.close(ignored);
         } else {
             budget_.accepted->Increment();
-            on_accept_(std::move(socket));
+            accepted_connection c{std::move(socket), std::nullopt, 0};
+            if (budget_.per_ip != nullptr) {
+                boost::system::error_code ep_ec;
+                const auto remote = c.socket.remote_endpoint(ep_ec);
+                const auto ip =
+                    ep_ec ? std::nullopt : security::ip_address::parse(remote.address().to_string());
+                if (ip) {
+                    switch (budget_.per_ip->admit(*ip, base::mono_now())) {
+                        case per_ip_limiter::verdict::counted:
+                            c.counted_ip = ip;
+                            break;
+                        case per_ip_limiter::verdict::exempt:
+                            break;
+                        case per_ip_limiter::verdict::too_many_connections:
+                        case per_ip_limiter::verdict::too_many_connects:
+                            c.refuse_status = 429;
+                            if (budget_.rejected_per_ip != nullptr)
+                                budget_.rejected_per_ip->Increment();
+                            break;
+                    }
+                }
+            }
+            on_accept_(std::move(c));
         }
         accept_next();
     });

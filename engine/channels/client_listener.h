@@ -4,7 +4,8 @@
 // so the kernel spreads new connections across shards and a connection never
 // changes threads: no hand-off queue, no lock. When the process runs out of
 // file descriptors (or reaches max_connections) a connection is accepted and
-// closed at once and counted, instead of spinning on EMFILE.
+// closed at once and counted, instead of spinning on EMFILE. A host over its
+// per-address limits gets its handshake answered with 429 and is counted.
 #pragma once
 
 #include <atomic>
@@ -12,9 +13,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
+#include "channels/per_ip_limiter.h"
+#include "security/address_guard.h"
 
 namespace prometheus {
 class Counter;
@@ -27,14 +31,26 @@ namespace herald::channels {
 struct connection_budget {
     std::atomic<std::uint32_t> open{0};
     std::uint32_t max = 0;
+    /// Per-address limits (nullptr: none).
+    per_ip_limiter* per_ip = nullptr;
     prometheus::Counter* accepted = nullptr;
     prometheus::Counter* rejected_limit = nullptr;
     prometheus::Counter* rejected_fd = nullptr;
+    prometheus::Counter* rejected_per_ip = nullptr;
+};
+
+/// A connection the acceptor took: the socket, the address the per-IP
+/// limiter counted (release it at close), or the status its handshake must
+/// be refused with (429: over a per-IP limit).
+struct accepted_connection {
+    boost::asio::ip::tcp::socket socket;
+    std::optional<security::ip_address> counted_ip;
+    int refuse_status = 0;
 };
 
 class client_listener {
   public:
-    using accept_handler = std::function<void(boost::asio::ip::tcp::socket)>;
+    using accept_handler = std::function<void(accepted_connection)>;
 
     client_listener(boost::asio::io_context& ioc, connection_budget& budget, accept_handler on_accept);
     ~client_listener();

@@ -31,11 +31,15 @@ enum class close_reason : std::uint8_t {
     slow_consumer,      // send queue full: 1008
     dead_peer,          // no pong to three pings
     shutdown,           // server shutting down: 1001
+    unauthorized,       // token missing, malformed, expired or badly signed: 401
+    forbidden,          // origin or audience not allowed: 403
+    per_ip_limit,       // over a per-address limit: 429
+    token_expired,      // the token ran out on an open connection: 1008
 };
-inline constexpr std::size_t close_reason_count = 7;
+inline constexpr std::size_t close_reason_count = 11;
 inline constexpr const char* close_reason_names[close_reason_count] = {
-    "peer_closed",   "bad_request", "handshake_timeout", "protocol_error",
-    "slow_consumer", "dead_peer",   "shutdown"};
+    "peer_closed", "bad_request",  "handshake_timeout", "protocol_error", "slow_consumer", "dead_peer",
+    "shutdown",    "unauthorized", "forbidden",         "per_ip_limit",   "token_expired"};
 
 struct delivery_stats {
     static constexpr std::size_t bucket_count = 18;  // metrics::latency_buckets() + Inf

@@ -139,6 +139,9 @@ base::result<http_request> parse_http_request(std::string_view bytes) {
     out.websocket_key = std::string(req[http::field::sec_websocket_key]);
     out.websocket_version = std::string(req[http::field::sec_websocket_version]);
     out.last_event_id = std::string(req["Last-Event-ID"]);
+    out.host = std::string(req[http::field::host]);
+    out.origin = std::string(req[http::field::origin]);
+    out.authorization = std::string(req[http::field::authorization]);
     return out;
 }
 

@@ -23,6 +23,9 @@ struct http_request {
     std::string websocket_key;
     std::string websocket_version;
     std::string last_event_id;
+    std::string host;           // Host
+    std::string origin;         // Origin (browsers)
+    std::string authorization;  // Authorization
 
     /// Every value of query parameter `name`, in order.
     [[nodiscard]] std::vector<std::string> query_values(std::string_view name) const;

@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "channels/http_request.h"
 #include "config/config.h"
+#include "security/credentials.h"
 #include "wire/frame_codec.h"
 
 namespace herald::channels {
@@ -48,11 +49,14 @@ session_limits session_limits::from(const config::config& cfg) {
     return l;
 }
 
-live_session::live_session(boost::asio::ip::tcp::socket socket, session_env& env)
+live_session::live_session(boost::asio::ip::tcp::socket socket, session_env& env,
+                           std::optional<security::ip_address> counted_ip, int refuse_status)
     : socket_(std::move(socket)),
       env_(env),
       request_(std::make_unique<std::string>()),
-      parser_(env.limits.max_client_frame_bytes) {
+      parser_(env.limits.max_client_frame_bytes),
+      counted_ip_(counted_ip),
+      refuse_status_(refuse_status) {
     accepted_mono_ns_ = base::mono_now_ns();
     last_rx_mono_ns_ = accepted_mono_ns_;
     last_keepalive_mono_ns_ = accepted_mono_ns_;
@@ -152,6 +156,11 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         return;
     }
     const http_request& req = *parsed;
+    if (refuse_status_ == 429) {
+        close_reason_ = close_reason::per_ip_limit;
+        respond_and_close(429, "Too Many Requests", "too many connections from your address; retry later\n");
+        return;
+    }
     if (req.method != "GET") {
         respond_and_close(405, "Method Not Allowed", "only GET is served on the client port\n");
         return;
@@ -213,6 +222,35 @@ void live_session::handle_request_bytes(std::string_view bytes) {
                           "too many audiences: at most " + std::to_string(env_.limits.max_audiences) + "\n");
         return;
     }
+    // Who may listen: origin, token, granted audiences, tenant.
+    std::string token;
+    if (auto v = req.query_values("token"); !v.empty())
+        token = v.back();
+    else if (auto bearer = security::bearer_token(req.authorization))
+        token = std::string(*bearer);
+    std::string tenant_param;
+    if (auto v = req.query_values("tenant"); !v.empty())
+        tenant_param = v.back();
+    std::string tenant = "default";
+    if (env_.access != nullptr) {
+        const security::admission verdict =
+            env_.access->admit({token, req.origin, req.host, tenant_param, audiences}, base::wall_now());
+        if (verdict.status != 200) {
+            close_reason_ = verdict.status == 401   ? close_reason::unauthorized
+                            : verdict.status == 403 ? close_reason::forbidden
+                                                    : close_reason::bad_request;
+            respond_and_close(verdict.status,
+                              verdict.status == 401   ? "Unauthorized"
+                              : verdict.status == 403 ? "Forbidden"
+                                                      : "Bad Request",
+                              verdict.reason + "\n");
+            return;
+        }
+        tenant = verdict.tenant;
+        token_expires_ = verdict.expires;
+    } else if (!tenant_param.empty()) {
+        tenant = tenant_param;
+    }
     std::string response;
     if (is_ws) {
         if (!req.upgrade_websocket) {
@@ -235,8 +273,12 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         channel_ = live_channel::sse;
         response =
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\n\r\n"
-            "retry: 2000\n\n";
+            "Connection: keep-alive\r\nX-Accel-Buffering: no\r\n";
+        // CORS: only an origin that was allowed is echoed (never "*"), so no
+        // other page can read the stream.
+        if (!req.origin.empty())
+            response += "Access-Control-Allow-Origin: " + req.origin + "\r\nVary: Origin\r\n";
+        response += "\r\nretry: 2000\n\n";
     }
     request_.reset();
     state_ = state::open;
@@ -245,7 +287,7 @@ void live_session::handle_request_bytes(std::string_view bytes) {
     if (state_ != state::open) {
         return;
     }
-    env_.on_open(*this, audiences, since);
+    env_.on_open(*this, tenant, audiences, since);
     if (is_ws && !leftover.empty()) {
         handle_client_frames(leftover);
     }
@@ -329,6 +371,15 @@ void live_session::send_control(std::string bytes) {
         if (close_after_flush_) {
             shutdown_socket();
         }
+        return;
+    }
+    // Control bytes (pongs above all) count against the same bound as
+    // frames: a client that floods pings and never reads is a slow consumer.
+    if (state_ == state::open && (queue_.size() >= env_.limits.send_queue_frames ||
+                                  queued_bytes_ + bytes.size() - written > env_.limits.send_queue_bytes)) {
+        env_.stats.count(channel_, delivery_outcome::dropped_slow_consumer);
+        close_reason_ = close_reason::slow_consumer;
+        close(1008, "slow consumer: send queue full");
         return;
     }
     auto owned = std::make_unique<std::string>(std::move(bytes));
@@ -525,7 +576,7 @@ void live_session::drop_queue() {
     head_offset_ = 0;
 }
 
-void live_session::tick(std::int64_t now_mono_ns) {
+void live_session::tick(std::int64_t now_mono_ns, base::wall_time now_wall) {
     HERALD_ASSERT(env_.ioc.get_executor().running_in_this_thread());
     const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
@@ -535,6 +586,12 @@ void live_session::tick(std::int64_t now_mono_ns) {
             }
             break;
         case state::open:
+            if (token_expires_ != base::wall_time{} && now_wall >= token_expires_) {
+                // The client reconnects with a fresh token and since= / Last-Event-ID.
+                close_reason_ = close_reason::token_expired;
+                close(1008, "token expired");
+                return;
+            }
             if (channel_ == live_channel::websocket &&
                 now_mono_ns - last_rx_mono_ns_ > 3 * ping_interval_ns) {
                 close_reason_ = close_reason::dead_peer;

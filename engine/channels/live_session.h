@@ -34,6 +34,8 @@
 #include "channels/delivery_stats.h"
 #include "channels/ws_frame_parser.h"
 #include "model/fundamental.h"
+#include "security/address_guard.h"
+#include "security/live_access.h"
 
 namespace herald::config {
 struct config;
@@ -81,9 +83,12 @@ struct session_env {
     boost::asio::io_context& ioc;
     session_limits limits;
     delivery_stats& stats;
-    /// Handshake done: join these audiences; `since` (from ?since=SEQ or SSE's
-    /// Last-Event-ID) asks for every announcement after SEQ first.
-    std::function<void(live_session&, const std::vector<std::string>&, std::optional<model::seq_no> since)>
+    /// Who may connect (tokens, audiences, origins); nullptr: everyone, every audience public.
+    const security::live_access* access = nullptr;
+    /// Handshake done: join these audiences of `tenant`; `since` (from
+    /// ?since=SEQ or SSE's Last-Event-ID) asks for every announcement after SEQ first.
+    std::function<void(live_session&, const std::string& tenant, const std::vector<std::string>&,
+                       std::optional<model::seq_no> since)>
         on_open;
     /// Connection gone: leave every audience, drop the shard's reference.
     std::function<void(live_session&)> on_closed;
@@ -97,7 +102,10 @@ class live_session : public std::enable_shared_from_this<live_session> {
   public:
     enum class state : std::uint8_t { handshake, open, closing, closed };
 
-    live_session(boost::asio::ip::tcp::socket socket, session_env& env);
+    /// `refuse_status` (429) answers the handshake with that status at once;
+    /// `counted_ip` is the address the per-IP limiter counted for it.
+    live_session(boost::asio::ip::tcp::socket socket, session_env& env,
+                 std::optional<security::ip_address> counted_ip = std::nullopt, int refuse_status = 0);
     ~live_session();
     live_session(const live_session&) = delete;
     live_session& operator=(const live_session&) = delete;
@@ -124,8 +132,13 @@ class live_session : public std::enable_shared_from_this<live_session> {
     [[nodiscard]] live_channel channel() const noexcept { return channel_; }
 
     /// Periodic upkeep from the shard: handshake timeout, ping / keep-alive,
-    /// dead-peer detection. `now_mono_ns` is the shard's clock reading.
-    void tick(std::int64_t now_mono_ns);
+    /// dead-peer detection, token expiry. The times are the shard's readings.
+    void tick(std::int64_t now_mono_ns, base::wall_time now_wall);
+
+    /// The address the per-IP limiter counted for this connection, if any.
+    [[nodiscard]] const std::optional<security::ip_address>& counted_ip() const noexcept {
+        return counted_ip_;
+    }
 
     /// Ends the connection: a WebSocket gets a close frame with `code`.
     void close(std::uint16_t code, std::string_view reason);
@@ -177,8 +190,10 @@ class live_session : public std::enable_shared_from_this<live_session> {
     bool write_waiting_ = false;
     bool close_after_flush_ = false;
     bool upgraded_ = false;
-    std::optional<close_reason> close_reason_;  // why we end it; unset: the peer did  // the handshake
-                                                // succeeded: bytes are WebSocket frames or nothing (SSE)
+    std::optional<close_reason> close_reason_;  // why we end it; unset: the peer did
+    std::optional<security::ip_address> counted_ip_;
+    int refuse_status_ = 0;
+    base::wall_time token_expires_{};  // epoch: no token, never expires
 };
 
 }  // namespace herald::channels

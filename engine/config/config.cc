@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/audience_name.h"
+
 namespace herald::config {
 namespace {
 
@@ -183,6 +185,38 @@ std::string check_http_url(std::string_view v) {
     return {};
 }
 
+std::string check_patterns(std::string_view v) {
+    for (const auto& item : list(v)) {
+        if (item.back() == '*') {
+            // A prefix: what an audience name may start with (so "lineup." is fine).
+            const std::string prefix = item.substr(0, item.size() - 1);
+            if (prefix.empty() || base::is_valid_audience(prefix + "x"))
+                continue;
+        } else if (base::is_valid_audience(item)) {
+            continue;
+        }
+        return "\"" + item + "\" is not an audience name or prefix* pattern";
+    }
+    return {};
+}
+
+std::string check_networks(std::string_view v) {
+    for (const auto& item : list(v)) {
+        const auto slash = item.find('/');
+        const std::string address = item.substr(0, slash);
+        bool ok =
+            address.find_first_not_of("0123456789abcdefABCDEF.:[]") == std::string::npos && !address.empty();
+        if (ok && slash != std::string::npos) {
+            const std::string bits = item.substr(slash + 1);
+            ok = !bits.empty() && bits.size() <= 3 &&
+                 bits.find_first_not_of("0123456789") == std::string::npos;
+        }
+        if (!ok)
+            return "\"" + item + "\" is not a CIDR network like 10.0.0.0/8 or fd00::/8";
+    }
+    return {};
+}
+
 std::string check_nonempty(std::string_view v) {
     return v.empty() ? "must not be empty" : std::string();
 }
@@ -333,6 +367,45 @@ const std::vector<property>& table() {
                      "how often finished outbound recipients are written down; bounds what a crash resends"));
         p.push_back(choice("outbound_tls_verify", &config::outbound_tls_verify,
                            {{"on", true}, {"off", false}}, "verify gateway TLS certificates and host names"));
+        p.push_back(
+            text("admin_keys_file", &config::admin_keys_file,
+                 "ops API keys, one `NAME ROLE TENANT sha256:<hex>` per line (ROLE admin|publisher|viewer, "
+                 "TENANT a tenant or *); empty = a random admin key generated into <data_dir>/admin.key"));
+        p.push_back(choice("metrics_require_key", &config::metrics_require_key,
+                           {{"off", false}, {"on", true}},
+                           "whether /metrics, /healthz and /readyz need an API key too"));
+        p.push_back(text("jwt_hs256_secret_file", &config::jwt_hs256_secret_file,
+                         "file with the HS256 secret (>= 32 bytes) live clients' tokens are signed with"));
+        p.push_back(
+            text("jwt_public_key_file", &config::jwt_public_key_file,
+                 "PEM public key (RSA for RS256, EC P-256 for ES256) live clients' tokens are checked with"));
+        p.push_back(text("jwks_file", &config::jwks_file, "JWKS document; the token's kid picks the key"));
+        p.push_back(text("jwt_issuer", &config::jwt_issuer, "required iss claim of live clients' tokens"));
+        p.push_back(
+            text("jwt_audience", &config::jwt_audience, "required aud claim of live clients' tokens"));
+        p.push_back(text("public_audiences", &config::public_audiences,
+                         "audiences anyone may join without a token while token checking is on: names or "
+                         "prefix* patterns, comma-separated",
+                         check_patterns));
+        p.push_back(text("allowed_origins", &config::allowed_origins,
+                         "browser Origins allowed on the client port, comma-separated (* = any); empty = "
+                         "same-host pages only"));
+        p.push_back(text("outbound_allowed_networks", &config::outbound_allowed_networks,
+                         "networks outbound delivery may reach although private, loopback or link-local "
+                         "(CIDR, comma-separated)",
+                         check_networks));
+        p.push_back(integer("max_connections_per_ip", &config::max_connections_per_ip, 1, 10000000,
+                            "open live connections per client address; more get 429"));
+        p.push_back(integer("max_connects_per_ip_per_s", &config::max_connects_per_ip_per_s, 1, 10000000,
+                            "new live connections per second per client address; more get 429"));
+        p.push_back(text("connection_limit_exempt", &config::connection_limit_exempt,
+                         "client networks the per-address limits do not apply to (CIDR, comma-separated; "
+                         "default loopback: a local proxy speaks for many clients)",
+                         check_networks));
+        p.push_back(integer("ops_max_body_bytes", &config::ops_max_body_bytes, 1024, 1073741824,
+                            "largest request body the ops API accepts"));
+        p.push_back(integer("ops_max_connections", &config::ops_max_connections, 1, 100000,
+                            "open connections to the ops port; more are refused"));
         p.push_back(choice("log_level", &config::log_level,
                            {{"debug", base::log_level::debug},
                             {"info", base::log_level::info},
@@ -414,6 +487,19 @@ base::result<void> load_file(config& c, const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> list(std::string_view value) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= value.size()) {
+        const std::size_t end = std::min(value.find(',', pos), value.size());
+        std::string item = trim(value.substr(pos, end - pos));
+        if (!item.empty())
+            out.push_back(std::move(item));
+        pos = end + 1;
+    }
+    return out;
+}
+
 const std::vector<property_info>& properties() {
     static const std::vector<property_info> infos = [] {
         std::vector<property_info> out;
@@ -485,7 +571,8 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
         }
         if (found == nullptr) {
             // Other tools (the herald CLI) read HERALD_* variables of their own.
-            if (name != "HERALD_OPS_URL" && name != "HERALD_CLIENT_URL" && name != "HERALD_BROKERS") {
+            if (name != "HERALD_OPS_URL" && name != "HERALD_CLIENT_URL" && name != "HERALD_BROKERS" &&
+                name != "HERALD_API_KEY" && name != "HERALD_TOKEN") {
                 out.warnings.push_back("ignoring unknown environment variable " + name);
             }
             continue;

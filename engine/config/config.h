@@ -98,6 +98,22 @@ struct config {
     milliseconds outbound_response_timeout{10000};
     bool outbound_tls_verify = true;
     milliseconds checkpoint_interval{1000};
+    // Access control (docs/SECURITY.md).
+    std::string admin_keys_file;  // "" = a generated <data_dir>/admin.key
+    bool metrics_require_key = false;
+    std::string jwt_hs256_secret_file;
+    std::string jwt_public_key_file;
+    std::string jwks_file;
+    std::string jwt_issuer;
+    std::string jwt_audience;
+    std::string public_audiences;           // comma-separated patterns
+    std::string allowed_origins;            // comma-separated; "" = same-host browsers only
+    std::string outbound_allowed_networks;  // comma-separated CIDRs
+    std::uint32_t max_connections_per_ip = 1000;
+    std::uint32_t max_connects_per_ip_per_s = 200;
+    std::string connection_limit_exempt = "127.0.0.0/8,::1/128";
+    std::uint32_t ops_max_body_bytes = 16u << 20;
+    std::uint32_t ops_max_connections = 256;
     base::log_level log_level = base::log_level::info;
     std::string config_file;  // the file that was loaded, if any
 };
@@ -128,6 +144,9 @@ struct loaded {
 
 /// --help text generated from properties().
 [[nodiscard]] std::string usage(std::string_view program);
+
+/// Splits a comma-separated setting, trimming spaces and dropping empty items.
+[[nodiscard]] std::vector<std::string> list(std::string_view value);
 
 /// The effective config, one "key = value" per line.
 [[nodiscard]] std::string describe(const config& cfg);

@@ -37,7 +37,7 @@ void atomic_max(std::atomic<std::int64_t>& target, std::int64_t v) {
 }
 
 std::string collapse_slot(const model::broadcast& b) {
-    return b.audience + '\n' + b.collapse_key;
+    return b.scope + '\n' + b.collapse_key;
 }
 
 }  // namespace
@@ -60,11 +60,14 @@ shard::shard(base::shard_id id, const shard_options& options, probe& probe,
       on_done_(std::move(on_done)),
       loop_("herald-shard-" + std::to_string(id.get())),
       queue_(options.queue_capacity),
-      env_{loop_.context(), options.session, stats_, {}, {}, std::string(channels::demo_page)},
+      env_{
+          loop_.context(), options.session, stats_, options.access, {}, {}, std::string(channels::demo_page)},
       release_timer_(loop_.context()),
       tick_timer_(loop_.context()) {
-    env_.on_open = [this](channels::live_session& s, const std::vector<std::string>& audiences,
-                          std::optional<model::seq_no> since) { on_session_open(s, audiences, since); };
+    env_.on_open = [this](channels::live_session& s, const std::string& tenant,
+                          const std::vector<std::string>& audiences, std::optional<model::seq_no> since) {
+        on_session_open(s, tenant, audiences, since);
+    };
     env_.on_closed = [this](channels::live_session& s) { on_session_closed(s); };
 }
 
@@ -77,7 +80,7 @@ shard::~shard() {
 
 base::result<std::uint16_t> shard::listen(const std::string& host, std::uint16_t port) {
     listener_ = std::make_unique<channels::client_listener>(
-        loop_.context(), budget_, [this](asio::ip::tcp::socket socket) { adopt(std::move(socket)); });
+        loop_.context(), budget_, [this](channels::accepted_connection c) { adopt(std::move(c)); });
     return listener_->bind(host, port);
 }
 
@@ -89,25 +92,28 @@ void shard::start() {
     loop_.start();
 }
 
-void shard::adopt(asio::ip::tcp::socket socket) {
+void shard::adopt(channels::accepted_connection c) {
     HERALD_ASSERT(loop_.is_current());
-    auto session = std::make_shared<channels::live_session>(std::move(socket), env_);
+    auto session =
+        std::make_shared<channels::live_session>(std::move(c.socket), env_, c.counted_ip, c.refuse_status);
     session->table_index = static_cast<std::uint32_t>(sessions_.size());
     sessions_.push_back(session);
     session->start();
 }
 
-void shard::on_session_open(channels::live_session& s, const std::vector<std::string>& audiences,
-                            std::optional<model::seq_no> since) {
+void shard::on_session_open(channels::live_session& s, const std::string& tenant,
+                            const std::vector<std::string>& audiences, std::optional<model::seq_no> since) {
     HERALD_ASSERT(loop_.is_current());
+    // A connection joins its audiences within its tenant only: another
+    // tenant's announcement to the same audience name never reaches it.
     for (const auto& a : audiences) {
-        index_.join(s, a);
-    }
-    // Replay runs on the shard thread before any later release, so what was
-    // missed arrives first, in order, and the live stream follows without a
-    // gap or a duplicate.
-    if (since) {
-        for (const auto& a : audiences) recover(s, a, *since);
+        const std::string scope = model::scope_of(tenant, a);
+        index_.join(s, scope);
+        // Replay runs on the shard thread before any later release, so what
+        // was missed arrives first, in order, and the live stream follows
+        // without a gap or a duplicate.
+        if (since)
+            recover(s, scope, a, *since);
     }
 }
 
@@ -123,7 +129,7 @@ void shard::evict_old(audience_history& h, base::mono_time now) {
 void shard::remember(const model::broadcast_ptr& b) {
     if (options_.history_max_per_audience == 0)
         return;
-    auto [it, inserted] = history_.try_emplace(b->audience);
+    auto [it, inserted] = history_.try_emplace(b->scope);
     audience_history& h = it->second;
     if (inserted)
         h.complete_after = model::seq_no(b->seq.get() - 1);
@@ -134,7 +140,7 @@ void shard::remember(const model::broadcast_ptr& b) {
 void shard::remember_past(const model::broadcast_ptr& b) {
     if (options_.history_max_per_audience == 0)
         return;
-    auto [it, inserted] = history_.try_emplace(b->audience);
+    auto [it, inserted] = history_.try_emplace(b->scope);
     audience_history& h = it->second;
     if (inserted) {
         h.complete_after = b->history_complete_after;
@@ -153,8 +159,9 @@ void shard::remember_past(const model::broadcast_ptr& b) {
     evict_old(h, base::mono_now());
 }
 
-void shard::recover(channels::live_session& s, const std::string& audience, model::seq_no since) {
-    auto it = history_.find(audience);
+void shard::recover(channels::live_session& s, const std::string& scope, const std::string& audience,
+                    model::seq_no since) {
+    auto it = history_.find(scope);
     if (it != history_.end())
         evict_old(it->second, base::mono_now());
     // Nothing released for this audience since start: whether anything came
@@ -194,6 +201,8 @@ void shard::recover(channels::live_session& s, const std::string& audience, mode
 
 void shard::on_session_closed(channels::live_session& s) {
     budget_.open.fetch_sub(1, std::memory_order_relaxed);
+    if (s.counted_ip() && budget_.per_ip != nullptr)
+        budget_.per_ip->release(*s.counted_ip());
     // Deferred: this may run inside a release loop that is walking the very
     // member vector leave_all() would reorder.
     asio::post(loop_.context(), [this, self = s.shared_from_this()] {
@@ -354,7 +363,7 @@ void shard::release(staged* s) {
     std::int64_t first_write = 0;
     std::int64_t last_write = 0;
     std::uint64_t recipients = 0;
-    if (auto* group = index_.find(b.audience)) {
+    if (auto* group = index_.find(b.scope)) {
         const auto& members = group->members;
         const std::size_t n = members.size();
         const std::size_t start = static_cast<std::size_t>(group->rotation++ % n);
@@ -385,10 +394,10 @@ void shard::release_due(staged** due, std::size_t n) {
     staged* run[max_run];
     while (n > 0) {
         std::size_t run_size = 0;
-        const std::string& audience = due[0]->b->audience;
+        const std::string& scope = due[0]->b->scope;
         std::size_t keep = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            if (run_size < max_run && due[i]->b->audience == audience) {
+            if (run_size < max_run && due[i]->b->scope == scope) {
                 run[run_size++] = due[i];
             } else {
                 due[keep++] = due[i];  // compact the rest, order preserved
@@ -407,7 +416,7 @@ void shard::release_merged(staged** run, std::size_t n) {
     std::int64_t first_write = 0;
     std::int64_t last_write = 0;
     std::uint64_t recipients = 0;
-    if (auto* group = index_.find(run[0]->b->audience)) {
+    if (auto* group = index_.find(run[0]->b->scope)) {
         std::string_view ws_frames[channels::live_session::max_merged_frames];
         std::string_view sse_frames[channels::live_session::max_merged_frames];
         channels::frame_hold* holds[channels::live_session::max_merged_frames];
@@ -474,8 +483,9 @@ void shard::arm_tick() {
             return;
         }
         const std::int64_t now = base::mono_now_ns();
+        const base::wall_time wall = base::wall_now();
         for (std::size_t i = 0; i < sessions_.size(); ++i) {
-            sessions_[i]->tick(now);
+            sessions_[i]->tick(now, wall);
         }
         probe_.flush(stats_);
         publish_gauges();

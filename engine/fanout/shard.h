@@ -47,6 +47,8 @@ struct shard_options {
     std::uint32_t history_max_per_audience = 1000;
     /// ...and none older than this since their release.
     std::chrono::nanoseconds history_max_age = std::chrono::hours(1);
+    /// Who may connect (shared by every shard; nullptr: everyone, all public).
+    const security::live_access* access = nullptr;
 
     /// The shard settings of a heraldd configuration.
     [[nodiscard]] static shard_options from(const config::config& cfg);
@@ -86,8 +88,8 @@ class shard {
     [[nodiscard]] base::loop_thread& loop() noexcept { return loop_; }
     [[nodiscard]] boost::asio::io_context& io_context() noexcept { return loop_.context(); }
 
-    /// Shard thread only: adopts an accepted socket as a new live session.
-    void adopt(boost::asio::ip::tcp::socket socket);
+    /// Shard thread only: adopts an accepted connection as a new live session.
+    void adopt(channels::accepted_connection c);
 
   private:
     struct staged : channels::frame_hold {
@@ -112,14 +114,15 @@ class shard {
     void on_release_timer();
     void finish(const model::broadcast_ptr& b, model::broadcast_fate fate, std::int64_t first_write,
                 std::int64_t last_write, std::uint64_t recipients);
-    void on_session_open(channels::live_session& s, const std::vector<std::string>& audiences,
-                         std::optional<model::seq_no> since);
+    void on_session_open(channels::live_session& s, const std::string& tenant,
+                         const std::vector<std::string>& audiences, std::optional<model::seq_no> since);
     /// Keeps a released broadcast for clients that reconnect with ?since=.
     void remember(const model::broadcast_ptr& b);
     /// Keeps one read back from Kafka at start-up, in seq order, once.
     void remember_past(const model::broadcast_ptr& b);
     /// Sends `s` what its audience had after `since`, or says it cannot.
-    void recover(channels::live_session& s, const std::string& audience, model::seq_no since);
+    void recover(channels::live_session& s, const std::string& scope, const std::string& audience,
+                 model::seq_no since);
 
     /// What one audience released recently, oldest first, and from where it is complete.
     struct audience_history {

@@ -13,6 +13,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/clock.h"
 #include "model/fundamental.h"
@@ -36,10 +37,23 @@ struct live_progress {
     }
 };
 
+/// The key of an audience within its tenant: tenants are isolated by
+/// keying everything per audience (indexes, histories, collapse slots,
+/// outbound members) with this, never with the bare name.
+[[nodiscard]] inline std::string scope_of(std::string_view tenant, std::string_view audience) {
+    std::string s;
+    s.reserve(tenant.size() + 1 + audience.size());
+    s.append(tenant).push_back('\x1f');
+    s.append(audience);
+    return s;
+}
+
 struct broadcast {
     std::string id;
     std::string tenant;
     std::string audience;
+    /// scope_of(tenant, audience), computed once.
+    std::string scope;
     std::string collapse_key;
     seq_no seq;
     int priority = 2;  // herald.v1.Priority, unspecified mapped to normal

@@ -14,6 +14,7 @@ std::shared_ptr<broadcast> build_broadcast(const herald::v1::Announcement& a, se
     b->id = a.id();
     b->tenant = a.tenant().empty() ? "default" : a.tenant();
     b->audience = a.audience();
+    b->scope = scope_of(b->tenant, b->audience);
     b->collapse_key = a.collapse_key();
     b->seq = seq;
     b->priority =

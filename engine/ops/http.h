@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,26 @@
 #include <vector>
 
 namespace herald::ops {
+
+/// Who the authentication middleware found behind a request.
+struct caller {
+    std::string name;
+    std::uint8_t level = 0;  // the ops::access a key may reach (see router.h)
+    std::string tenant;      // "*": every tenant
+
+    [[nodiscard]] bool all_tenants() const noexcept { return tenant == "*"; }
+    /// Whether the caller may see or act on `of_tenant`'s data.
+    [[nodiscard]] bool may_act_for(std::string_view of_tenant) const noexcept {
+        return all_tenants() || tenant == of_tenant;
+    }
+    /// The tenant a request acts for: `asked` when given, else the caller's
+    /// own (the default tenant for a key of every tenant).
+    [[nodiscard]] std::string tenant_for(std::string_view asked) const {
+        if (!asked.empty())
+            return std::string(asked);
+        return all_tenants() ? std::string("default") : tenant;
+    }
+};
 
 struct http_request {
     std::string method;

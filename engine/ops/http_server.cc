@@ -15,70 +15,96 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+/// What the server's connections share. The counters come first: the
+/// loops' destruction drops pending connections, which count themselves out.
+struct http_server_state {
+    http_server_options options;
+    std::atomic<std::uint32_t> open{0};
+    std::atomic<std::uint64_t> refused{0};
+    base::loop_thread io{"herald-ops"};
+    base::loop_thread worker{"herald-ops-work"};
+};
+
 namespace {
 
-constexpr std::size_t max_body_bytes = 16 << 20;  // a 10,000-line subscription import
 constexpr auto read_timeout = std::chrono::seconds(30);
 
 class connection : public std::enable_shared_from_this<connection> {
   public:
-    connection(tcp::socket socket, const http_server::handler& route)
-        : stream_(std::move(socket)), route_(route) {}
+    connection(tcp::socket socket, http_server_state& state) : stream_(std::move(socket)), state_(state) {
+        state_.open.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~connection() { state_.open.fetch_sub(1, std::memory_order_relaxed); }
 
     void start() { read(); }
 
   private:
     void read() {
         parser_.emplace();
-        parser_->body_limit(max_body_bytes);
+        parser_->body_limit(state_.options.max_body_bytes);
         parser_->header_limit(16 * 1024);
         stream_.expires_after(read_timeout);
         http::async_read(
             stream_, buffer_, *parser_,
             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
-
     void on_read(beast::error_code ec) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::error::operation_aborted) {
             close();
             return;
         }
-        http_response out;
-        bool keep_alive = false;
         if (ec) {
-            out.status = ec == http::error::body_limit ? 413 : 400;
-            out.body = "bad request: " + ec.message() + "\n";
-        } else {
-            auto& req = parser_->get();
-            keep_alive = req.keep_alive();
-            http_request in;
-            in.method = std::string(req.method_string());
-            const std::string_view target = req.target();
-            const auto q = target.find('?');
-            in.path = std::string(target.substr(0, q));
-            if (q != std::string_view::npos) {
-                in.query = std::string(target.substr(q + 1));
-            }
-            in.body = std::move(req.body());
-            beast::error_code ignored;
-            const auto remote = stream_.socket().remote_endpoint(ignored);
-            if (!ignored)
-                in.peer = remote.address().to_string();
-            for (const auto& field : req) {
-                std::string name(field.name_string());
-                for (auto& c : name) {
-                    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                }
-                in.headers.emplace_back(std::move(name), std::string(field.value()));
-            }
-            try {
-                out = route_(in);
-            } catch (const std::exception& e) {
-                out = http_response::error(500, "internal error");
-                HERALD_LOG_ERROR("ops", "handler for ", in.path, " threw: ", e.what());
-            }
+            respond(ec == http::error::body_limit
+                        ? http_response::error(413, "request body larger than ops_max_body_bytes")
+                        : http_response::error(400, "bad request: " + ec.message()),
+                    false);
+            return;
         }
+        auto& req = parser_->get();
+        const bool keep_alive = req.keep_alive();
+        auto in = std::make_shared<http_request>();
+        in->method = std::string(req.method_string());
+        const std::string_view target = req.target();
+        const auto q = target.find('?');
+        in->path = std::string(target.substr(0, q));
+        if (q != std::string_view::npos) {
+            in->query = std::string(target.substr(q + 1));
+        }
+        in->body = std::move(req.body());
+        beast::error_code ignored;
+        const auto remote = stream_.socket().remote_endpoint(ignored);
+        if (!ignored)
+            in->peer = remote.address().to_string();
+        for (const auto& field : req) {
+            std::string name(field.name_string());
+            for (auto& c : name) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            in->headers.emplace_back(std::move(name), std::string(field.value()));
+        }
+        if (state_.options.blocking && state_.options.blocking(*in)) {
+            // Off the I/O thread: the answer comes back to it to be written.
+            stream_.expires_never();
+            state_.worker.post([self = shared_from_this(), in, keep_alive] {
+                auto out = std::make_shared<http_response>(self->answer(*in));
+                self->state_.io.post([self, out, keep_alive] { self->respond(std::move(*out), keep_alive); });
+            });
+            return;
+        }
+        respond(answer(*in), keep_alive);
+    }
+
+    http_response answer(const http_request& in) {
+        try {
+            return state_.options.handle(in);
+        } catch (const std::exception& e) {
+            HERALD_LOG_ERROR("ops", "handler for ", in.path, " threw: ", e.what());
+            return http_response::error(500, "internal error");
+        }
+    }
+
+    void respond(http_response out, bool keep_alive) {
         response_.emplace(static_cast<http::status>(out.status), 11);
         response_->set(http::field::server, "heraldd");
         response_->set(http::field::content_type, out.content_type);
@@ -86,6 +112,7 @@ class connection : public std::enable_shared_from_this<connection> {
         response_->keep_alive(keep_alive);
         response_->body() = std::move(out.body);
         response_->prepare_payload();
+        stream_.expires_after(read_timeout);
         http::async_write(stream_, *response_,
                           [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                               if (ec || !keep_alive) {
@@ -103,7 +130,7 @@ class connection : public std::enable_shared_from_this<connection> {
     }
 
     beast::tcp_stream stream_;
-    const http_server::handler& route_;
+    http_server_state& state_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
@@ -112,7 +139,7 @@ class connection : public std::enable_shared_from_this<connection> {
 }  // namespace
 
 struct http_server::impl {
-    explicit impl(handler h) : route(std::move(h)), loop("herald-ops"), acceptor(loop.context()) {}
+    explicit impl(http_server_options o) : acceptor(state.io.context()) { state.options = std::move(o); }
 
     void accept() {
         acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -120,21 +147,30 @@ struct http_server::impl {
                 return;
             }
             if (!ec) {
-                std::make_shared<connection>(std::move(socket), route)->start();
+                if (state.open.load(std::memory_order_relaxed) >= state.options.max_connections) {
+                    state.refused.fetch_add(1, std::memory_order_relaxed);
+                    beast::error_code ignored;
+                    socket.close(ignored);
+                } else {
+                    std::make_shared<connection>(std::move(socket), state)->start();
+                }
             }
             accept();
         });
     }
 
-    handler route;
-    base::loop_thread loop;
+    http_server_state state;
     tcp::acceptor acceptor;
 };
 
-http_server::http_server(handler on_request) : impl_(std::make_unique<impl>(std::move(on_request))) {}
+http_server::http_server(http_server_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
 
 http_server::~http_server() {
     stop();
+}
+
+std::uint64_t http_server::refused() const noexcept {
+    return impl_->state.refused.load(std::memory_order_relaxed);
 }
 
 base::result<std::uint16_t> http_server::listen(const std::string& host, std::uint16_t port) {
@@ -160,18 +196,20 @@ base::result<std::uint16_t> http_server::listen(const std::string& host, std::ui
 }
 
 void http_server::start() {
-    impl_->loop.post([this] { impl_->accept(); });
-    impl_->loop.start();
+    impl_->state.io.post([this] { impl_->accept(); });
+    impl_->state.worker.start();
+    impl_->state.io.start();
 }
 
 void http_server::stop() {
-    if (!impl_->loop.running())
+    if (!impl_->state.io.running())
         return;
-    impl_->loop.run_and_wait([this] {
+    impl_->state.io.run_and_wait([this] {
         beast::error_code ignored;
         impl_->acceptor.close(ignored);
     });
-    impl_->loop.stop();
+    impl_->state.worker.stop();
+    impl_->state.io.stop();
 }
 
 }  // namespace herald::ops

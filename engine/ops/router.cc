@@ -104,6 +104,21 @@ void router::add(std::string method, std::string pattern, ops::access who, handl
     routes_.push_back(std::move(r));
 }
 
+void router::add_blocking(std::string method, std::string pattern, ops::access who, handler h) {
+    add(std::move(method), std::move(pattern), who, std::move(h));
+    routes_.back().blocking = true;
+}
+
+bool router::blocking(const http_request& req) const {
+    const std::vector<std::string_view> path = split_path(req.path);
+    route_match m;
+    for (const route& r : routes_) {
+        if (r.method == req.method && match(r, path, m))
+            return r.blocking;
+    }
+    return false;
+}
+
 void router::use(middleware m) {
     middleware_.push_back(std::move(m));
 }

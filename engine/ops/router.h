@@ -33,6 +33,8 @@ struct route_match {
     std::string_view pattern;
     ops::access access = access::read;
     std::vector<std::pair<std::string, std::string>> params;  // placeholder -> decoded segment
+    /// Set by the authentication middleware; nullopt on open routes.
+    std::optional<ops::caller> who;
 
     /// The decoded segment of placeholder `name` ("" if there is none).
     [[nodiscard]] const std::string& param(std::string_view name) const;
@@ -41,8 +43,9 @@ struct route_match {
 class router {
   public:
     using handler = std::function<http_response(const http_request&, const route_match&)>;
-    /// Returns an answer to stop the request there, nullopt to go on.
-    using middleware = std::function<std::optional<http_response>(const http_request&, const route_match&)>;
+    /// Returns an answer to stop the request there, nullopt to go on; may
+    /// fill in `who` for the handler.
+    using middleware = std::function<std::optional<http_response>(const http_request&, route_match&)>;
 
     /// Adds a route. Later routes never shadow earlier ones with the same pattern and method.
     void add(std::string method, std::string pattern, ops::access who, handler h);
@@ -51,6 +54,12 @@ class router {
 
     /// Routes one request. Exceptions from handlers become 500 (logged).
     [[nodiscard]] http_response handle(const http_request& req) const;
+    /// Whether the route `req` goes to was added as blocking (it may wait
+    /// on Kafka): the server runs it off its I/O thread.
+    [[nodiscard]] bool blocking(const http_request& req) const;
+
+    /// Adds a route whose handler may block for a while (Kafka writes).
+    void add_blocking(std::string method, std::string pattern, ops::access who, handler h);
 
   private:
     struct route {
@@ -59,6 +68,7 @@ class router {
         std::vector<std::string> segments;
         ops::access who;
         handler h;
+        bool blocking = false;
     };
     [[nodiscard]] static bool match(const route& r, const std::vector<std::string_view>& path,
                                     route_match& out);

@@ -157,8 +157,14 @@ std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
         statement q(db_, "SELECT broadcast_id, recipient_id FROM finished");
         while (sqlite3_step(q.s) == SQLITE_ROW) {
             const auto it = at.find(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 0)));
-            if (it != at.end())
-                done[it->second].insert(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 1)));
+            if (it == at.end())
+                continue;
+            std::string who = reinterpret_cast<const char*>(sqlite3_column_text(q.s, 1));
+            // Rows from before subscribers were tenant/recipient_id name the
+            // bare id: it was a recipient of the broadcast's own tenant.
+            if (who.find('/') == std::string::npos)
+                who = tenant_of(it->first) + "/" + who;
+            done[it->second].insert(std::move(who));
         }
     }
     for (const auto& [id, i] : at) {
@@ -197,19 +203,19 @@ void checkpoints::opened(const std::string& key) {
     open_.push_back(key);
 }
 
-void checkpoints::finished(const std::string& key, const std::string& recipient_id) {
+void checkpoints::finished(const std::string& key, const std::string& subscriber_key) {
     std::lock_guard lock(pending_mutex_);
-    pending_.emplace_back(key, recipient_id);
+    pending_.emplace_back(key, subscriber_key);
 }
 
-void checkpoints::forget(const std::string& recipient_id) {
+void checkpoints::forget(const std::string& subscriber_key) {
     {
         std::lock_guard p(pending_mutex_);
-        std::erase_if(pending_, [&](const auto& e) { return e.second == recipient_id; });
+        std::erase_if(pending_, [&](const auto& e) { return e.second == subscriber_key; });
     }
     std::lock_guard lock(db_mutex_);
     statement q(db_, "DELETE FROM finished WHERE recipient_id = ?1");
-    q.text(1, recipient_id);
+    q.text(1, subscriber_key);
     (void)q.step_done();
     (void)exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }

@@ -45,7 +45,7 @@ class checkpoints {
     struct unfinished {
         std::string announcement;  // herald.v1.Announcement, protobuf binary
         model::seq_no seq;
-        std::shared_ptr<const std::unordered_set<std::string>> done;  // recipients already finished
+        std::shared_ptr<const std::unordered_set<std::string>> done;  // subscriber keys already finished
     };
 
     /// Opens (creating) <dir>/outbound.sqlite3; `interval` is the checkpoint cadence.
@@ -87,10 +87,10 @@ class checkpoints {
     /// flusher may now ask whether it is done (asked earlier, a broadcast not
     /// yet on the board would look finished and lose its rows).
     void opened(const std::string& key);
-    /// A recipient reached a final outcome (any thread; batched).
-    void finished(const std::string& key, const std::string& recipient_id);
-    /// Erases a forgotten recipient from every checkpoint.
-    void forget(const std::string& recipient_id);
+    /// A subscriber (tenant/recipient_id) reached a final outcome (any thread; batched).
+    void finished(const std::string& key, const std::string& subscriber_key);
+    /// Erases a forgotten subscriber from every checkpoint.
+    void forget(const std::string& subscriber_key);
     /// Writes what is pending now.
     void flush();
 

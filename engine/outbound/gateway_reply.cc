@@ -80,7 +80,13 @@ reply_meaning classify_whatsapp_reply(int status, std::string_view body, std::st
 }
 
 reply_meaning transport_failure(std::string_view what) {
-    return {verdict::retry, "transport_" + std::string(what), 0};
+    // Refused by the address guard: no connection was made, and retrying
+    // would not change where the name points.
+    if (what == "blocked_address")
+        return {verdict::failed, "blocked_address", 0};
+    // Which port answered what stays in the logs' metrics, not in receipts
+    // a tenant can read (they would map the network behind Herald).
+    return {verdict::retry, "transport_error", 0};
 }
 
 }  // namespace herald::outbound

@@ -38,7 +38,8 @@ struct reply_meaning {
 [[nodiscard]] reply_meaning classify_whatsapp_reply(int status, std::string_view body,
                                                     std::string_view retry_after);
 
-/// The connection failed or timed out before an answer: always transient.
+/// The connection failed or timed out before an answer: transient
+/// ("transport_error"), except an address the guard refused ("blocked_address").
 [[nodiscard]] reply_meaning transport_failure(std::string_view what);
 
 }  // namespace herald::outbound

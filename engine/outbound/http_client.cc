@@ -3,17 +3,20 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
+#include <vector>
 
 namespace herald::outbound {
 
 http_connection::http_connection(asio::io_context& io, asio::ssl::context& tls, endpoint ep,
                                  std::chrono::nanoseconds connect_timeout,
-                                 std::chrono::nanoseconds response_timeout)
+                                 std::chrono::nanoseconds response_timeout,
+                                 const security::address_guard& guard)
     : io_(io),
       tls_ctx_(tls),
       ep_(std::move(ep)),
       connect_timeout_(connect_timeout),
       response_timeout_(response_timeout),
+      guard_(guard),
       resolver_(io) {}
 
 beast::tcp_stream& http_connection::lowest() {
@@ -55,9 +58,21 @@ void http_connection::connect() {
                 self->fail("resolve", ec);
                 return;
             }
+            // Checked after resolution, at every connect: a name that
+            // resolves (or rebinds) to a refused address is caught here.
+            std::vector<tcp::endpoint> allowed;
+            for (const auto& entry : results) {
+                const auto ip = security::ip_address::parse(entry.endpoint().address().to_string());
+                if (ip && !self->guard_.refuses(*ip))
+                    allowed.push_back(entry.endpoint());
+            }
+            if (allowed.empty()) {
+                self->fail("blocked_address", {});
+                return;
+            }
             self->lowest().expires_after(
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->connect_timeout_));
-            self->lowest().async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
+            self->lowest().async_connect(allowed, [self](beast::error_code ec2, const tcp::endpoint&) {
                 if (ec2) {
                     self->fail(ec2 == beast::error::timeout ? "connect_timeout" : "connect", ec2);
                     return;

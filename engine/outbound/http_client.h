@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "outbound/endpoint.h"
+#include "security/address_guard.h"
 
 namespace herald::outbound {
 
@@ -31,15 +32,19 @@ struct http_reply {
     int status = 0;  // 0: no answer, see `error`
     std::string body;
     std::string retry_after;
-    std::string error;  // "connect", "timeout", "tls", "read", ...
+    std::string error;  // "blocked_address", "connect", "timeout", "tls", "read", ...
 };
 
 class http_connection : public std::enable_shared_from_this<http_connection> {
   public:
     using done_handler = std::function<void(http_reply)>;
 
+    /// `guard` decides which resolved addresses may be connected to; a
+    /// host with none allowed fails with error "blocked_address" and no
+    /// connection is attempted.
     http_connection(asio::io_context& io, asio::ssl::context& tls, endpoint ep,
-                    std::chrono::nanoseconds connect_timeout, std::chrono::nanoseconds response_timeout);
+                    std::chrono::nanoseconds connect_timeout, std::chrono::nanoseconds response_timeout,
+                    const security::address_guard& guard);
 
     /// Sends `req` (connecting first if needed) and calls `done` once.
     void send(http::request<http::string_body> req, done_handler done);
@@ -57,6 +62,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     endpoint ep_;
     std::chrono::nanoseconds connect_timeout_;
     std::chrono::nanoseconds response_timeout_;
+    const security::address_guard& guard_;
     tcp::resolver resolver_;
     std::unique_ptr<beast::tcp_stream> plain_;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure_;

@@ -38,6 +38,10 @@ gateway_options gateway_options::from(const config::config& cfg) {
     g.retry.max_attempts = cfg.retry_max_attempts;
     g.retry.base_ns = std::chrono::nanoseconds(cfg.retry_base).count();
     g.retry.max_age_ns = std::chrono::nanoseconds(cfg.retry_max_age).count();
+    // Checked by config::load (check_networks); a list that still does not
+    // parse leaves the strict default.
+    if (auto guard = security::address_guard::from_list(cfg.outbound_allowed_networks))
+        g.guard = std::move(*guard);
     return g;
 }
 

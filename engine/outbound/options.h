@@ -16,6 +16,7 @@
 #include "model/broadcast.h"
 #include "outbound/retry_policy.h"
 #include "outbound/webhook_signature.h"
+#include "security/address_guard.h"
 
 namespace herald::config {
 struct config;
@@ -56,6 +57,8 @@ struct gateway_options {
     std::chrono::nanoseconds response_timeout = std::chrono::seconds(10);
     bool verify_tls = true;
     retry_limits retry;
+    /// Which addresses deliveries may connect to (default: public ones only).
+    security::address_guard guard;
 
     /// The outbound settings of a heraldd configuration (its webhook
     /// secrets were checked by config::load, so they parse).

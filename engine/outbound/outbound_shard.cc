@@ -88,8 +88,8 @@ void outbound_shard::apply(std::shared_ptr<const herald::v1::Subscription> s) {
     loop_.post([this, s = std::move(s)] { on_apply(*s); });
 }
 
-void outbound_shard::forget(std::string recipient_id) {
-    loop_.post([this, id = std::move(recipient_id)] { on_forget(id); });
+void outbound_shard::forget(std::string subscriber_key) {
+    loop_.post([this, key = std::move(subscriber_key)] { on_forget(key); });
 }
 
 void outbound_shard::deliver(model::broadcast_ptr b, done_set done) {
@@ -157,9 +157,9 @@ void outbound_shard::on_apply(const herald::v1::Subscription& s) {
     }
 }
 
-void outbound_shard::on_forget(const std::string& id) {
+void outbound_shard::on_forget(const std::string& key) {
     HERALD_ASSERT(loop_.is_current());
-    if (index_.forget(id)) {
+    if (index_.forget(key)) {
         recipients.fetch_sub(1, std::memory_order_relaxed);
         probe_.subscribers(-1);
     }
@@ -220,19 +220,19 @@ void outbound_shard::note_collapse_key(const model::broadcast& b) {
         return;  // an expired one replaces nothing
     if (newest_by_collapse_key_.size() >= max_collapse_keys)
         newest_by_collapse_key_.clear();  // forgetting only means an older one is still sent
-    auto& newest = newest_by_collapse_key_[b.audience + '\n' + b.collapse_key];
+    auto& newest = newest_by_collapse_key_[b.scope + '\n' + b.collapse_key];
     newest = std::max(newest, b.seq);
 }
 
 bool outbound_shard::superseded(const model::broadcast& b) const {
     if (b.collapse_key.empty())
         return false;
-    const auto it = newest_by_collapse_key_.find(b.audience + '\n' + b.collapse_key);
+    const auto it = newest_by_collapse_key_.find(b.scope + '\n' + b.collapse_key);
     return it != newest_by_collapse_key_.end() && it->second > b.seq;
 }
 
 void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done) {
-    const auto* members = index_.members(b->audience);
+    const auto* members = index_.members(b->scope);
     if (members == nullptr) {
         board_.expanded(b->id, b->tenant, 0);
         return;
@@ -241,7 +241,7 @@ void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done)
     std::vector<delivery> unreachable;
     for (const recipient_index::slot slot : *members) {
         recipient& r = index_.at(slot);
-        if (done && done->count(r.id) != 0)
+        if (done && done->count(r.key) != 0)
             continue;  // finished before the restart
         delivery d{b, slot, r.generation, 0, 0, next_order_++};
         if (r.route != nullptr)
@@ -280,7 +280,7 @@ void outbound_shard::finish(const delivery& d, herald::v1::Outcome outcome, std:
     if (r == nullptr)
         return;  // forgotten: no receipt or checkpoint may name them any more
     if (checkpoints_ != nullptr)
-        checkpoints_->finished(checkpoints::key(d.b->tenant, d.b->id), r->id);
+        checkpoints_->finished(checkpoints::key(d.b->tenant, d.b->id), r->key);
     probe_.outcome(r->channel, outcome);
     if (on_outcome_) {
         const std::string why(reason);
@@ -432,7 +432,7 @@ void outbound_shard::send(lane& l, recipient& r, delivery d) {
         l.idle.pop_back();
     } else {
         conn = std::make_shared<http_connection>(loop_.context(), io_->tls, l.ep, options_.connect_timeout,
-                                                 options_.response_timeout);
+                                                 options_.response_timeout, options_.guard);
         ++l.open;
     }
     gateway_request built = build_request(l.kind, *d.b, r, options_, base::wall_now());

@@ -52,7 +52,7 @@ struct http_reply;
 
 class outbound_shard {
   public:
-    /// Recipients of a resumed broadcast who were finished before a restart.
+    /// Subscribers (keys) of a resumed broadcast who were finished before a restart.
     using done_set = std::shared_ptr<const std::unordered_set<std::string>>;
 
     outbound_shard(const gateway_options& options, status_board& board, probe& probe,
@@ -68,8 +68,8 @@ class outbound_shard {
 
     /// Any thread: a subscription of a recipient hashed to this shard.
     void apply(std::shared_ptr<const herald::v1::Subscription> s);
-    /// Any thread: forget a recipient hashed to this shard.
-    void forget(std::string recipient_id);
+    /// Any thread: forget a subscriber (tenant/recipient_id) hashed to this shard.
+    void forget(std::string subscriber_key);
     /// Any thread: deliver `b` to this shard's members of its audience
     /// (except those in `done`), at its release instant.
     void deliver(model::broadcast_ptr b, done_set done = {});

@@ -1,11 +1,15 @@
 #include "outbound/recipient_index.h"
 
+#include "model/broadcast.h"
+#include "registry/subscription_codec.h"
+
 namespace herald::outbound {
 
 std::pair<recipient_index::slot, bool> recipient_index::apply(const herald::v1::Subscription& s) {
     slot at = 0;
     bool created = false;
-    if (auto it = by_id_.find(s.recipient_id()); it != by_id_.end()) {
+    std::string key = registry::subscriber_key(s);
+    if (auto it = by_id_.find(key); it != by_id_.end()) {
         at = it->second;
         leave_audiences(at, slots_[at]);
     } else {
@@ -16,12 +20,14 @@ std::pair<recipient_index::slot, bool> recipient_index::apply(const herald::v1::
             at = static_cast<slot>(slots_.size());
             slots_.emplace_back();
         }
-        by_id_.emplace(s.recipient_id(), at);
+        by_id_.emplace(key, at);
         created = true;
     }
     recipient& r = slots_[at];
     r.alive = true;
     r.id = s.recipient_id();
+    r.tenant = s.tenant().empty() ? "default" : s.tenant();
+    r.key = std::move(key);
     r.channel = s.channel();
     r.address = s.address();
     r.last_inbound =
@@ -33,13 +39,13 @@ std::pair<recipient_index::slot, bool> recipient_index::apply(const herald::v1::
         r.audiences.assign(s.audiences().begin(), s.audiences().end());
         std::sort(r.audiences.begin(), r.audiences.end());
         r.audiences.erase(std::unique(r.audiences.begin(), r.audiences.end()), r.audiences.end());
-        for (const auto& a : r.audiences) members_[a].push_back(at);
+        for (const auto& a : r.audiences) members_[model::scope_of(r.tenant, a)].push_back(at);
     }
     return {at, created};
 }
 
-bool recipient_index::forget(const std::string& recipient_id) {
-    auto it = by_id_.find(recipient_id);
+bool recipient_index::forget(const std::string& key) {
+    auto it = by_id_.find(key);
     if (it == by_id_.end())
         return false;
     const slot at = it->second;
@@ -53,14 +59,14 @@ bool recipient_index::forget(const std::string& recipient_id) {
     return true;
 }
 
-const std::vector<recipient_index::slot>* recipient_index::members(const std::string& audience) const {
-    const auto it = members_.find(audience);
+const std::vector<recipient_index::slot>* recipient_index::members(const std::string& scope) const {
+    const auto it = members_.find(scope);
     return it == members_.end() ? nullptr : &it->second;
 }
 
 void recipient_index::leave_audiences(slot s, const recipient& r) {
     for (const auto& a : r.audiences) {
-        auto m = members_.find(a);
+        auto m = members_.find(model::scope_of(r.tenant, a));
         if (m == members_.end())
             continue;
         auto& v = m->second;

@@ -1,8 +1,9 @@
-// One outbound shard's slice of the registry: the recipients hashed to it
-// (recipient -> channel, address, audiences) and, per audience, who is in
-// it. Deliveries name a recipient by slot and generation, so a delivery
-// queued for a person who was forgotten meanwhile finds nobody rather than
-// whoever took the slot next. Owned by one shard thread; nothing is locked.
+// One outbound shard's slice of the registry: the subscribers hashed to it
+// ((tenant, recipient) -> channel, address, audiences) and, per audience of
+// a tenant (model::scope_of), who is in it: a tenant's broadcast never
+// lists another tenant's subscriber, whatever the names. Deliveries name a recipient by slot and generation,
+// so a delivery queued for a person who was forgotten meanwhile finds nobody rather than whoever took the
+// slot next. Owned by one shard thread; nothing is locked.
 #pragma once
 
 #include <algorithm>
@@ -20,7 +21,9 @@ namespace herald::outbound {
 struct lane;  // the outbound shard's route to a gateway endpoint
 
 struct recipient {
-    std::string id;
+    std::string id;      // the tenant's recipient_id
+    std::string tenant;  // the subscriber is (tenant, id)
+    std::string key;     // registry::subscriber_key(tenant, id)
     std::string address;
     std::string target;  // request target at the gateway (set with the route)
     herald::v1::Channel channel = herald::v1::CHANNEL_UNSPECIFIED;
@@ -44,8 +47,8 @@ class recipient_index {
     /// audiences replaced; none while opted out or without consent).
     /// Returns its slot and whether it is new.
     std::pair<slot, bool> apply(const herald::v1::Subscription& s);
-    /// Forgets a recipient; false when unknown.
-    bool forget(const std::string& recipient_id);
+    /// Forgets a subscriber by key (tenant/recipient_id); false when unknown.
+    bool forget(const std::string& key);
 
     [[nodiscard]] recipient& at(slot s) noexcept { return slots_[s]; }
     /// The recipient a delivery was made for, or nullptr when forgotten since.
@@ -53,8 +56,9 @@ class recipient_index {
         recipient& r = slots_[s];
         return r.alive && r.generation == generation ? &r : nullptr;
     }
-    /// The slots of `audience`'s members, or nullptr when it has none here.
-    [[nodiscard]] const std::vector<slot>* members(const std::string& audience) const;
+    /// The slots of the members of a tenant's audience (its scope, see
+    /// model::scope_of), or nullptr when it has none here.
+    [[nodiscard]] const std::vector<slot>* members(const std::string& scope) const;
     [[nodiscard]] std::size_t size() const noexcept { return by_id_.size(); }
 
   private:
@@ -63,7 +67,7 @@ class recipient_index {
     std::vector<recipient> slots_;
     std::vector<slot> free_;
     std::unordered_map<std::string, slot> by_id_;
-    std::unordered_map<std::string, std::vector<slot>> members_;
+    std::unordered_map<std::string, std::vector<slot>> members_;  // by scope
 };
 
 }  // namespace herald::outbound

@@ -9,6 +9,7 @@
 #include "outbound/checkpoints.h"
 #include "outbound/outbound_shard.h"
 #include "outbound/probe.h"
+#include "registry/subscription_codec.h"
 
 namespace herald::outbound {
 
@@ -39,35 +40,39 @@ void outbound_router::stop() {
 }
 
 namespace {
-std::size_t shard_of(const std::string& recipient_id, std::size_t n) {
-    return std::hash<std::string>{}(recipient_id) % n;
+std::size_t shard_of(const std::string& subscriber_key, std::size_t n) {
+    return std::hash<std::string>{}(subscriber_key) % n;
 }
 }  // namespace
 
 void outbound_router::apply(const herald::v1::Subscription& s) {
+    const std::string tenant = s.tenant().empty() ? "default" : s.tenant();
     {
         // Audiences enter this set before their subscriber reaches a shard,
         // so a broadcast right after the subscription is not skipped.
+        std::vector<std::string> scopes;
+        for (const auto& a : s.audiences()) scopes.push_back(model::scope_of(tenant, a));
         std::shared_lock read(audiences_mutex_);
-        const bool known = std::all_of(s.audiences().begin(), s.audiences().end(),
-                                       [&](const std::string& a) { return audiences_.count(a) != 0; });
+        const bool known = std::all_of(scopes.begin(), scopes.end(), [&](const std::string& scope) {
+            return audiences_.count(scope) != 0;
+        });
         read.unlock();
         if (!known) {
             std::unique_lock write(audiences_mutex_);
-            audiences_.insert(s.audiences().begin(), s.audiences().end());
+            audiences_.insert(scopes.begin(), scopes.end());
         }
     }
-    shards_[shard_of(s.recipient_id(), shards_.size())]->apply(
+    shards_[shard_of(registry::subscriber_key(s), shards_.size())]->apply(
         std::make_shared<const herald::v1::Subscription>(s));
 }
 
-void outbound_router::forget(const std::string& recipient_id) {
-    shards_[shard_of(recipient_id, shards_.size())]->forget(recipient_id);
+void outbound_router::forget(const std::string& subscriber_key) {
+    shards_[shard_of(subscriber_key, shards_.size())]->forget(subscriber_key);
 }
 
-bool outbound_router::interested(const std::string& audience) const {
+bool outbound_router::interested(const std::string& scope) const {
     std::shared_lock read(audiences_mutex_);
-    return audiences_.count(audience) != 0;
+    return audiences_.count(scope) != 0;
 }
 
 deliver_result outbound_router::deliver(const model::broadcast_ptr& b) {

@@ -44,12 +44,14 @@ class outbound_router {
     void start();
     void stop();
 
-    /// Any thread. Subscriptions are applied in the order given per recipient.
+    /// Any thread. Subscriptions are applied in the order given per subscriber.
     void apply(const herald::v1::Subscription& s);
-    void forget(const std::string& recipient_id);
-    /// Any thread: whether any subscriber ever named `audience` (a broadcast
-    /// to another audience has nobody to reach and is not written down).
-    [[nodiscard]] bool interested(const std::string& audience) const;
+    /// Any thread: forget a subscriber (tenant/recipient_id).
+    void forget(const std::string& subscriber_key);
+    /// Any thread: whether any subscriber ever named this audience of a
+    /// tenant (model::scope_of): a broadcast to another has nobody to reach
+    /// and is not written down.
+    [[nodiscard]] bool interested(const std::string& scope) const;
     /// Any thread: writes the broadcast down (crash safety), then delivers it
     /// to every opted-in subscriber of its audience.
     deliver_result deliver(const model::broadcast_ptr& b);
@@ -71,7 +73,7 @@ class outbound_router {
     checkpoints* checkpoints_;
     std::vector<std::unique_ptr<outbound_shard>> shards_;
     mutable std::shared_mutex audiences_mutex_;
-    std::unordered_set<std::string> audiences_;  // named by any subscription since start
+    std::unordered_set<std::string> audiences_;  // scopes named by any subscription since start
 };
 
 }  // namespace herald::outbound

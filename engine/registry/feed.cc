@@ -107,7 +107,7 @@ base::result<std::size_t> subscription_feed::start() {
     std::size_t loaded = 0;
     {
         std::lock_guard lock(store_mutex_);
-        auto n = store_.for_each([&](herald::v1::Subscription&& s) { on_apply_(&s, s.recipient_id()); });
+        auto n = store_.for_each([&](herald::v1::Subscription&& s) { on_apply_(&s, subscriber_key(s)); });
         if (!n)
             return base::failure(n.err());
         loaded = *n;
@@ -212,11 +212,13 @@ void subscription_feed::step() {
             next[m->partition()] = m->offset() + 1;
             const std::string key = m->key() != nullptr ? *m->key() : std::string();
             if (m->len() == 0) {
-                if (!is_valid_recipient_id(key)) {
-                    dead_letter(key, {}, "invalid_recipient_id");
+                const auto who = parse_subscriber_key(key);
+                if (!who) {
+                    dead_letter(key, {},
+                                "invalid_recipient_id: a tombstone's key must be tenant/recipient_id");
                     continue;
                 }
-                batch.push_back({key, std::nullopt});
+                batch.push_back({subscriber_key(who->tenant, who->recipient_id), std::nullopt});
                 continue;
             }
             const std::string value(static_cast<const char*>(m->payload()), m->len());
@@ -225,11 +227,13 @@ void subscription_feed::step() {
                 dead_letter(key, value, s.err().code.message() + ": " + s.err().detail);
                 continue;
             }
-            if (!key.empty() && key != s->recipient_id()) {
-                dead_letter(key, value, "invalid_field: record key differs from recipient_id");
+            // The key is tenant/recipient_id (a bare recipient_id is the default tenant's).
+            const std::string expected = subscriber_key(*s);
+            if (!key.empty() && key != expected && !(s->tenant() == "default" && key == s->recipient_id())) {
+                dead_letter(key, value, "invalid_field: record key is not tenant/recipient_id of its value");
                 continue;
             }
-            batch.push_back({s->recipient_id(), std::move(*s)});
+            batch.push_back({expected, std::move(*s)});
         }
         producer_->poll(0);
         if (next.empty())
@@ -238,8 +242,12 @@ void subscription_feed::step() {
             std::lock_guard lock(store_mutex_);
             bool ok = static_cast<bool>(store_.begin());
             for (const auto& c : batch) {
-                ok = ok &&
-                     (c.sub ? static_cast<bool>(store_.put(*c.sub)) : static_cast<bool>(store_.erase(c.key)));
+                if (c.sub) {
+                    ok = ok && static_cast<bool>(store_.put(*c.sub));
+                } else {
+                    const auto who = parse_subscriber_key(c.key);
+                    ok = ok && who && static_cast<bool>(store_.erase(who->tenant, who->recipient_id));
+                }
             }
             for (const auto& [p, o] : next) ok = ok && static_cast<bool>(store_.set_feed_offset(p, o));
             if (!ok || !store_.commit()) {
@@ -267,7 +275,8 @@ void subscription_feed::dead_letter(const std::string& key, const std::string& v
                                     const std::string& reason) {
     const std::string code = reason.substr(0, reason.find(':'));
     rejected_->Add({{"reason", code}}).Increment();
-    HERALD_LOG_WARN("registry", "dead-lettered a ", options_.topic, " record (key ", key, "): ", reason);
+    // The reason's code only: its detail may quote an address, and logs never carry one.
+    HERALD_LOG_WARN("registry", "dead-lettered a ", options_.topic, " record (key ", key, "): ", code);
     RdKafka::Headers* headers = RdKafka::Headers::create();
     headers->add("herald-dlq-reason", code);
     headers->add("herald-dlq-detail", reason.substr(0, 1024));
@@ -299,7 +308,7 @@ base::result<void> subscription_feed::publish(const std::vector<change>& changes
             const auto err = producer_->produce(
                 options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                 c.json ? const_cast<char*>(c.json->data()) : nullptr, c.json ? c.json->size() : 0,
-                c.recipient_id.data(), c.recipient_id.size(), 0, headers, opaque);
+                c.key.data(), c.key.size(), 0, headers, opaque);
             if (err == RdKafka::ERR_NO_ERROR)
                 break;
             if (err == RdKafka::ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
@@ -344,17 +353,19 @@ base::result<void> subscription_feed::publish(const std::vector<change>& changes
 
 base::result<void> subscription_feed::publish(const herald::v1::Subscription& s,
                                               std::chrono::milliseconds timeout) {
-    return publish(std::vector<change>{{s.recipient_id(), to_json(s)}}, timeout);
+    return publish(std::vector<change>{{subscriber_key(s), to_json(s)}}, timeout);
 }
 
-base::result<void> subscription_feed::publish_tombstone(const std::string& recipient_id,
+base::result<void> subscription_feed::publish_tombstone(const std::string& tenant,
+                                                        const std::string& recipient_id,
                                                         std::chrono::milliseconds timeout) {
-    return publish(std::vector<change>{{recipient_id, std::nullopt}}, timeout);
+    return publish(std::vector<change>{{subscriber_key(tenant, recipient_id), std::nullopt}}, timeout);
 }
 
-std::optional<herald::v1::Subscription> subscription_feed::get(const std::string& recipient_id) {
+std::optional<herald::v1::Subscription> subscription_feed::get(const std::string& tenant,
+                                                               const std::string& recipient_id) {
     std::lock_guard lock(store_mutex_);
-    return store_.get(recipient_id);
+    return store_.get(tenant, recipient_id);
 }
 
 }  // namespace herald::registry

@@ -5,7 +5,8 @@
 // the same topic, so every instance sees every change in the same order, and
 // a write returns once this instance has applied it (read-your-writes).
 //
-// Records: key = recipient_id; value = canonical JSON (header content-type:
+// Records: key = tenant/recipient_id (a bare recipient_id, as written before
+// tenants were part of the key, is the default tenant's); value = canonical JSON (header content-type:
 // application/json) or protobuf binary of herald.v1.Subscription; an empty
 // value (tombstone) erases the recipient. Invalid records go to the
 // dead-letter topic with their reason and are counted, never applied.
@@ -60,9 +61,10 @@ struct feed_options {
 class subscription_feed {
   public:
     /// Receives every applied change on the feed thread: a subscription, or
-    /// nullptr and the id of a recipient to forget.
+    /// nullptr; and the subscriber's key (tenant/recipient_id, see
+    /// subscription_codec.h) — of the one to forget when nullptr.
     using apply_handler =
-        std::function<void(const herald::v1::Subscription*, const std::string& recipient_id)>;
+        std::function<void(const herald::v1::Subscription*, const std::string& subscriber_key)>;
 
     subscription_feed(feed_options options, store& store, metrics::registry& metrics, apply_handler on_apply);
     ~subscription_feed();
@@ -73,19 +75,21 @@ class subscription_feed {
     base::result<std::size_t> start();
     void stop();
 
-    /// One change: a subscription's canonical JSON, or nullopt to erase the recipient.
+    /// One change: a subscription's canonical JSON, or nullopt to erase the subscriber.
     struct change {
-        std::string recipient_id;
+        std::string key;  // subscriber_key(tenant, recipient_id)
         std::optional<std::string> json;
     };
     /// Writes changes to the topic (in order) and waits until this instance
     /// has applied all of them.
     base::result<void> publish(const std::vector<change>& changes, std::chrono::milliseconds timeout);
     base::result<void> publish(const herald::v1::Subscription& s, std::chrono::milliseconds timeout);
-    base::result<void> publish_tombstone(const std::string& recipient_id, std::chrono::milliseconds timeout);
+    base::result<void> publish_tombstone(const std::string& tenant, const std::string& recipient_id,
+                                         std::chrono::milliseconds timeout);
 
-    /// The stored subscription, if any.
-    [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& recipient_id);
+    /// The stored subscription of a tenant's recipient, if any.
+    [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& tenant,
+                                                              const std::string& recipient_id);
 
   private:
     /// One round on the feed thread: read what is there, write it to the

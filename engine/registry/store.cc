@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "base/log.h"
+
 namespace herald::registry {
 
 base::failure store::fail(const char* what) const {
@@ -40,8 +42,9 @@ base::result<std::unique_ptr<store>> store::open(const std::string& dir) {
     for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                             // An erased person must not linger in free pages.
                             "PRAGMA secure_delete=ON",
-                            "CREATE TABLE IF NOT EXISTS subscriptions (recipient_id TEXT PRIMARY KEY, "
-                            "body BLOB NOT NULL) WITHOUT ROWID",
+                            // A subscriber is (tenant, recipient_id): two tenants' ids never meet.
+                            "CREATE TABLE IF NOT EXISTS subscribers (tenant TEXT NOT NULL, recipient_id TEXT "
+                            "NOT NULL, body BLOB NOT NULL, PRIMARY KEY (tenant, recipient_id)) WITHOUT ROWID",
                             "CREATE TABLE IF NOT EXISTS feed_offsets (partition INTEGER PRIMARY KEY, "
                             "next_offset INTEGER NOT NULL)"}) {
         if (auto r = s->exec(sql); !r) {
@@ -51,17 +54,64 @@ base::result<std::unique_ptr<store>> store::open(const std::string& dir) {
     const auto prepare = [&](const char* sql, sqlite3_stmt** out) {
         return sqlite3_prepare_v3(s->db_, sql, -1, SQLITE_PREPARE_PERSISTENT, out, nullptr) == SQLITE_OK;
     };
-    if (!prepare("INSERT INTO subscriptions (recipient_id, body) VALUES (?1, ?2) "
-                 "ON CONFLICT(recipient_id) DO UPDATE SET body = excluded.body",
+    if (auto migrated = s->migrate_global_ids(); !migrated)
+        return base::failure(migrated.err());
+    if (!prepare("INSERT INTO subscribers (tenant, recipient_id, body) VALUES (?1, ?2, ?3) "
+                 "ON CONFLICT(tenant, recipient_id) DO UPDATE SET body = excluded.body",
                  &s->put_) ||
-        !prepare("DELETE FROM subscriptions WHERE recipient_id = ?1", &s->erase_) ||
+        !prepare("DELETE FROM subscribers WHERE tenant = ?1 AND recipient_id = ?2", &s->erase_) ||
         !prepare("INSERT INTO feed_offsets (partition, next_offset) VALUES (?1, ?2) "
                  "ON CONFLICT(partition) DO UPDATE SET next_offset = excluded.next_offset",
                  &s->offset_) ||
-        !prepare("SELECT body FROM subscriptions WHERE recipient_id = ?1", &s->get_)) {
+        !prepare("SELECT body FROM subscribers WHERE tenant = ?1 AND recipient_id = ?2", &s->get_)) {
         return s->fail("prepare");
     }
     return s;
+}
+
+base::result<void> store::migrate_global_ids() {
+    // Stores from before subscribers were (tenant, recipient_id) kept one
+    // row per recipient id; each row's body names its tenant.
+    sqlite3_stmt* probe = nullptr;
+    const bool old_table = sqlite3_prepare_v2(db_, "SELECT recipient_id, body FROM subscriptions", -1, &probe,
+                                              nullptr) == SQLITE_OK;
+    if (!old_table) {
+        sqlite3_finalize(probe);
+        return {};
+    }
+    if (auto r = exec("BEGIN"); !r) {
+        sqlite3_finalize(probe);
+        return r;
+    }
+    sqlite3_stmt* insert = nullptr;
+    sqlite3_prepare_v2(db_,
+                       "INSERT OR REPLACE INTO subscribers (tenant, recipient_id, body) VALUES (?1, ?2, ?3)",
+                       -1, &insert, nullptr);
+    std::size_t moved = 0;
+    while (sqlite3_step(probe) == SQLITE_ROW) {
+        herald::v1::Subscription sub;
+        if (!sub.ParseFromArray(sqlite3_column_blob(probe, 1), sqlite3_column_bytes(probe, 1)))
+            continue;
+        const std::string tenant = sub.tenant().empty() ? "default" : sub.tenant();
+        sqlite3_reset(insert);
+        sqlite3_bind_text(insert, 1, tenant.data(), static_cast<int>(tenant.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(insert, 2, sub.recipient_id().data(), static_cast<int>(sub.recipient_id().size()),
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_blob(insert, 3, sqlite3_column_blob(probe, 1), sqlite3_column_bytes(probe, 1),
+                          SQLITE_TRANSIENT);
+        if (sqlite3_step(insert) == SQLITE_DONE)
+            ++moved;
+    }
+    sqlite3_finalize(insert);
+    sqlite3_finalize(probe);
+    if (auto r = exec("DROP TABLE subscriptions"); !r) {
+        (void)exec("ROLLBACK");
+        return r;
+    }
+    if (auto r = exec("COMMIT"); !r)
+        return r;
+    HERALD_LOG_INFO("registry", "moved ", moved, " subscription(s) of ", path_, " to per-tenant keys");
+    return checkpoint();
 }
 
 store::~store() {
@@ -85,19 +135,23 @@ base::result<void> store::commit() {
 
 base::result<void> store::put(const herald::v1::Subscription& s) {
     const std::string body = s.SerializeAsString();
+    const std::string_view tenant =
+        s.tenant().empty() ? std::string_view("default") : std::string_view(s.tenant());
     sqlite3_reset(put_);
-    sqlite3_bind_text(put_, 1, s.recipient_id().data(), static_cast<int>(s.recipient_id().size()),
+    sqlite3_bind_text(put_, 1, tenant.data(), static_cast<int>(tenant.size()), SQLITE_STATIC);
+    sqlite3_bind_text(put_, 2, s.recipient_id().data(), static_cast<int>(s.recipient_id().size()),
                       SQLITE_STATIC);
-    sqlite3_bind_blob(put_, 2, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(put_, 3, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
     if (sqlite3_step(put_) != SQLITE_DONE) {
         return fail("put");
     }
     return {};
 }
 
-base::result<void> store::erase(const std::string& recipient_id) {
+base::result<void> store::erase(const std::string& tenant, const std::string& recipient_id) {
     sqlite3_reset(erase_);
-    sqlite3_bind_text(erase_, 1, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
+    sqlite3_bind_text(erase_, 1, tenant.data(), static_cast<int>(tenant.size()), SQLITE_STATIC);
+    sqlite3_bind_text(erase_, 2, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
     if (sqlite3_step(erase_) != SQLITE_DONE) {
         return fail("erase");
     }
@@ -114,8 +168,10 @@ base::result<void> store::set_feed_offset(std::int32_t partition, std::int64_t n
     return {};
 }
 
-std::optional<herald::v1::Subscription> store::get(const std::string& recipient_id) {
-    sqlite3_bind_text(get_, 1, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
+std::optional<herald::v1::Subscription> store::get(const std::string& tenant,
+                                                   const std::string& recipient_id) {
+    sqlite3_bind_text(get_, 1, tenant.data(), static_cast<int>(tenant.size()), SQLITE_STATIC);
+    sqlite3_bind_text(get_, 2, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
     std::optional<herald::v1::Subscription> found;
     if (sqlite3_step(get_) == SQLITE_ROW) {
         herald::v1::Subscription s;
@@ -148,7 +204,7 @@ base::result<void> store::reset_feed_offsets() {
 
 base::result<std::size_t> store::for_each(const std::function<void(herald::v1::Subscription&&)>& fn) {
     sqlite3_stmt* q = nullptr;
-    if (sqlite3_prepare_v2(db_, "SELECT body FROM subscriptions", -1, &q, nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db_, "SELECT body FROM subscribers", -1, &q, nullptr) != SQLITE_OK) {
         return fail("load");
     }
     std::size_t n = 0;

@@ -1,6 +1,7 @@
 // The durable copy of the outbound registry: every subscription this instance
-// knows, and how far it has read the herald.subscriptions change feed, in one
-// SQLite database on the data directory.
+// knows, keyed by (tenant, recipient_id), and how far it has read the
+// herald.subscriptions change feed, in one SQLite database on the data
+// directory.
 //
 // Why SQLite: a Debian package on every machine, one file an operator can
 // inspect and back up with the stock `sqlite3` tool, transactions that keep
@@ -43,13 +44,14 @@ class store {
     base::result<void> checkpoint();
 
     base::result<void> put(const herald::v1::Subscription& s);
-    base::result<void> erase(const std::string& recipient_id);
+    base::result<void> erase(const std::string& tenant, const std::string& recipient_id);
     /// Next offset to read per partition of the change feed.
     base::result<void> set_feed_offset(std::int32_t partition, std::int64_t next_offset);
 
     [[nodiscard]] std::map<std::int32_t, std::int64_t> feed_offsets();
-    /// One subscription by recipient id.
-    [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& recipient_id);
+    /// One subscriber's subscription.
+    [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& tenant,
+                                                              const std::string& recipient_id);
     /// Calls `fn` for every stored subscription; returns how many.
     base::result<std::size_t> for_each(const std::function<void(herald::v1::Subscription&&)>& fn);
     /// Forgets the feed positions (the cluster they belong to is gone).
@@ -60,6 +62,7 @@ class store {
   private:
     store() = default;
     base::result<void> exec(const char* sql);
+    base::result<void> migrate_global_ids();  // stores from before per-tenant keys
     base::failure fail(const char* what) const;
 
     sqlite3* db_ = nullptr;

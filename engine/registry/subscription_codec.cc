@@ -158,6 +158,31 @@ bool is_valid_recipient_id(std::string_view id) noexcept {
     });
 }
 
+std::string subscriber_key(std::string_view tenant, std::string_view recipient_id) {
+    std::string key;
+    key.reserve(tenant.size() + 1 + recipient_id.size());
+    key.append(tenant).push_back('/');
+    key.append(recipient_id);
+    return key;
+}
+
+std::optional<subscriber> parse_subscriber_key(std::string_view key) {
+    const auto slash = key.find('/');
+    subscriber out;
+    if (slash == std::string_view::npos) {
+        out.tenant = "default";
+        out.recipient_id = std::string(key);
+    } else {
+        out.tenant = std::string(key.substr(0, slash));
+        out.recipient_id = std::string(key.substr(slash + 1));
+        if (out.tenant.empty() || !tenant_ok(out.tenant))
+            return std::nullopt;
+    }
+    if (!is_valid_recipient_id(out.recipient_id))
+        return std::nullopt;
+    return out;
+}
+
 base::result<void> validate_subscription(herald::v1::Subscription& s) {
     if (s.recipient_id().empty())
         return fail(errc::missing_recipient_id, "recipient_id: required");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -49,6 +50,22 @@ enum class errc {
 
 /// Recipient ids: 1..128 characters of [A-Za-z0-9._:@+-].
 [[nodiscard]] bool is_valid_recipient_id(std::string_view id) noexcept;
+
+/// A subscriber is (tenant, recipient_id): "tenant/recipient_id" is its key in
+/// the store, on herald.subscriptions and in the outbound index, so two
+/// tenants' recipients with the same id never meet. ('/' is in neither syntax.)
+[[nodiscard]] std::string subscriber_key(std::string_view tenant, std::string_view recipient_id);
+[[nodiscard]] inline std::string subscriber_key(const herald::v1::Subscription& s) {
+    return subscriber_key(s.tenant().empty() ? std::string_view("default") : std::string_view(s.tenant()),
+                          s.recipient_id());
+}
+/// Splits a subscriber key; a bare recipient id (records written before
+/// tenants were keys) is the default tenant's. nullopt for a malformed key.
+struct subscriber {
+    std::string tenant;
+    std::string recipient_id;
+};
+[[nodiscard]] std::optional<subscriber> parse_subscriber_key(std::string_view key);
 
 /// Validates a decoded subscription in place: fills tenant "default", sorts
 /// and de-duplicates audiences; checks every rule of subscription.proto:

@@ -84,7 +84,7 @@ class ShardTest : public ::testing::Test {
         boost::asio::post(target.io_context(), [&target, fd = fds[0], &adopted] {
             boost::asio::ip::tcp::socket sock(target.io_context());
             sock.assign(boost::asio::ip::tcp::v4(), fd);
-            target.adopt(std::move(sock));
+            target.adopt({std::move(sock), std::nullopt, 0});
             adopted.set_value();
         });
         adopted.get_future().wait();

@@ -73,7 +73,7 @@ TEST_F(Checkpoints, AStoreWithBareIdsIsReKeyedByTenantAndStillResumes) {
     ASSERT_EQ(interrupted.size(), 1u);
     EXPECT_EQ(interrupted[0].seq, model::seq_no(7));
     ASSERT_TRUE(interrupted[0].done);
-    EXPECT_EQ(interrupted[0].done->count("r1"), 1u) << "the recipients it had finished were lost";
+    EXPECT_EQ(interrupted[0].done->count("fest-b/r1"), 1u) << "the recipients it had finished were lost";
 
     auto again = (*store)->started(checkpoints::key("fest-b", "alert-1"), blob, model::seq_no(7));
     ASSERT_TRUE(again);
@@ -115,7 +115,7 @@ TEST_F(Checkpoints, BothFormsOfAKeyInOneStoreStillOpen) {
     ASSERT_TRUE(store) << store.err().detail;
     const auto interrupted = (*store)->load_unfinished();
     ASSERT_EQ(interrupted.size(), 1u);
-    EXPECT_EQ(interrupted[0].done->count("r1"), 1u);
+    EXPECT_EQ(interrupted[0].done->count("default/r1"), 1u);
     store->reset();
 }
 

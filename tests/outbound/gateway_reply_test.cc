@@ -50,10 +50,18 @@ TEST(GatewayReply, RetryAfterParsing) {
     EXPECT_EQ(parse_retry_after_ns("-3"), 0);
 }
 
-TEST(GatewayReply, TransportFailuresAreRetried) {
-    const auto m = transport_failure("connect");
-    EXPECT_EQ(m.what, verdict::retry);
-    EXPECT_EQ(m.reason, "transport_connect");
+TEST(GatewayReply, TransportFailuresAreRetriedWithoutSayingWhatAnswered) {
+    for (const char* what : {"connect", "connect_timeout", "tls", "read", "resolve"}) {
+        const auto m = transport_failure(what);
+        EXPECT_EQ(m.what, verdict::retry) << what;
+        EXPECT_EQ(m.reason, "transport_error") << what;  // receipts do not map the network
+    }
+}
+
+TEST(GatewayReply, ABlockedAddressFailsAtOnce) {
+    const auto m = transport_failure("blocked_address");
+    EXPECT_EQ(m.what, verdict::failed);
+    EXPECT_EQ(m.reason, "blocked_address");
 }
 
 }  // namespace

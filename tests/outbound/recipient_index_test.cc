@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "herald/v1/subscription.pb.h"
+#include "model/broadcast.h"
 
 namespace herald::outbound {
 namespace {
@@ -35,7 +36,7 @@ herald::v1::Subscription subscription(const std::string& id, std::initializer_li
 }
 
 bool is_member(const recipient_index& idx, const std::string& audience, slot s) {
-    const auto* m = idx.members(audience);
+    const auto* m = idx.members(model::scope_of("fest", audience));
     return m != nullptr && std::find(m->begin(), m->end(), s) != m->end();
 }
 
@@ -45,11 +46,11 @@ TEST(RecipientIndex, NewSubscriptionJoinsItsAudiences) {
     EXPECT_TRUE(created);
     EXPECT_EQ(idx.size(), 1u);
 
-    ASSERT_NE(idx.members("lineup"), nullptr);
-    ASSERT_NE(idx.members("gates"), nullptr);
-    EXPECT_EQ(*idx.members("lineup"), std::vector<slot>{at});
-    EXPECT_EQ(*idx.members("gates"), std::vector<slot>{at});
-    EXPECT_EQ(idx.members("food"), nullptr);
+    ASSERT_NE(idx.members(model::scope_of("fest", "lineup")), nullptr);
+    ASSERT_NE(idx.members(model::scope_of("fest", "gates")), nullptr);
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "lineup")), std::vector<slot>{at});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "gates")), std::vector<slot>{at});
+    EXPECT_EQ(idx.members(model::scope_of("fest", "food")), nullptr);
 
     const recipient& r = idx.at(at);
     EXPECT_EQ(r.id, "r1");
@@ -69,8 +70,8 @@ TEST(RecipientIndex, AudiencesAreSortedAndDeduplicated) {
     ASSERT_TRUE(created);
     EXPECT_EQ(idx.at(at).audiences, (std::vector<std::string>{"alpha", "mid", "zeta"}));
     // Listed once per audience, however often the subscription named it.
-    EXPECT_EQ(*idx.members("zeta"), std::vector<slot>{at});
-    EXPECT_EQ(*idx.members("alpha"), std::vector<slot>{at});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "zeta")), std::vector<slot>{at});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "alpha")), std::vector<slot>{at});
 }
 
 TEST(RecipientIndex, SeveralRecipientsShareAnAudience) {
@@ -79,11 +80,11 @@ TEST(RecipientIndex, SeveralRecipientsShareAnAudience) {
     const slot b = idx.apply(subscription("r2", {"lineup", "gates"})).first;
     EXPECT_NE(a, b);
     EXPECT_EQ(idx.size(), 2u);
-    ASSERT_NE(idx.members("lineup"), nullptr);
-    EXPECT_EQ(idx.members("lineup")->size(), 2u);
+    ASSERT_NE(idx.members(model::scope_of("fest", "lineup")), nullptr);
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup"))->size(), 2u);
     EXPECT_TRUE(is_member(idx, "lineup", a));
     EXPECT_TRUE(is_member(idx, "lineup", b));
-    EXPECT_EQ(*idx.members("gates"), std::vector<slot>{b});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "gates")), std::vector<slot>{b});
 }
 
 TEST(RecipientIndex, ReapplyingReplacesTheAudiences) {
@@ -101,20 +102,20 @@ TEST(RecipientIndex, ReapplyingReplacesTheAudiences) {
     EXPECT_NE(idx.live(first, generation), nullptr);
 
     // Left "lineup", which had nobody else: it is gone.
-    EXPECT_EQ(idx.members("lineup"), nullptr);
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup")), nullptr);
     // Still in "gates", once, alongside the other recipient.
-    ASSERT_NE(idx.members("gates"), nullptr);
-    EXPECT_EQ(idx.members("gates")->size(), 2u);
+    ASSERT_NE(idx.members(model::scope_of("fest", "gates")), nullptr);
+    EXPECT_EQ(idx.members(model::scope_of("fest", "gates"))->size(), 2u);
     EXPECT_TRUE(is_member(idx, "gates", first));
     EXPECT_TRUE(is_member(idx, "gates", other));
     // Joined "food".
-    EXPECT_EQ(*idx.members("food"), std::vector<slot>{first});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "food")), std::vector<slot>{first});
     EXPECT_EQ(idx.at(first).audiences, (std::vector<std::string>{"food", "gates"}));
 
     // Leaving "gates" too keeps the other recipient there.
     changed = idx.apply(subscription("r1", {"food"}));
     EXPECT_FALSE(changed.second);
-    EXPECT_EQ(*idx.members("gates"), std::vector<slot>{other});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "gates")), std::vector<slot>{other});
     EXPECT_FALSE(idx.at(first).member_of("gates"));
 }
 
@@ -123,7 +124,7 @@ TEST(RecipientIndex, ReapplyingTheSameAudiencesKeepsOneEntry) {
     const slot at = idx.apply(subscription("r1", {"lineup"})).first;
     EXPECT_FALSE(idx.apply(subscription("r1", {"lineup"})).second);
     EXPECT_FALSE(idx.apply(subscription("r1", {"lineup"})).second);
-    EXPECT_EQ(*idx.members("lineup"), std::vector<slot>{at});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "lineup")), std::vector<slot>{at});
     EXPECT_EQ(idx.size(), 1u);
 }
 
@@ -145,7 +146,7 @@ TEST(RecipientIndex, OptedOutIsAMemberOfNothingButStillKnown) {
     EXPECT_EQ(idx.size(), 1u);
     EXPECT_TRUE(idx.at(at).audiences.empty());
     EXPECT_FALSE(idx.at(at).member_of("lineup"));
-    EXPECT_EQ(idx.members("lineup"), nullptr);
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup")), nullptr);
     EXPECT_NE(idx.live(at, idx.at(at).generation), nullptr);
     EXPECT_EQ(idx.at(at).id, "r1");
 }
@@ -156,8 +157,8 @@ TEST(RecipientIndex, WithoutConsentIsAMemberOfNothingButStillKnown) {
     EXPECT_TRUE(created);
     EXPECT_EQ(idx.size(), 1u);
     EXPECT_TRUE(idx.at(at).audiences.empty());
-    EXPECT_EQ(idx.members("lineup"), nullptr);
-    EXPECT_EQ(idx.members("gates"), nullptr);
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup")), nullptr);
+    EXPECT_EQ(idx.members(model::scope_of("fest", "gates")), nullptr);
     EXPECT_NE(idx.live(at, idx.at(at).generation), nullptr);
 }
 
@@ -168,21 +169,21 @@ TEST(RecipientIndex, OptingOutLeavesEveryAudience) {
     const auto changed = idx.apply(subscription("r1", {"lineup", "gates"}, true, /*opted_out=*/true));
     EXPECT_EQ(changed.first, at);
     EXPECT_FALSE(changed.second);
-    EXPECT_EQ(idx.members("lineup"), nullptr);
-    EXPECT_EQ(*idx.members("gates"), std::vector<slot>{other});
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup")), nullptr);
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "gates")), std::vector<slot>{other});
     EXPECT_TRUE(idx.at(at).audiences.empty());
     EXPECT_EQ(idx.size(), 2u);
 
     // Opting in again rejoins.
     idx.apply(subscription("r1", {"lineup"}));
-    EXPECT_EQ(*idx.members("lineup"), std::vector<slot>{at});
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "lineup")), std::vector<slot>{at});
 }
 
 TEST(RecipientIndex, ForgetUnknownIsFalse) {
     recipient_index idx;
-    EXPECT_FALSE(idx.forget("nobody"));
+    EXPECT_FALSE(idx.forget("fest/nobody"));
     idx.apply(subscription("r1", {"lineup"}));
-    EXPECT_FALSE(idx.forget("nobody"));
+    EXPECT_FALSE(idx.forget("fest/nobody"));
     EXPECT_EQ(idx.size(), 1u);
 }
 
@@ -193,14 +194,14 @@ TEST(RecipientIndex, ForgetRemovesTheRecipientEverywhere) {
     const std::uint32_t generation = idx.at(at).generation;
     ASSERT_NE(idx.live(at, generation), nullptr);
 
-    EXPECT_TRUE(idx.forget("r1"));
+    EXPECT_TRUE(idx.forget("fest/r1"));
     EXPECT_EQ(idx.size(), 1u);
-    EXPECT_EQ(idx.members("lineup"), nullptr);
-    EXPECT_EQ(*idx.members("gates"), std::vector<slot>{other});
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup")), nullptr);
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "gates")), std::vector<slot>{other});
     // A delivery queued for r1 finds nobody.
     EXPECT_EQ(idx.live(at, generation), nullptr);
     // Forgotten once: a second tombstone is a no-op.
-    EXPECT_FALSE(idx.forget("r1"));
+    EXPECT_FALSE(idx.forget("fest/r1"));
     EXPECT_EQ(idx.size(), 1u);
     EXPECT_NE(idx.live(other, idx.at(other).generation), nullptr);
 }
@@ -208,7 +209,7 @@ TEST(RecipientIndex, ForgetRemovesTheRecipientEverywhere) {
 TEST(RecipientIndex, ForgettingAnOptedOutRecipientWorks) {
     recipient_index idx;
     idx.apply(subscription("r1", {"lineup"}, true, /*opted_out=*/true));
-    EXPECT_TRUE(idx.forget("r1"));
+    EXPECT_TRUE(idx.forget("fest/r1"));
     EXPECT_EQ(idx.size(), 0u);
 }
 
@@ -216,7 +217,7 @@ TEST(RecipientIndex, ReusedSlotGetsANewGeneration) {
     recipient_index idx;
     const slot old_slot = idx.apply(subscription("r1", {"lineup"})).first;
     const std::uint32_t old_generation = idx.at(old_slot).generation;
-    ASSERT_TRUE(idx.forget("r1"));
+    ASSERT_TRUE(idx.forget("fest/r1"));
 
     const auto [new_slot, created] = idx.apply(subscription("r2", {"gates"}));
     EXPECT_TRUE(created);
@@ -231,8 +232,8 @@ TEST(RecipientIndex, ReusedSlotGetsANewGeneration) {
     EXPECT_EQ(now_there->id, "r2");
     // Nothing of r1 carried over.
     EXPECT_EQ(now_there->audiences, std::vector<std::string>{"gates"});
-    EXPECT_EQ(idx.members("lineup"), nullptr);
-    EXPECT_EQ(*idx.members("gates"), std::vector<slot>{new_slot});
+    EXPECT_EQ(idx.members(model::scope_of("fest", "lineup")), nullptr);
+    EXPECT_EQ(*idx.members(model::scope_of("fest", "gates")), std::vector<slot>{new_slot});
     EXPECT_EQ(idx.size(), 1u);
 
     // r1 coming back is a new recipient in another slot.
@@ -250,7 +251,7 @@ TEST(RecipientIndex, ReusingASlotTwiceNeverRepeatsAGeneration) {
         const slot at = idx.apply(subscription(id, {"lineup"})).first;
         EXPECT_EQ(at, 0u);
         generations.push_back(idx.at(at).generation);
-        ASSERT_TRUE(idx.forget(id));
+        ASSERT_TRUE(idx.forget("fest/" + id));
         EXPECT_EQ(idx.live(at, generations.back()), nullptr);
     }
     std::sort(generations.begin(), generations.end());
@@ -262,7 +263,7 @@ TEST(RecipientIndex, ForgettingResetsThePairLimit) {
     const slot at = idx.apply(subscription("r1", {"lineup"})).first;
     idx.at(at).next_allowed = base::mono_from_ns(99'000'000'000);
     idx.at(at).last_inbound = base::wall_from_ns(1);
-    ASSERT_TRUE(idx.forget("r1"));
+    ASSERT_TRUE(idx.forget("fest/r1"));
     const slot again = idx.apply(subscription("r2", {"lineup"})).first;
     ASSERT_EQ(again, at);
     EXPECT_EQ(idx.at(again).next_allowed, base::mono_time{});
@@ -296,7 +297,7 @@ TEST(RecipientIndex, SizeCountsKnownRecipients) {
     idx.apply(subscription("r3", {"lineup"}, true, /*opted_out=*/true));
     idx.apply(subscription("r1", {"gates"}));
     EXPECT_EQ(idx.size(), 3u);
-    EXPECT_TRUE(idx.forget("r2"));
+    EXPECT_TRUE(idx.forget("fest/r2"));
     EXPECT_EQ(idx.size(), 2u);
 }
 

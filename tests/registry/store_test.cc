@@ -119,7 +119,7 @@ TEST_F(RegistryStore, PutThenGetReturnsAnEqualMessage) {
     auto s = subscription("user-1", "https://hooks.example.com/one");
     s.mutable_last_inbound_at()->set_seconds(1714590000);
     ASSERT_TRUE(st->put(s));
-    const auto got = st->get("user-1");
+    const auto got = st->get("fest-a", "user-1");
     ASSERT_TRUE(got.has_value());
     EXPECT_TRUE(same(*got, s)) << got->DebugString();
 }
@@ -127,10 +127,10 @@ TEST_F(RegistryStore, PutThenGetReturnsAnEqualMessage) {
 TEST_F(RegistryStore, GetOfAnUnknownRecipientIsNullopt) {
     auto st = open_store();
     ASSERT_NE(st, nullptr);
-    EXPECT_FALSE(st->get("nobody").has_value());
+    EXPECT_FALSE(st->get("fest-a", "nobody").has_value());
     ASSERT_TRUE(st->put(subscription("user-1", "https://hooks.example.com/one")));
-    EXPECT_FALSE(st->get("nobody").has_value());
-    EXPECT_FALSE(st->get("user-").has_value());
+    EXPECT_FALSE(st->get("fest-a", "nobody").has_value());
+    EXPECT_FALSE(st->get("fest-a", "user-").has_value());
 }
 
 TEST_F(RegistryStore, PutOfTheSameRecipientReplaces) {
@@ -142,7 +142,7 @@ TEST_F(RegistryStore, PutOfTheSameRecipientReplaces) {
     replacement.mutable_opted_out_at()->set_seconds(1714600000);
     ASSERT_TRUE(st->put(replacement));
 
-    const auto got = st->get("user-1");
+    const auto got = st->get("fest-a", "user-1");
     ASSERT_TRUE(got.has_value());
     EXPECT_TRUE(same(*got, replacement)) << got->DebugString();
     EXPECT_EQ(stored_ids(*st), std::set<std::string>{"user-1"});
@@ -153,21 +153,21 @@ TEST_F(RegistryStore, EraseRemoves) {
     ASSERT_NE(st, nullptr);
     ASSERT_TRUE(st->put(subscription("user-1", "https://hooks.example.com/one")));
     ASSERT_TRUE(st->put(subscription("user-2", "https://hooks.example.com/two")));
-    ASSERT_TRUE(st->erase("user-1"));
-    EXPECT_FALSE(st->get("user-1").has_value());
-    EXPECT_TRUE(st->get("user-2").has_value());
+    ASSERT_TRUE(st->erase("fest-a", "user-1"));
+    EXPECT_FALSE(st->get("fest-a", "user-1").has_value());
+    EXPECT_TRUE(st->get("fest-a", "user-2").has_value());
     EXPECT_EQ(stored_ids(*st), std::set<std::string>{"user-2"});
 }
 
 TEST_F(RegistryStore, EraseOfAnUnknownRecipientIsFine) {
     auto st = open_store();
     ASSERT_NE(st, nullptr);
-    auto r = st->erase("nobody");
+    auto r = st->erase("fest-a", "nobody");
     EXPECT_TRUE(r) << r.err().describe();
     ASSERT_TRUE(st->put(subscription("user-1", "https://hooks.example.com/one")));
-    r = st->erase("nobody");
+    r = st->erase("fest-a", "nobody");
     EXPECT_TRUE(r) << r.err().describe();
-    EXPECT_TRUE(st->get("user-1").has_value());
+    EXPECT_TRUE(st->get("fest-a", "user-1").has_value());
 }
 
 TEST_F(RegistryStore, ForEachVisitsEverySubscriptionAndCountsThem) {
@@ -230,7 +230,7 @@ TEST_F(RegistryStore, ResetFeedOffsetsKeepsSubscriptions) {
     ASSERT_TRUE(st->commit());
     ASSERT_TRUE(st->reset_feed_offsets());
     EXPECT_THAT(st->feed_offsets(), IsEmpty());
-    EXPECT_TRUE(st->get("user-1").has_value());
+    EXPECT_TRUE(st->get("fest-a", "user-1").has_value());
 }
 
 TEST_F(RegistryStore, CommittedChangesSurviveAReopen) {
@@ -243,20 +243,20 @@ TEST_F(RegistryStore, CommittedChangesSurviveAReopen) {
         ASSERT_TRUE(st->put(one));
         ASSERT_TRUE(st->put(two));
         ASSERT_TRUE(st->put(subscription("user-3", "https://hooks.example.com/three")));
-        ASSERT_TRUE(st->erase("user-3"));
+        ASSERT_TRUE(st->erase("fest-a", "user-3"));
         ASSERT_TRUE(st->set_feed_offset(0, 41));
         ASSERT_TRUE(st->set_feed_offset(3, 8));
         ASSERT_TRUE(st->commit());
     }
     auto st = open_store();
     ASSERT_NE(st, nullptr);
-    const auto got1 = st->get("user-1");
-    const auto got2 = st->get("user-2");
+    const auto got1 = st->get("fest-a", "user-1");
+    const auto got2 = st->get("fest-a", "user-2");
     ASSERT_TRUE(got1.has_value());
     ASSERT_TRUE(got2.has_value());
     EXPECT_TRUE(same(*got1, one));
     EXPECT_TRUE(same(*got2, two));
-    EXPECT_FALSE(st->get("user-3").has_value());
+    EXPECT_FALSE(st->get("fest-a", "user-3").has_value());
     EXPECT_EQ(stored_ids(*st), (std::set<std::string>{"user-1", "user-2"}));
     const std::map<std::int32_t, std::int64_t> expected = {{0, 41}, {3, 8}};
     EXPECT_EQ(st->feed_offsets(), expected);
@@ -274,8 +274,8 @@ TEST_F(RegistryStore, UncommittedChangesAreNotKept) {
     }
     auto st = open_store();
     ASSERT_NE(st, nullptr);
-    EXPECT_TRUE(st->get("user-1").has_value());
-    EXPECT_FALSE(st->get("user-2").has_value());
+    EXPECT_TRUE(st->get("fest-a", "user-1").has_value());
+    EXPECT_FALSE(st->get("fest-a", "user-2").has_value());
     EXPECT_THAT(st->feed_offsets(), IsEmpty());
 }
 
@@ -296,15 +296,15 @@ TEST_F(RegistryStore, AnErasedAddressIsGoneFromTheDatabaseAndItsLog) {
         ASSERT_NE(before.find(marker), std::string::npos) << "marker not found in the files before erase";
 
         ASSERT_TRUE(st->begin());
-        ASSERT_TRUE(st->erase("user-2"));
+        ASSERT_TRUE(st->erase("fest-a", "user-2"));
         ASSERT_TRUE(st->commit());
         ASSERT_TRUE(st->checkpoint());
 
         EXPECT_EQ(read_bytes(db).find(marker), std::string::npos) << "erased address still in " << db;
         EXPECT_EQ(read_bytes(db + "-wal").find(marker), std::string::npos)
             << "erased address still in " << db << "-wal";
-        EXPECT_TRUE(st->get("user-1").has_value());
-        EXPECT_FALSE(st->get("user-2").has_value());
+        EXPECT_TRUE(st->get("fest-a", "user-1").has_value());
+        EXPECT_FALSE(st->get("fest-a", "user-2").has_value());
     }
     EXPECT_EQ(read_bytes(db).find(marker), std::string::npos) << "erased address in " << db << " after close";
     EXPECT_EQ(read_bytes(db + "-wal").find(marker), std::string::npos);
@@ -325,12 +325,12 @@ TEST_F(RegistryStore, AnErasedAddressIsGoneEvenAfterItWasRead) {
     ASSERT_TRUE(st->checkpoint());
     ASSERT_NE(read_bytes(db).find(marker), std::string::npos) << "marker not found in the file before erase";
 
-    const auto read = st->get("user-2");  // e.g. the ops API showing the subscription
+    const auto read = st->get("fest-a", "user-2");  // e.g. the ops API showing the subscription
     ASSERT_TRUE(read.has_value());
     EXPECT_EQ(read->address(), marker);
 
     ASSERT_TRUE(st->begin());
-    ASSERT_TRUE(st->erase("user-2"));
+    ASSERT_TRUE(st->erase("fest-a", "user-2"));
     ASSERT_TRUE(st->commit());
     auto c = st->checkpoint();
     EXPECT_TRUE(c) << c.err().describe();

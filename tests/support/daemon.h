@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -35,18 +36,42 @@ inline std::string bin_dir() {
 struct http_reply {
     int status = 0;
     std::string body;
+    std::string head;  // status line and headers
+};
+
+/// The admin key of the daemon serving ops port `port` (filled in by
+/// `daemon` once it started): http_call sends it unless told otherwise, so
+/// tests that are not about access control read like before it existed.
+inline std::map<std::uint16_t, std::string>& ops_keys() {
+    static std::map<std::uint16_t, std::string> keys;
+    return keys;
+}
+
+/// Which credential a call presents: the daemon's admin key, none, or this one.
+struct as {
+    static std::optional<std::string> admin() { return std::nullopt; }
+    static std::optional<std::string> nobody() { return std::string(); }
+    static std::optional<std::string> key(std::string k) { return k; }
 };
 
 /// One HTTP/1.1 request with a body (POST/DELETE/...) and Connection: close.
 inline std::optional<http_reply> http_call(std::uint16_t port, const std::string& method,
                                            const std::string& path, const std::string& body = {},
                                            const std::string& content_type = "application/json",
-                                           int timeout_ms = 30000) {
+                                           int timeout_ms = 30000,
+                                           const std::optional<std::string>& key = as::admin()) {
     peer p(connect_tcp("127.0.0.1", port));
     if (!p.valid())
         return std::nullopt;
-    if (!p.send_all(method + " " + path +
-                    " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: " + content_type +
+    std::string credential;
+    if (key)
+        credential = *key;
+    else if (const auto it = ops_keys().find(port); it != ops_keys().end())
+        credential = it->second;
+    const std::string authorization =
+        credential.empty() ? std::string() : "Authorization: Bearer " + credential + "\r\n";
+    if (!p.send_all(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                    authorization + "Content-Type: " + content_type +
                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body))
         return std::nullopt;
     while (p.fill(timeout_ms)) {
@@ -57,15 +82,17 @@ inline std::optional<http_reply> http_call(std::uint16_t port, const std::string
     http_reply r;
     r.status = std::stoi(raw.substr(9, 3));
     const auto at = raw.find("\r\n\r\n");
-    if (at != std::string::npos)
+    if (at != std::string::npos) {
         r.body = raw.substr(at + 4);
+        r.head = raw.substr(0, at);
+    }
     return r;
 }
 
 /// One HTTP/1.1 GET with Connection: close.
-inline std::optional<http_reply> http_get(std::uint16_t port, const std::string& path,
-                                          int timeout_ms = 5000) {
-    return http_call(port, "GET", path, {}, "text/plain", timeout_ms);
+inline std::optional<http_reply> http_get(std::uint16_t port, const std::string& path, int timeout_ms = 5000,
+                                          const std::optional<std::string>& key = as::admin()) {
+    return http_call(port, "GET", path, {}, "text/plain", timeout_ms, key);
 }
 
 /// Runs a command to completion; returns exit status and stdout+stderr.
@@ -139,6 +166,10 @@ class daemon {
             args.insert(args.end(), {"--ops-host", "127.0.0.1"});
         if (!has("--shards"))
             args.insert(args.end(), {"--shards", "2"});
+        // Every gateway stand-in and sink of the tests listens on loopback,
+        // which outbound delivery refuses by default (SSRF guard).
+        if (!has("--outbound-allowed-networks"))
+            args.insert(args.end(), {"--outbound-allowed-networks", "127.0.0.0/8,::1/128"});
         if (!has("--data-dir")) {
             if (data_dir_.empty()) {
                 char tmpl[] = "/tmp/heraldd-test-data-XXXXXX";
@@ -146,6 +177,10 @@ class daemon {
                 data_dir_ = tmpl;
             }
             args.insert(args.end(), {"--data-dir", data_dir_});
+        }
+        for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+            if (args[i] == "--data-dir")
+                effective_data_dir_ = args[i + 1];
         }
         args_ = args;
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -171,6 +206,11 @@ class daemon {
         auto line = read_stdout_line(30000);
         ASSERT_TRUE(line.has_value()) << "heraldd did not report its ports\n" << log();
         parse_listening(*line);
+        // The generated admin key (tests with --admin-keys-file have none).
+        if (std::ifstream key_file(effective_data_dir_ + "/admin.key"); key_file) {
+            std::getline(key_file, admin_key);
+            ops_keys()[ops_port] = admin_key;
+        }
         if (wait_ready) {
             ASSERT_TRUE(wait_until_ready(30000)) << "heraldd never became ready\n" << log();
         }
@@ -253,14 +293,20 @@ class daemon {
         return r ? r->body : std::string();
     }
 
-    /// Environment prefix that points the herald CLI at this daemon.
+    /// Environment prefix that points the herald CLI at this daemon (and at
+    /// its data directory, where the CLI finds the admin key like a user's would).
     [[nodiscard]] std::string cli_env() const {
-        return "HERALD_OPS_URL=http://127.0.0.1:" + std::to_string(ops_port) + " ";
+        return "HERALD_OPS_URL=http://127.0.0.1:" + std::to_string(ops_port) +
+               " HERALD_DATA_DIR=" + effective_data_dir_ + " ";
     }
+
+    /// The data directory in use (the generated admin.key lives there).
+    [[nodiscard]] const std::string& data_dir() const { return effective_data_dir_; }
 
     std::uint16_t client_port = 0;
     std::uint16_t ops_port = 0;
     std::string brokers;
+    std::string admin_key;  // the generated one, "" with --admin-keys-file
     pid_t pid() const { return pid_; }
 
   private:
@@ -289,6 +335,7 @@ class daemon {
     std::string line_buf_;
     std::string log_path_;
     std::string data_dir_;  // private data dir made for this daemon, removed with it
+    std::string effective_data_dir_;
     std::vector<std::string> args_;
 };
 

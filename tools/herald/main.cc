@@ -10,6 +10,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+#include <jwt.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <cctype>
@@ -31,6 +32,7 @@
 #include "herald/v1/subscription.pb.h"
 #include "net.h"
 #include "registry/subscription_codec.h"
+#include "security/admin_keys.h"
 
 namespace herald::cli {
 namespace {
@@ -123,7 +125,10 @@ std::optional<info> fetch_info(const url& ops, std::string* error) {
     const auto r = http_get(ops, "/v1/info", 5s);
     if (!r.error.empty() || r.status != 200) {
         if (error)
-            *error = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
+            *error = !r.error.empty()  ? r.error
+                     : r.status == 401 ? "HTTP 401: no valid API key (use --api-key-file, HERALD_API_KEY or "
+                                         "--data-dir to find heraldd's admin.key)"
+                                       : "HTTP " + std::to_string(r.status);
         return std::nullopt;
     }
     info out;
@@ -148,12 +153,45 @@ std::optional<info> fetch_info(const url& ops, std::string* error) {
     return out;
 }
 
+/// The first line of a file, trailing whitespace removed ("" if unreadable).
+std::string first_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+        line.pop_back();
+    return line;
+}
+
+/// The ops API key: --api-key-file, --api-key (visible in ps: prefer the
+/// others), HERALD_API_KEY, else the admin key heraldd generated in its data
+/// directory (--data-dir, HERALD_DATA_DIR, default herald-data) when readable.
+std::string api_key(const args& a) {
+    if (a.has("api-key-file")) {
+        std::string key = first_line(a.get("api-key-file"));
+        if (key.empty())
+            throw usage_error("--api-key-file: cannot read a key from " + a.get("api-key-file"));
+        return key;
+    }
+    if (a.has("api-key"))
+        return a.get("api-key");
+    if (std::string key = env_or("HERALD_API_KEY", ""); !key.empty())
+        return key;
+    return first_line(a.get("data-dir", env_or("HERALD_DATA_DIR", "herald-data")) + "/admin.key");
+}
+
 url ops_url(const args& a) {
     const std::string text = a.get("ops", env_or("HERALD_OPS_URL", "http://127.0.0.1:8081"));
     auto u = parse_url(text);
     if (!u)
         throw usage_error("--ops: not a URL: " + text);
+    u->credential = api_key(a);
     return *u;
+}
+
+/// "?tenant=T" when --tenant is given, else "".
+std::string tenant_query(const args& a) {
+    return a.has("tenant") ? "?tenant=" + a.get("tenant") : std::string();
 }
 
 /// Brokers and topic names: flags and environment first, else from heraldd's /v1/info.
@@ -368,8 +406,17 @@ int cmd_listen(const args& a) {
         const url ops = ops_url(a);
         std::string error;
         auto i = fetch_info(ops, &error);
-        client = url{"ws", ops.host, std::to_string(i ? i->client_port : 8080), "/"};
+        client = url{"ws", ops.host, std::to_string(i ? i->client_port : 8080), "/", "", ""};
     }
+    // A live token (never the ops API key): --token-file, --token, HERALD_TOKEN.
+    if (a.has("token-file")) {
+        client->credential = first_line(a.get("token-file"));
+        if (client->credential.empty())
+            throw usage_error("--token-file: cannot read a token from " + a.get("token-file"));
+    } else {
+        client->credential = a.get("token", env_or("HERALD_TOKEN", ""));
+    }
+    client->tenant = a.get("tenant");
     const long count = a.has("count") ? std::stol(a.get("count")) : 0;
     const auto timeout =
         a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
@@ -580,7 +627,8 @@ int cmd_unsubscribe(const args& a) {
         for (std::size_t i = 0; i < audiences.size(); ++i) body += (i ? "," : "") + json_string(audiences[i]);
         body += "]}";
     }
-    const auto r = ops_call(a, "POST", "/v1/subscriptions/" + path_escape(id) + "/unsubscribe", body);
+    const auto r =
+        ops_call(a, "POST", "/v1/subscriptions/" + path_escape(id) + "/unsubscribe" + tenant_query(a), body);
     if (r.status != 200) {
         std::cerr << "herald: " << error_of(r) << "\n";
         return exit_runtime;
@@ -603,7 +651,7 @@ int cmd_unsubscribe(const args& a) {
 
 int cmd_forget(const args& a, const std::vector<std::string>& positional) {
     const std::string id = recipient_arg(a, positional, "forget");
-    const auto r = ops_call(a, "DELETE", "/v1/subscriptions/" + path_escape(id));
+    const auto r = ops_call(a, "DELETE", "/v1/subscriptions/" + path_escape(id) + tenant_query(a));
     if (r.status != 200) {
         std::cerr << "herald: " << error_of(r) << "\n";
         return exit_runtime;
@@ -614,7 +662,7 @@ int cmd_forget(const args& a, const std::vector<std::string>& positional) {
 
 int cmd_subscription(const args& a, const std::vector<std::string>& positional) {
     const std::string id = recipient_arg(a, positional, "subscription");
-    const auto r = ops_call(a, "GET", "/v1/subscriptions/" + path_escape(id));
+    const auto r = ops_call(a, "GET", "/v1/subscriptions/" + path_escape(id) + tenant_query(a));
     if (r.status != 200) {
         std::cerr << "herald: " << error_of(r) << "\n";
         return exit_runtime;
@@ -808,6 +856,71 @@ int cmd_receipts(const args& a) {
     return 0;
 }
 
+// --- keys and tokens ------------------------------------------------------
+
+int cmd_keys(const args& a, const std::vector<std::string>& positional) {
+    if (positional.empty())
+        throw usage_error("keys needs new or hash");
+    if (positional[0] == "hash") {
+        std::string key;
+        std::getline(std::cin, key);
+        while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+        if (key.empty())
+            throw usage_error("keys hash reads the key from stdin");
+        std::cout << security::admin_keys::digest_text(key) << "\n";
+        return 0;
+    }
+    if (positional[0] != "new" || positional.size() != 4)
+        throw usage_error("keys new NAME admin|publisher|viewer TENANT|*");
+    const std::string line = positional[1] + " " + positional[2] + " " + positional[3] + " ";
+    // The line must parse as the daemon will parse it.
+    const std::string key = security::admin_keys::new_key();
+    const std::string file_line = line + security::admin_keys::digest_text(key);
+    if (auto ok = security::admin_keys::parse(file_line, "keys new"); !ok)
+        throw usage_error(ok.err().detail);
+    std::cout << key << "\n";
+    std::cerr << "add this line to the --admin-keys-file (it holds no usable key):\n" << file_line << "\n";
+    return 0;
+}
+
+int cmd_token(const args& a) {
+    const std::string secret = [&] {
+        std::ifstream in(a.get("secret-file"), std::ios::binary);
+        if (!in)
+            throw usage_error("token needs --secret-file F (the file of --jwt-hs256-secret-file)");
+        std::stringstream text;
+        text << in.rdbuf();
+        std::string v = text.str();
+        while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+        return v;
+    }();
+    const auto audiences = a.all("audience");
+    if (audiences.empty())
+        throw usage_error("token needs at least one --audience (a name or prefix*)");
+    const auto ttl = parse_duration("--ttl", a.get("ttl", "1h"));
+    jwt_t* jwt = nullptr;
+    if (jwt_new(&jwt) != 0)
+        throw runtime_error("cannot create a token");
+    const std::unique_ptr<jwt_t, void (*)(jwt_t*)> owner(jwt, jwt_free);
+    const long now = static_cast<long>(now_ms() / 1000);
+    std::string grants = "{\"audiences\":[";
+    for (std::size_t i = 0; i < audiences.size(); ++i) grants += (i ? "," : "") + json_string(audiences[i]);
+    grants += "]}";
+    if (jwt_add_grants_json(jwt, grants.c_str()) != 0 || jwt_add_grant_int(jwt, "iat", now) != 0 ||
+        jwt_add_grant_int(jwt, "exp", now + static_cast<long>(ttl.count() / 1000)) != 0 ||
+        jwt_add_grant(jwt, "tenant", a.get("tenant", "default").c_str()) != 0 ||
+        (a.has("subject") && jwt_add_grant(jwt, "sub", a.get("subject").c_str()) != 0) ||
+        jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
+                    static_cast<int>(secret.size())) != 0)
+        throw runtime_error("cannot build the token");
+    char* encoded = jwt_encode_str(jwt);
+    if (encoded == nullptr)
+        throw runtime_error("cannot sign the token");
+    std::cout << encoded << "\n";
+    std::free(encoded);
+    return 0;
+}
+
 constexpr const char* usage_text = R"(usage: herald <command> [options]
 
 commands:
@@ -816,21 +929,30 @@ commands:
            [--deliver-at RFC3339|+10s] [--expires-at RFC3339|+30s] [--ttl 30s]
            [--collapse-key K] [--label k=v]... [--protobuf] [--topic T]
   listen   --audience A [--audience B]... [--sse] [--count N] [--timeout 10s]
+           [--token-file F | --token JWT] [--tenant T]     (env HERALD_TOKEN)
   status   [BROADCAST_ID] [--tenant T] [--json]   heraldd itself, or one broadcast's progress
   dlq      [--from-beginning] [--count N] [--timeout 10s]
 
 outbound subscribers:
   subscribe    --recipient R --audience A [--audience B]... --channel webhook|whatsapp|sms
                --address URL|+E164 [--tenant T] [--tag X]... [--consent-source S] [--consent-at RFC3339]
-  unsubscribe  --recipient R [--audience A]...  (no --audience: opt out of everything)
-  forget       R                               erase the person everywhere Herald keeps it
-  subscription R                               print what Herald stores about R
+  unsubscribe  --recipient R [--audience A]... [--tenant T]  (no --audience: opt out of everything)
+  forget       R [--tenant T]                  erase the person everywhere Herald keeps it
+  subscription R [--tenant T]                  print what Herald stores about R
   import       FILE.csv|- [--batch 1000]       columns: recipient_id, audiences (a;b), channel, address,
                                                consent_source, consent_given_at [, tenant, tags]
   receipts     [--broadcast ID [--tenant T]] [--follow]   per-recipient receipts from herald.receipts
 
+keys and tokens:
+  keys new NAME admin|publisher|viewer TENANT|*   a new ops API key: the key on stdout, its keys-file line on stderr
+  keys hash                                      the keys-file SECRET (sha256:...) of a key read from stdin
+  token --secret-file F --audience PATTERN... [--tenant T] [--ttl 1h] [--subject S]
+                                                 an HS256 token for live clients (testing, demos)
+
 common options:
   --ops URL        heraldd's ops API (env HERALD_OPS_URL, default http://127.0.0.1:8081)
+  --api-key-file F the ops API key (or env HERALD_API_KEY; --api-key K works but shows in ps); default:
+                   <--data-dir, env HERALD_DATA_DIR, default herald-data>/admin.key
   --client URL     live endpoint for listen (env HERALD_CLIENT_URL, default: ops host, client_port from /v1/info)
   --brokers H:P    Kafka (env HERALD_BROKERS, default: bootstrap_servers from /v1/info)
 )";
@@ -873,6 +995,10 @@ int main(int argc, char** argv) {
             return cmd_import(parse(argc, argv, first, {"help"}), positional);
         if (command == "receipts")
             return cmd_receipts(parse(argc, argv, 2, {"follow", "help"}));
+        if (command == "keys")
+            return cmd_keys(args{}, std::vector<std::string>(argv + 2, argv + argc));
+        if (command == "token")
+            return cmd_token(parse(argc, argv, 2, {"help"}));
         if (command == "dlq")
             return cmd_dlq(parse(argc, argv, 2, {"from-beginning", "help"}));
         throw usage_error("unknown command \"" + command + "\"");

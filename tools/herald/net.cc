@@ -51,6 +51,8 @@ http_result http_request(const url& base, const std::string& method, const std::
         http::request<http::string_body> req{http::string_to_verb(method), target, 11};
         req.set(http::field::host, base.host);
         req.set(http::field::user_agent, "herald-cli");
+        if (!base.credential.empty())
+            req.set(http::field::authorization, "Bearer " + base.credential);
         if (!body.empty() || method != "GET") {
             req.set(http::field::content_type, content_type);
             req.body() = body;
@@ -92,7 +94,8 @@ std::string percent_encode(const std::string& s) {
     return out;
 }
 
-std::string stream_target(const std::string& path, const std::vector<std::string>& audiences) {
+std::string stream_target(const std::string& path, const std::vector<std::string>& audiences,
+                          const url& base) {
     std::string t = path;
     char sep = '?';
     for (const auto& a : audiences) {
@@ -100,7 +103,18 @@ std::string stream_target(const std::string& path, const std::vector<std::string
         t += "audience=" + percent_encode(a);
         sep = '&';
     }
+    if (!base.tenant.empty())
+        t += "&tenant=" + percent_encode(base.tenant);
+    if (!base.credential.empty())
+        t += "&token=" + percent_encode(base.credential);
     return t;
+}
+
+/// The target as shown to people: the token is not theirs to see in a terminal log.
+std::string shown_target(std::string target) {
+    if (const auto at = target.find("&token="); at != std::string::npos)
+        target = target.substr(0, at) + "&token=…";
+    return target;
 }
 
 }  // namespace
@@ -124,8 +138,9 @@ listen_result listen(const url& base, const std::vector<std::string>& audiences,
             beast::get_lowest_layer(ws).connect(endpoints);
             beast::get_lowest_layer(ws).expires_never();
             ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), no_timeout, false});
-            ws.handshake(base.host + ":" + base.port, stream_target("/v1/ws", audiences));
-            on_subscribed("ws://" + base.host + ":" + base.port + stream_target("/v1/ws", audiences));
+            ws.handshake(base.host + ":" + base.port, stream_target("/v1/ws", audiences, base));
+            on_subscribed("ws://" + base.host + ":" + base.port +
+                          shown_target(stream_target("/v1/ws", audiences, base)));
             for (;;) {
                 beast::flat_buffer buffer;
                 beast::error_code ec;
@@ -162,7 +177,7 @@ listen_result listen(const url& base, const std::vector<std::string>& audiences,
         beast::tcp_stream stream(ioc);
         stream.expires_after(std::chrono::seconds(10));
         stream.connect(endpoints);
-        http::request<http::empty_body> req{http::verb::get, stream_target("/v1/sse", audiences), 11};
+        http::request<http::empty_body> req{http::verb::get, stream_target("/v1/sse", audiences, base), 11};
         req.set(http::field::host, base.host);
         req.set(http::field::accept, "text/event-stream");
         http::write(stream, req);
@@ -173,7 +188,8 @@ listen_result listen(const url& base, const std::vector<std::string>& audiences,
             out.detail = "server answered " + std::to_string(head.get().result_int());
             return out;
         }
-        on_subscribed("http://" + base.host + ":" + base.port + stream_target("/v1/sse", audiences));
+        on_subscribed("http://" + base.host + ":" + base.port +
+                      shown_target(stream_target("/v1/sse", audiences, base)));
         std::string pending = beast::buffers_to_string(buffer.data());
         for (;;) {
             std::size_t nl;

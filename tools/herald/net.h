@@ -17,6 +17,11 @@ struct url {
     std::string host;
     std::string port;
     std::string target = "/";
+    /// Sent as "Authorization: Bearer" (the ops API key; on live streams a
+    /// token, sent as ?token= so it works like a browser's).
+    std::string credential;
+    /// Added as ?tenant= to live streams of public audiences ("" = none).
+    std::string tenant;
 };
 
 /// Parses "http://host:port/path" and "ws://host:port/path".
