@@ -36,7 +36,7 @@ stop_sink() { kill -QUIT "$(cat "$work/nginx.pid")"; wait "$(cat "$work/nginx.pi
 
 start_herald() {  # extra heraldd flags
   build/bin/heraldd --client-host 127.0.0.1 --client-port 0 --ops-host 127.0.0.1 --ops-port 18681 \
-    --data-dir "$work/data" --log-level info "$@" >/dev/null 2>"$work/heraldd.log" &
+    --data-dir "$work/data" --outbound-allowed-networks 127.0.0.0/8 --log-level info "$@" >/dev/null 2>"$work/heraldd.log" &
   echo $! >"$work/herald.pid"
   for _ in $(seq 1 300); do [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ] && return 0; sleep 0.1; done
   echo "heraldd not ready" >&2; cat "$work/heraldd.log" >&2; return 1
@@ -55,7 +55,8 @@ for start in range(0, n, batch):
                     '"consent":{"given_at":"2026-06-01T10:00:00Z","source":"bench"}}\n' % (i, aud, prefix, i))
 PY
   for f in "$work"/subs.*; do
-    curl -fsS -X POST -H 'content-type: application/x-ndjson' --data-binary "@$f" "http://$ops/v1/subscriptions" >/dev/null
+    curl -fsS -X POST -H "Authorization: Bearer $(cat "$work/data/admin.key")" -H 'content-type: application/x-ndjson' \
+      --data-binary "@$f" "http://$ops/v1/subscriptions" >/dev/null
     rm -f "$f"
   done
 }
@@ -64,9 +65,10 @@ announce_and_wait() {  # $1 = id; prints seconds from produce to done
   local t0 t1
   t0=$(date +%s.%N)
   build/bin/herald announce --ops "http://$ops" --audience bench.out --id "$1" --text "Gates open at 10" >/dev/null
-  until curl -fsS "http://$ops/v1/broadcasts/$1" 2>/dev/null | grep -q '"state":"done"'; do sleep 0.02; done
+  until curl -fsS -H "Authorization: Bearer $(cat "$work/data/admin.key")" "http://$ops/v1/broadcasts/$1" 2>/dev/null |
+    grep -q '"state":"done"'; do sleep 0.02; done
   t1=$(date +%s.%N)
-  curl -fsS "http://$ops/v1/broadcasts/$1" >"$work/status-$1.json"
+  curl -fsS -H "Authorization: Bearer $(cat "$work/data/admin.key")" "http://$ops/v1/broadcasts/$1" >"$work/status-$1.json"
   python3 -c "print($t1 - $t0)"
 }
 

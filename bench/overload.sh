@@ -40,12 +40,12 @@ tools/gateway-standin --port 18682 --rate 200 --pair-interval-s 0 >/dev/null & e
   --data-dir "$work/kafka-holder" --outbound-group-id overload-kafka-holder --log-level warn >/dev/null 2>&1 &
 echo $! >"$work/kafka.pid"
 until [ "$(curl -fsS http://127.0.0.1:18691/readyz 2>/dev/null)" = ready ]; do sleep 0.2; done
-brokers=$(curl -fsS http://127.0.0.1:18691/v1/info | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
+brokers=$(curl -fsS -H "Authorization: Bearer $(cat "$work/kafka-holder/admin.key")" http://127.0.0.1:18691/v1/info | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
 "$bin"/heraldd --client-host 127.0.0.1 --client-port 18680 --ops-host 127.0.0.1 --ops-port 18681 \
   --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id overload --data-dir "$work/data" \
   --webhook-rate 200 --webhook-burst 200 --recipient-min-interval-ms 0 \
   --outbound-max-pending 20000 --outbound-max-waiting 500 --slow-consumer-policy "${OVERLOAD_POLICY:-drop}" \
-  --log-level warn 2>"$work/heraldd.log" >/dev/null &
+  --outbound-allowed-networks 127.0.0.0/8 --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
 until [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 
@@ -81,7 +81,7 @@ run_phase() {  # run_phase NAME
 }
 
 # Phase 1: live.
-"$bin"/herald-loadgen --ops "$ops" --connections "$connections" --audience overload.live \
+"$bin"/herald-loadgen --ops "$ops" --api-key-file "$work/data/admin.key" --connections "$connections" --audience overload.live \
   --hold-s $((duration + 20)) >"$work/hold.out" 2>&1 & echo $! >"$work/hold.pid"
 sleep 5
 flood overload.live "$live_rate" & echo $! >"$work/flood1.pid"
@@ -94,7 +94,8 @@ python3 - >"$work/subs.ndjson" <<'PY'
 for i in range(200):
     print('{"recipient_id":"ov%d","audiences":["overload.out"],"channel":"webhook","address":"http://127.0.0.1:18682/webhook/ov%d","consent":{"given_at":"2026-06-01T10:00:00Z","source":"overload"}}' % (i, i))
 PY
-curl -fsS -X POST -H 'content-type: application/x-ndjson' --data-binary "@$work/subs.ndjson" "http://$ops/v1/subscriptions" >/dev/null
+curl -fsS -X POST -H "Authorization: Bearer $(cat "$work/data/admin.key")" -H 'content-type: application/x-ndjson' \
+  --data-binary "@$work/subs.ndjson" "http://$ops/v1/subscriptions" >/dev/null
 flood overload.out "$out_rate" & echo $! >"$work/flood2.pid"
 run_phase outbound
 # Live still flows while the outbound consumer is paused.

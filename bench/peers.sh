@@ -50,9 +50,10 @@ run_herald2() {  # two instances on the first one's embedded Kafka, $1 subscribe
     --shards 2 --log-level warn >/dev/null 2>"$out/heraldd.log" & echo $! >"$out/herald.pid"
   wait_ready 127.0.0.1:18181
   local brokers
-  brokers=$(curl -fsS http://127.0.0.1:18181/v1/info | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
+  brokers=$(curl -fsS -H "Authorization: Bearer $(cat herald-data/admin.key)" http://127.0.0.1:18181/v1/info | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
   build/bin/heraldd --client-port 18190 --ops-port 18191 --client-host 127.0.0.1 --ops-host 127.0.0.1 \
-    --shards 2 --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id bench-b --log-level warn >/dev/null 2>"$out/heraldd-b.log" &
+    --shards 2 --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id bench-b --data-dir "$out/data-b" \
+    --log-level warn >/dev/null 2>"$out/heraldd-b.log" &
   echo $! >"$out/herald-b.pid"
   wait_ready 127.0.0.1:18191
   $lg --ops 127.0.0.1:18181 --port 18180,18190 --brokers "$brokers" --connections "$(( $1 * 2 ))" \

@@ -29,10 +29,11 @@ tools/gateway-standin --port 18782 --rate 2000 --pair-interval-s 0 >/dev/null & 
   --data-dir "$work/kafka-holder" --outbound-group-id soak-kafka-holder --log-level warn 2>/dev/null >/dev/null &
 echo $! >"$work/kafka.pid"
 until [ "$(curl -fsS "http://127.0.0.1:18791/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
-brokers=$(curl -fsS "http://127.0.0.1:18791/v1/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
+brokers=$(curl -fsS -H "Authorization: Bearer $(cat "$work/kafka-holder/admin.key")" "http://127.0.0.1:18791/v1/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kafka"]["bootstrap_servers"])')
 "$bin"/heraldd --client-host 127.0.0.1 --client-port 18780 --ops-host 127.0.0.1 --ops-port 18781 \
   --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id soak \
-  --data-dir "$work/data" --recipient-min-interval-ms 0 --webhook-rate 1000 --webhook-burst 1000 --log-level warn 2>"$work/heraldd.log" >/dev/null &
+  --data-dir "$work/data" --recipient-min-interval-ms 0 --webhook-rate 1000 --webhook-burst 1000 \
+  --outbound-allowed-networks 127.0.0.0/8 --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
 until [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 
@@ -41,7 +42,8 @@ python3 - >"$work/subs.ndjson" <<'PY'
 for i in range(20):
     print('{"recipient_id":"soak%d","audiences":["soak.ticker"],"channel":"webhook","address":"http://127.0.0.1:18782/webhook/soak%d","consent":{"given_at":"2026-06-01T10:00:00Z","source":"soak"}}' % (i, i))
 PY
-curl -fsS -X POST -H 'content-type: application/x-ndjson' --data-binary "@$work/subs.ndjson" "http://$ops/v1/subscriptions" >/dev/null
+curl -fsS -X POST -H "Authorization: Bearer $(cat "$work/data/admin.key")" -H 'content-type: application/x-ndjson' \
+  --data-binary "@$work/subs.ndjson" "http://$ops/v1/subscriptions" >/dev/null
 
 # Steady tickers: 10 per second to soak.ticker through kcat.
 ( i=0; while :; do

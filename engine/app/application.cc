@@ -122,8 +122,9 @@ base::result<void> application::start_kafka() {
         {cfg_.topic_announcements, cfg_.topic_subscriptions, cfg_.topic_receipts, cfg_.topic_dlq});
     if (!started)
         return base::failure(started.err());
+    // No stop of its own: it lives until the application is destroyed,
+    // after every Kafka client (declared after it) is gone.
     kafka_ = std::move(*started);
-    on_stop("embedded Kafka", [this] { kafka_.reset(); });
     HERALD_LOG_INFO("app", "embedded Kafka (librdkafka mock cluster) at ", kafka_->bootstrap_servers());
     return {};
 }

@@ -28,10 +28,13 @@ int main(int argc, char** argv) {
         return 2;
     }
     base::set_log_level(loaded->cfg.log_level);
-    HERALD_LOG_DEBUG(
-        "config", "effective configuration",
-        loaded->cfg.config_file.empty() ? std::string() : " (file " + loaded->cfg.config_file + ")", ":\n",
-        config::describe(loaded->cfg));
+    if (base::current_log_level() == base::log_level::debug) {
+        HERALD_LOG_DEBUG(
+            "config", "effective configuration",
+            loaded->cfg.config_file.empty() ? std::string() : " (file " + loaded->cfg.config_file + ")");
+        for (const auto& line : config::list(config::describe(loaded->cfg), '\n'))
+            HERALD_LOG_DEBUG("config", "  ", line);
+    }
     for (const auto& w : loaded->warnings) HERALD_LOG_WARN("config", w);
 
     app::application heraldd(loaded->cfg);

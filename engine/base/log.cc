@@ -67,7 +67,19 @@ void write_log_line(log_level level, std::string_view subsystem, std::string_vie
     std::string line;
     line.reserve(message.size() + 64);
     line.append(stamp).append(" ").append(level_name(level)).append(" [").append(subsystem).append("] ");
-    line.append(message).push_back('\n');
+    // Control characters are escaped: a value from outside (a header, a
+    // record key) must not forge log lines or terminal escapes.
+    for (const char c : message) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            static constexpr char hex[] = "0123456789abcdef";
+            line.append("\\x").push_back(hex[u >> 4]);
+            line.push_back(hex[u & 0xf]);
+        } else {
+            line.push_back(c);
+        }
+    }
+    line.push_back('\n');
     // One write(2) so lines from different threads never interleave.
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
 }

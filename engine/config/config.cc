@@ -487,11 +487,11 @@ base::result<void> load_file(config& c, const std::string& path) {
 
 }  // namespace
 
-std::vector<std::string> list(std::string_view value) {
+std::vector<std::string> list(std::string_view value, char separator) {
     std::vector<std::string> out;
     std::size_t pos = 0;
     while (pos <= value.size()) {
-        const std::size_t end = std::min(value.find(',', pos), value.size());
+        const std::size_t end = std::min(value.find(separator, pos), value.size());
         std::string item = trim(value.substr(pos, end - pos));
         if (!item.empty())
             out.push_back(std::move(item));

@@ -145,8 +145,9 @@ struct loaded {
 /// --help text generated from properties().
 [[nodiscard]] std::string usage(std::string_view program);
 
-/// Splits a comma-separated setting, trimming spaces and dropping empty items.
-[[nodiscard]] std::vector<std::string> list(std::string_view value);
+/// Splits a comma-separated setting (or lines, with '\n'), trimming spaces
+/// and dropping empty items.
+[[nodiscard]] std::vector<std::string> list(std::string_view value, char separator = ',');
 
 /// The effective config, one "key = value" per line.
 [[nodiscard]] std::string describe(const config& cfg);

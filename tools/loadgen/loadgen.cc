@@ -79,6 +79,8 @@ struct options {
     int server_pid = 0;
     bool json = false;
     std::string path;                     // subscribe target; default /v1/ws?audience=<audience>
+    std::string token;                    // live token, added to the target as &token= (JWT handshake cost)
+    std::string api_key;                  // ops API key for /v1/info
     std::string trigger = "kafka";        // or http-post:HOST:PORT/PATH, nats-pub:HOST:PORT/SUBJECT (peers)
     std::string nats_subject;             // subscribers speak NATS over WebSocket (nats-server peer)
     std::string server_name = "heraldd";  // process whose RSS is measured
@@ -117,6 +119,8 @@ bool read_all(int fd, void* data, std::size_t n) {
     return true;
 }
 
+std::string g_api_key;  // sent to the ops port
+
 std::string http_get(const std::string& hostport, const std::string& path) {
     const auto colon = hostport.rfind(':');
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -128,7 +132,9 @@ std::string http_get(const std::string& hostport, const std::string& path) {
         ::close(fd);
         return {};
     }
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const std::string req =
+        "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+        (g_api_key.empty() ? std::string() : "Authorization: Bearer " + g_api_key + "\r\n") + "\r\n";
     write_all(fd, req.data(), req.size());
     std::string out;
     char buf[4096];
@@ -137,6 +143,14 @@ std::string http_get(const std::string& hostport, const std::string& path) {
     ::close(fd);
     const auto body = out.find("\r\n\r\n");
     return body == std::string::npos ? std::string() : out.substr(body + 4);
+}
+
+std::string first_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return line;
 }
 
 std::string json_field(const std::string& json, const std::string& key) {
@@ -618,6 +632,10 @@ options parse(int argc, char** argv) {
             o.json = true;
         else if (a == "--path")
             o.path = next();
+        else if (a == "--token-file")
+            o.token = first_line(next());
+        else if (a == "--api-key-file")
+            o.api_key = first_line(next());
         else if (a == "--trigger")
             o.trigger = next();
         else if (a == "--nats-subject")
@@ -636,7 +654,7 @@ options parse(int argc, char** argv) {
                 "P[,P2..] "
                 "--brokers B]\n"
                 "       [--audience A] [--broadcasts B] [--idle-samples K] [--payload-bytes S] "
-                "[--release-delay-ms D] [--burst K]\n"
+                "[--release-delay-ms D] [--burst K] [--token-file F] [--api-key-file F]\n"
                 "       [--timeout-s T] [--source-ips S] [--server-pid PID] [--json]\n"
                 "       [--path /sub --trigger http-post:HOST:PORT/PATH --server-name NAME]   (peers)\n"
                 "       [--path / --nats-subject S --trigger nats-pub:HOST:PORT/S --server-name "
@@ -778,6 +796,16 @@ int main(int argc, char** argv) {
     const bool kafka = o.trigger == "kafka";
     if (o.path.empty())
         o.path = "/v1/ws?audience=" + o.audience;
+    if (!o.token.empty())
+        o.path += (o.path.find('?') == std::string::npos ? "?token=" : "&token=") + o.token;
+    // The ops key for /v1/info: --api-key-file, HERALD_API_KEY, else heraldd's generated one.
+    g_api_key = o.api_key;
+    if (g_api_key.empty() && std::getenv("HERALD_API_KEY") != nullptr)
+        g_api_key = std::getenv("HERALD_API_KEY");
+    if (g_api_key.empty()) {
+        const char* dir = std::getenv("HERALD_DATA_DIR");
+        g_api_key = first_line(std::string(dir != nullptr ? dir : "herald-data") + "/admin.key");
+    }
     // Announcements produced before heraldd's partition assignment would not be seen.
     for (int tries = 0; kafka && http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
         if (tries == 300)
