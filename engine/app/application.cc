@@ -93,8 +93,8 @@ void application::run_stops() {
 base::result<void> application::start() {
     HERALD_LOG_INFO("app", "heraldd ", HERALD_VERSION, " starting: ", cfg_.shards, " shard(s), instance ",
                     cfg_.instance_id);
-    for (auto step : {&application::start_kafka, &application::start_ops, &application::start_outbound,
-                      &application::start_live, &application::start_consumers}) {
+    for (auto step : {&application::load_credentials, &application::start_kafka, &application::start_ops,
+                      &application::start_outbound, &application::start_live, &application::start_consumers}) {
         if (auto ok = (this->*step)(); !ok) {
             run_stops();
             return ok;
@@ -158,9 +158,15 @@ std::shared_ptr<const security::admin_keys> application::admin_keys() const {
 }
 
 // The ops port first: /healthz answers while the registry loads, /readyz says why it is not ready yet.
-base::result<void> application::start_ops() {
+// Keys and token settings first: a keys file or JWT key that does not parse
+// stops start-up before anything runs (exit 2, like any bad setting).
+base::result<void> application::load_credentials() {
     if (auto loaded = load_admin_keys(); !loaded)
         return loaded;
+    return start_live_access();
+}
+
+base::result<void> application::start_ops() {
     routes_ = std::make_unique<ops::router>();
     add_authentication(
         *routes_, metrics_, [this] { return admin_keys(); }, cfg_.metrics_require_key);
@@ -296,8 +302,6 @@ base::result<void> application::start_live() {
                                                          cfg_.max_connects_per_ip_per_s, std::move(exempt));
     budget_.per_ip = per_ip_.get();
 
-    if (auto access = start_live_access(); !access)
-        return access;
     auto shard_opts = fanout::shard_options::from(cfg_);
     shard_opts.access = live_access_.get();
     std::vector<fanout::shard*> shards;

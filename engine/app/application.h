@@ -4,7 +4,7 @@
 // stops). Each step registers the stop of what it started right where it
 // starts it, so shutdown order is never a hand-kept list.
 //
-//   start():  kafka -> ops server -> outbound (registry, checkpoints,
+//   start():  credentials -> kafka -> ops server -> outbound (registry, checkpoints,
 //             receipts, gateways) -> live (shards, dispatcher) -> consumers
 //   wait_for_signal(): SIGTERM / SIGINT
 //   drain():  /readyz 503, stop consuming, let dispatched broadcasts finish,
@@ -79,6 +79,7 @@ class application {
 
   private:
     // The start-up steps, in order.
+    base::result<void> load_credentials();
     base::result<void> start_kafka();
     base::result<void> start_ops();
     base::result<void> start_outbound();

@@ -39,8 +39,11 @@ int main(int argc, char** argv) {
 
     app::application heraldd(loaded->cfg);
     if (auto started = heraldd.start(); !started) {
-        std::cerr << "heraldd: " << started.err().detail << "\n";
-        return 1;
+        // A setting that turned out wrong (a keys file, a JWT key) is a
+        // configuration error like any other: exit 2; anything else 1.
+        const bool config = started.err().code == std::errc::invalid_argument;
+        std::cerr << "heraldd: " << (config ? "config error: " : "") << started.err().detail << "\n";
+        return config ? 2 : 1;
     }
     heraldd.wait_for_signal();
     heraldd.drain();

@@ -169,7 +169,7 @@ void add_info_route(ops::router& routes, std::function<boost::json::object()> in
 void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
                          const security::address_guard& guard) {
     routes.add_blocking("POST", "/v1/subscriptions", ops::access::publish,
-                        [&feed, &guard](const http_request& req, const route_match& m) {
+                        [&feed, guard](const http_request& req, const route_match& m) {
                             return post_subscriptions(req, *m.who, feed, guard);
                         });
     routes.add("GET", "/v1/subscriptions/{recipient}", ops::access::read,

@@ -44,7 +44,7 @@ void add_authentication(ops::router& routes, metrics::registry& metrics,
 /// GET /v1/info: `info` builds the answer when asked.
 void add_info_route(ops::router& routes, std::function<boost::json::object()> info);
 
-/// `guard` refuses subscriptions whose webhook is a literal refused address.
+/// `guard` (copied) refuses subscriptions whose webhook is a literal refused address.
 void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
                          const security::address_guard& guard);
 

@@ -57,14 +57,11 @@ per_ip_limiter::verdict per_ip_limiter::admit(const security::ip_address& ip, ba
 void per_ip_limiter::release(const security::ip_address& ip) {
     std::lock_guard lock(mutex_);
     const auto it = by_ip_.find(ip.bytes);
-    if (it == by_ip_.end())
-        return;
-    if (it->second.open > 0)
+    if (it != by_ip_.end() && it->second.open > 0)
         --it->second.open;
-    // An address with nothing open is forgotten; its connect budget refills
-    // in a second anyway, so only a tight reconnect loop notices.
-    if (it->second.open == 0 && it->second.tokens >= connects_per_s_ - 1.0)
-        by_ip_.erase(it);
+    // An address with nothing open stays until its connect budget has
+    // refilled (admit() sweeps those), or a connect-and-close loop would
+    // start each round with a full budget.
 }
 
 std::size_t per_ip_limiter::tracked() const {

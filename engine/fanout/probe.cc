@@ -6,6 +6,7 @@ void probe::attach(channels::connection_budget& budget) {
     budget.accepted = accepted_;
     budget.rejected_limit = rejected_limit_;
     budget.rejected_fd = rejected_fd_;
+    budget.rejected_per_ip = rejected_per_ip_;
 }
 
 probe::probe(metrics::registry& reg, std::uint32_t shards) {
@@ -32,6 +33,7 @@ probe::probe(metrics::registry& reg, std::uint32_t shards) {
                          .Register(r);
     rejected_limit_ = &rejected.Add({{"reason", "max_connections"}});
     rejected_fd_ = &rejected.Add({{"reason", "out_of_descriptors"}});
+    rejected_per_ip_ = &rejected.Add({{"reason", "per_ip"}});
     auto& drops = prometheus::BuildCounter()
                       .Name("herald_drops_total")
                       .Help("Deliveries or broadcasts dropped on purpose, by reason")

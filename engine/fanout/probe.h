@@ -52,6 +52,7 @@ class probe {
     prometheus::Counter* accepted_;
     prometheus::Counter* rejected_limit_;
     prometheus::Counter* rejected_fd_;
+    prometheus::Counter* rejected_per_ip_;
     prometheus::Counter* drop_slow_consumer_;
     std::array<prometheus::Counter*, channels::close_reason_count> closes_{};
     prometheus::Counter* drop_expired_;

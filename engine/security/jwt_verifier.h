@@ -21,8 +21,7 @@
 
 namespace herald::security {
 
-/// Why a token was refused: the one-line reason a 401 carries and the
-/// label of herald_live_auth_failures_total.
+/// Why a token was refused: the one-line reason a 401 carries.
 enum class token_errc {
     malformed = 1,
     unsupported_algorithm,

@@ -149,8 +149,14 @@ listen_result listen(const url& base, const std::vector<std::string>& audiences,
                     ec = e;
                     done = true;
                 });
+                // Run until this read completes, not for the whole timeout:
+                // the stream's own timers keep the context busy, so
+                // run_for() would sit on a frame that has already arrived.
                 ioc.restart();
-                ioc.run_for(wait);
+                const auto deadline = std::chrono::steady_clock::now() + wait;
+                while (!done && std::chrono::steady_clock::now() < deadline &&
+                       ioc.run_one_until(deadline) != 0) {
+                }
                 if (!done) {
                     out.how = listen_result::timed_out;
                     return out;
