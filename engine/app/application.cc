@@ -93,8 +93,9 @@ void application::run_stops() {
 base::result<void> application::start() {
     HERALD_LOG_INFO("app", "heraldd ", HERALD_VERSION, " starting: ", cfg_.shards, " shard(s), instance ",
                     cfg_.instance_id);
-    for (auto step : {&application::load_credentials, &application::start_kafka, &application::start_ops,
-                      &application::start_outbound, &application::start_live, &application::start_consumers}) {
+    for (auto step :
+         {&application::load_credentials, &application::start_kafka, &application::start_ops,
+          &application::start_outbound, &application::start_live, &application::start_consumers}) {
         if (auto ok = (this->*step)(); !ok) {
             run_stops();
             return ok;

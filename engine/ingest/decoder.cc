@@ -63,8 +63,11 @@ std::string quoted(std::string_view s) {
     return "\"" + std::string(s.substr(0, 160)) + (s.size() > 160 ? "…\"" : "\"");
 }
 
-constexpr std::int64_t min_seconds = -62135596800;  // 0001-01-01T00:00:00Z
-constexpr std::int64_t max_seconds = 253402300799;  // 9999-12-31T23:59:59Z
+// Instants are handled as nanoseconds since 1970 in 64 bits, which reach
+// from 1677 to 2262: anything outside (protobuf allows years 1..9999) is
+// refused, never multiplied into an overflow.
+constexpr std::int64_t min_seconds = -9'000'000'000;  // 1684
+constexpr std::int64_t max_seconds = 9'000'000'000;   // 2255
 
 bool valid_timestamp(const google::protobuf::Timestamp& t) {
     return t.seconds() >= min_seconds && t.seconds() <= max_seconds && t.nanos() >= 0 &&
@@ -151,7 +154,7 @@ static base::result<void> validate_announcement(herald::v1::Announcement& a, con
     }
     for (const auto* field : {&a.created_at(), &a.deliver_at(), &a.expires_at()}) {
         if (!valid_timestamp(*field))
-            return fail(errc::bad_timestamp, "timestamp out of range");
+            return fail(errc::bad_timestamp, "timestamp out of range (years 1684..2255)");
     }
     if (a.has_created_at() && to_ns(a.created_at()) > now_wall_ns + lim.max_clock_skew_ns) {
         return fail(errc::bad_timestamp, "created_at lies further in the future than max_clock_skew");

@@ -43,7 +43,7 @@ address_class classify_v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::u
 std::optional<ip_address> ip_address::parse(std::string_view text) noexcept {
     if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
         text = text.substr(1, text.size() - 2);
-    if (text.empty() || text.size() > 45)
+    if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos)
         return std::nullopt;
     char buf[64];
     std::copy(text.begin(), text.end(), buf);

@@ -9,7 +9,10 @@
 
 #include <boost/json/parse.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <optional>
 
 #include "security/admin_keys.h"
 
@@ -260,13 +263,16 @@ base::result<token_claims> jwt_verifier::verify(std::string_view token, base::wa
     const auto* kid_value = header.as_object().if_contains("kid");
     const std::string kid =
         kid_value != nullptr && kid_value->is_string() ? std::string(kid_value->as_string()) : "";
+    // A key named by the token's kid first; else the first key of that
+    // algorithm that the kid does not rule out.
     const key* chosen = nullptr;
     for (const auto& k : keys_) {
-        if (k.alg == wanted && (k.kid.empty() || kid.empty() || k.kid == kid)) {
+        if (k.alg == wanted && !kid.empty() && k.kid == kid) {
             chosen = &k;
-            if (!k.kid.empty() && k.kid == kid)
-                break;  // an exact kid beats a key without one
+            break;
         }
+        if (chosen == nullptr && k.alg == wanted && (k.kid.empty() || kid.empty()))
+            chosen = &k;
     }
     if (chosen == nullptr)
         return refuse(token_errc::unknown_key, "no configured key for alg " + std::string(alg->as_string()) +
@@ -281,28 +287,6 @@ base::result<token_claims> jwt_verifier::verify(std::string_view token, base::wa
         return refuse(token_errc::bad_signature, "signature does not verify");
     if (jwt_get_alg(jwt.get()) != chosen->alg)
         return refuse(token_errc::unsupported_algorithm, "algorithm changed during verification");
-
-    const auto seconds_now = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    const auto leeway = options_.leeway.count();
-    errno = 0;
-    const long exp = jwt_get_grant_int(jwt.get(), "exp");
-    if (errno == ENOENT)
-        return refuse(token_errc::missing_expiry, "token has no exp claim");
-    if (exp + leeway <= seconds_now)
-        return refuse(token_errc::expired, "token expired");
-    errno = 0;
-    const long nbf = jwt_get_grant_int(jwt.get(), "nbf");
-    if (errno != ENOENT && nbf - leeway > seconds_now)
-        return refuse(token_errc::not_yet_valid, "token not valid yet (nbf)");
-    if (!options_.issuer.empty()) {
-        const char* iss = jwt_get_grant(jwt.get(), "iss");
-        if (iss == nullptr || options_.issuer != iss)
-            return refuse(token_errc::wrong_issuer, "token issuer is not the configured one");
-    }
-    token_claims claims;
-    claims.expires = base::wall_time(std::chrono::seconds(exp));
-    if (const char* sub = jwt_get_grant(jwt.get(), "sub"))
-        claims.subject = sub;
     const auto json_claim = [&](const char* name) -> boost::json::value {
         char* text = jwt_get_grants_json(jwt.get(), name);
         if (text == nullptr)
@@ -312,6 +296,55 @@ base::result<token_claims> jwt_verifier::verify(std::string_view token, base::wa
         std::free(text);
         return parse_ec ? boost::json::value() : v;
     };
+
+    const std::int64_t seconds_now =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    const std::int64_t leeway = options_.leeway.count();
+    // exp and nbf are NumericDates (RFC 7519): any JSON number, fractions
+    // included; read through JSON, not libjwt's integer getter (which
+    // reports a fraction as -1). Compared without arithmetic that could
+    // overflow on absurd values.
+    const auto numeric_date = [&](const char* name) -> std::optional<std::optional<std::int64_t>> {
+        const auto v = json_claim(name);
+        if (v.is_null())
+            return std::optional<std::int64_t>();  // absent
+        if (v.is_int64())
+            return std::optional<std::int64_t>(v.as_int64());
+        if (v.is_uint64())
+            return std::optional<std::int64_t>(std::numeric_limits<std::int64_t>::max());
+        if (v.is_double() && std::isfinite(v.as_double())) {
+            const double d = std::floor(v.as_double());
+            if (d >= 9.2e18)
+                return std::optional<std::int64_t>(std::numeric_limits<std::int64_t>::max());
+            if (d <= -9.2e18)
+                return std::optional<std::int64_t>(std::numeric_limits<std::int64_t>::min());
+            return std::optional<std::int64_t>(static_cast<std::int64_t>(d));
+        }
+        return std::nullopt;  // present, but not a number
+    };
+    const auto exp = numeric_date("exp");
+    if (!exp)
+        return refuse(token_errc::bad_claims, "exp claim is not a number");
+    if (!*exp)
+        return refuse(token_errc::missing_expiry, "token has no exp claim");
+    if (**exp <= seconds_now - leeway)
+        return refuse(token_errc::expired, "token expired");
+    const auto nbf = numeric_date("nbf");
+    if (!nbf)
+        return refuse(token_errc::bad_claims, "nbf claim is not a number");
+    if (*nbf && **nbf > seconds_now + leeway)
+        return refuse(token_errc::not_yet_valid, "token not valid yet (nbf)");
+    if (!options_.issuer.empty()) {
+        const char* iss = jwt_get_grant(jwt.get(), "iss");
+        if (iss == nullptr || options_.issuer != iss)
+            return refuse(token_errc::wrong_issuer, "token issuer is not the configured one");
+    }
+    token_claims claims;
+    // Nanoseconds since 1970 end in 2262: later expiries are "far ahead".
+    constexpr std::int64_t latest_expiry_s = 9'000'000'000;  // 2255
+    claims.expires = base::wall_time(std::chrono::seconds(std::min(**exp, latest_expiry_s)));
+    if (const char* sub = jwt_get_grant(jwt.get(), "sub"))
+        claims.subject = sub;
     if (!options_.audience.empty()) {
         const auto aud = json_claim("aud");
         bool found = aud.is_string() && aud.as_string() == options_.audience;

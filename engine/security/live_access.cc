@@ -1,6 +1,7 @@
 #include "security/live_access.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "security/admin_keys.h"
 #include "security/credentials.h"
@@ -33,8 +34,14 @@ bool live_access::origin_allowed(std::string_view origin, std::string_view host)
         return std::any_of(options_.allowed_origins.begin(), options_.allowed_origins.end(),
                            [&](const std::string& o) { return o == "*" || o == origin; });
     }
+    // Host names compare case-insensitively.
     const auto from = origin_host(origin);
-    return !from.empty() && from == host_name(host);
+    const auto to = host_name(host);
+    return !from.empty() && from.size() == to.size() &&
+           std::equal(from.begin(), from.end(), to.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) ==
+                      std::tolower(static_cast<unsigned char>(b));
+           });
 }
 
 admission live_access::admit(const handshake_request& req, base::wall_time now) const {

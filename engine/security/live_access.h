@@ -40,7 +40,8 @@ struct admission {
     std::string reason;
     std::string tenant = "default";
     base::wall_time expires{};  // the token's exp; epoch = no token, never
-    /// The token_errc name or "origin" / "audience" / "tenant": the label of a refusal.
+    /// What was refused: "origin", "tenant", "audience", "missing_token",
+    /// "expired" or "invalid_token".
     std::string_view refusal;
 };
 

@@ -72,6 +72,21 @@ TEST(Decoder, EachReasonIsReportedWithItsName) {
     EXPECT_EQ(make_error_code(errc::malformed_json).message(), "malformed_json");
 }
 
+TEST(Decoder, InstantsBeyondWhatNanosecondsHoldAreRefusedNotOverflowed) {
+    // Found by the fuzzer once UBSan stopped it: year 9723 is a valid
+    // protobuf Timestamp, but seconds * 1e9 overflowed before any check.
+    for (const char* at : {"9723-06-01T10:00:00Z", "2300-01-01T00:00:00Z", "1500-01-01T00:00:00Z"}) {
+        for (const char* field : {"created_at", "deliver_at", "expires_at"}) {
+            const std::string record =
+                std::string(R"({"id":"a","audience":"x","text":"t",")") + field + R"(":")" + at + R"("})";
+            const auto r = json(record);
+            ASSERT_FALSE(r) << record;
+            EXPECT_EQ(reason(r), errc::bad_timestamp) << record;
+        }
+    }
+    EXPECT_TRUE(json(R"({"id":"a","audience":"x","text":"t","expires_at":"2250-01-01T00:00:00Z"})"));
+}
+
 TEST(Decoder, GarbageBinaryIsMalformedProtobuf) {
     auto r = decode_announcement(std::string("\xff\xff\xff\xff\x0f", 5), false, {}, now);
     ASSERT_FALSE(r);
