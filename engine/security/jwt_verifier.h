@@ -8,12 +8,19 @@
 // and HS256-signed-with-the-RSA-public-key (algorithm confusion) are
 // refused. Claims: `exp` required, `nbf` honoured, optional `iss` / `aud`
 // checks, `tenant` (default "default"), `audiences` (names or `prefix*`).
+// A verified token is remembered (by its SHA-256, bounded) until it
+// expires, so a client reconnecting with the same token costs a hash.
 #pragma once
 
+#include <array>
+#include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -73,11 +80,28 @@ class jwt_verifier {
     /// The claims of a valid token at `now`, or why it is not valid.
     [[nodiscard]] base::result<token_claims> verify(std::string_view token, base::wall_time now) const;
 
+    /// Verified tokens remembered (by SHA-256) until they expire.
+    static constexpr std::size_t cache_capacity = 16384;
+
   private:
     struct key;
+    using cache_key = std::array<unsigned char, 32>;
+    struct cache_hash {
+        std::size_t operator()(const cache_key& k) const noexcept {
+            std::size_t h;
+            std::memcpy(&h, k.data(), sizeof h);
+            return h;
+        }
+    };
     jwt_verifier() = default;
+    [[nodiscard]] base::result<token_claims> verify_uncached(std::string_view token,
+                                                             base::wall_time now) const;
+
     jwt_options options_;
     std::vector<key> keys_;
+    mutable std::mutex cache_mutex_;
+    mutable std::unordered_map<cache_key, token_claims, cache_hash> cache_;
+    mutable std::deque<cache_key> cache_order_;
 };
 
 }  // namespace herald::security

@@ -537,3 +537,24 @@ TEST(JwtClaims, AudiencesMustBeStrings) {
 
 }  // namespace
 }  // namespace herald::security
+
+namespace herald::security {
+namespace {
+
+TEST(JwtCache, ARememberedTokenStillExpiresAndAnotherTokenIsStillChecked) {
+    // Verified tokens are remembered; that must neither outlive their exp
+    // nor let a different token (same claims, other signature) through.
+    const auto v = hs_verifier();
+    ASSERT_TRUE(v);
+    const std::string token = hs("{" + exp_in(60) + "}");
+    EXPECT_EQ(refusal(*v, token), std::nullopt);
+    EXPECT_EQ(refusal(*v, token), std::nullopt);  // from the cache
+    EXPECT_EQ(refusal(*v, token, at(now_s + 120)), token_errc::expired);
+    std::string forged = token;
+    char& c = forged[forged.size() - 10];  // inside the signature, all of its bits count
+    c = c == 'A' ? 'B' : 'A';
+    EXPECT_EQ(refusal(*v, forged), token_errc::bad_signature);
+}
+
+}  // namespace
+}  // namespace herald::security

@@ -79,7 +79,8 @@ struct options {
     int server_pid = 0;
     bool json = false;
     std::string path;                     // subscribe target; default /v1/ws?audience=<audience>
-    std::string token;                    // live token, added to the target as &token= (JWT handshake cost)
+    std::vector<std::string> tokens;      // live tokens (one per line of --token-file), sent as &token=;
+                                          // with several, --churn uses a different one per connection
     std::string api_key;                  // ops API key for /v1/info
     std::string trigger = "kafka";        // or http-post:HOST:PORT/PATH, nats-pub:HOST:PORT/SUBJECT (peers)
     std::string nats_subject;             // subscribers speak NATS over WebSocket (nats-server peer)
@@ -632,8 +633,14 @@ options parse(int argc, char** argv) {
             o.json = true;
         else if (a == "--path")
             o.path = next();
-        else if (a == "--token-file")
-            o.token = first_line(next());
+        else if (a == "--token-file") {
+            std::ifstream in(next());
+            for (std::string line; std::getline(in, line);)
+                if (!line.empty())
+                    o.tokens.push_back(line);
+            if (o.tokens.empty())
+                die("--token-file: no token in the file");
+        }
         else if (a == "--api-key-file")
             o.api_key = first_line(next());
         else if (a == "--trigger")
@@ -678,13 +685,24 @@ int run_churn(const options& o) {
     server.sin_family = AF_INET;
     server.sin_port = htons(static_cast<std::uint16_t>(o.port));
     ::inet_pton(AF_INET, o.host.c_str(), &server.sin_addr);
-    const std::string request =
-        "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host +
-        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    // One request per token when there are several (each connection a new
+    // client, so nothing verified before can be remembered), else one.
+    std::vector<std::string> requests;
+    const std::string sep = o.path.find('?') == std::string::npos ? "?token=" : "&token=";
+    const auto request_for = [&](const std::string& target) {
+        return "GET " + target + " HTTP/1.1\r\nHost: " + o.host +
+               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    };
+    if (o.tokens.size() > 1) {
+        for (const auto& t : o.tokens) requests.push_back(request_for(o.path + sep + t));
+    } else {
+        requests.push_back(request_for(o.path));
+    }
     struct conn {
         int fd = -1;
         bool sent = false;
+        const std::string* request = nullptr;
         std::string got;
     };
     const int ep = ::epoll_create1(EPOLL_CLOEXEC);
@@ -697,6 +715,7 @@ int run_churn(const options& o) {
     const auto open_one = [&](std::size_t slot) {
         conn& c = conns[slot];
         c = conn{};
+        c.request = &requests[started % requests.size()];
         c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (loopback && o.source_ips > 0) {
             sockaddr_in src{};
@@ -744,8 +763,8 @@ int run_churn(const options& o) {
                 continue;
             }
             if (!c.sent && (events[i].events & EPOLLOUT) != 0) {
-                c.sent = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                         static_cast<ssize_t>(request.size());
+                c.sent = ::send(c.fd, c.request->data(), c.request->size(), MSG_NOSIGNAL) ==
+                         static_cast<ssize_t>(c.request->size());
                 epoll_event ev{};
                 ev.events = EPOLLIN;
                 ev.data.u64 = slot;
@@ -796,9 +815,17 @@ int main(int argc, char** argv) {
     const bool kafka = o.trigger == "kafka";
     if (o.path.empty())
         o.path = "/v1/ws?audience=" + o.audience;
-    if (!o.token.empty())
-        o.path += (o.path.find('?') == std::string::npos ? "?token=" : "&token=") + o.token;
-    // The ops key for /v1/info: --api-key-file, HERALD_API_KEY, else heraldd's generated one.
+    const char* token_sep = o.path.find('?') == std::string::npos ? "?token=" : "&token=";
+    if (o.tokens.size() == 1)
+        o.path += token_sep + o.tokens.front();
+    // Announcements produced before heraldd's partition assignment would not be seen.
+    for (int tries = 0; kafka && http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
+        if (tries == 300)
+            die("heraldd at " + o.ops + " did not become ready");
+        usleep(100'000);
+    }
+    // The ops key for /v1/info: --api-key-file, HERALD_API_KEY, else the one
+    // heraldd generated (read now: a fresh heraldd writes it at start).
     g_api_key = o.api_key;
     if (g_api_key.empty() && std::getenv("HERALD_API_KEY") != nullptr)
         g_api_key = std::getenv("HERALD_API_KEY");
@@ -806,16 +833,13 @@ int main(int argc, char** argv) {
         const char* dir = std::getenv("HERALD_DATA_DIR");
         g_api_key = first_line(std::string(dir != nullptr ? dir : "herald-data") + "/admin.key");
     }
-    // Announcements produced before heraldd's partition assignment would not be seen.
-    for (int tries = 0; kafka && http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
-        if (tries == 300)
-            die("heraldd at " + o.ops + " did not become ready");
-        usleep(100'000);
-    }
     if (kafka && (o.port == 0 || o.brokers.empty())) {
         const std::string info = http_get(o.ops, "/v1/info");
         if (info.empty())
             die("cannot read /v1/info from " + o.ops + " (is heraldd running? or pass --port and --brokers)");
+        if (json_field(info, "client_port").empty())
+            die("/v1/info from " + o.ops + " answered " + info.substr(0, 200) +
+                " (an ops API key: --api-key-file, HERALD_API_KEY or HERALD_DATA_DIR)");
         if (o.port == 0)
             o.port = std::stoi(json_field(info, "client_port"));
         if (o.brokers.empty())
