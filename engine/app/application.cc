@@ -103,9 +103,9 @@ base::result<void> application::start() {
     }
     // One machine-readable line on stdout: tests, tools/run and people read it.
     std::printf("heraldd listening client=%s:%u ops=%s:%u brokers=%s\n", cfg_.client_host.c_str(),
-                client_port_, cfg_.ops_host.c_str(), ops_port_, kafka_->bootstrap_servers().c_str());
+                client_port_.load(), cfg_.ops_host.c_str(), ops_port_, kafka_->bootstrap_servers().c_str());
     std::fflush(stdout);
-    HERALD_LOG_INFO("app", "live clients: ws://", cfg_.client_host, ":", client_port_,
+    HERALD_LOG_INFO("app", "live clients: ws://", cfg_.client_host, ":", client_port_.load(),
                     "/v1/ws?audience=...  sse: /v1/sse");
     HERALD_LOG_INFO("app", "ops: http://", cfg_.ops_host, ":", ops_port_,
                     "/metrics /healthz /readyz /v1/info");
@@ -171,12 +171,22 @@ base::result<void> application::start_ops() {
     routes_ = std::make_unique<ops::router>();
     add_authentication(
         *routes_, metrics_, [this] { return admin_keys(); }, cfg_.metrics_require_key);
+    // Draining: what would wait on Kafka or the registry is refused at once,
+    // so no request holds the drain up (the feed stops before the ops server).
+    routes_->use([this](const ops::http_request&, ops::route_match& m) -> std::optional<ops::http_response> {
+        if (m.blocking && draining_.load()) {
+            auto out = ops::http_response::error(503, "heraldd is shutting down");
+            out.headers.emplace_back("Retry-After", "5");
+            return out;
+        }
+        return std::nullopt;
+    });
     add_health_routes(*routes_, metrics_, [this] { return not_ready(); });
     add_info_route(*routes_, [this] {
         return boost::json::object{{"version", HERALD_VERSION},
                                    {"instance_id", cfg_.instance_id},
                                    {"shards", cfg_.shards},
-                                   {"client_port", client_port_},
+                                   {"client_port", client_port_.load()},
                                    {"ops_port", ops_port_},
                                    {"ready", not_ready().empty()},
                                    {"kafka",
@@ -379,15 +389,18 @@ base::result<void> application::start_consumers() {
     if (!started)
         return base::failure(started.err());
     on_stop("live consumer", [this] { live_consumer_->finish(kafka_grace()); });
+    consumers_started_.store(true);
     return {};
 }
 
 std::string application::not_ready() const {
     if (draining_.load())
         return "shutting down";
-    if (!live_consumer_ || !live_consumer_->ready())
+    if (!consumers_started_.load())
+        return "starting";
+    if (!live_consumer_->ready())
         return "waiting for the Kafka partition assignment (live)";
-    if (!outbound_consumer_ || !outbound_consumer_->ready())
+    if (!outbound_consumer_->ready())
         return "waiting for the Kafka partition assignment (outbound)";
     return {};
 }

@@ -129,13 +129,14 @@ class application {
     channels::connection_budget budget_;
     std::vector<std::unique_ptr<fanout::shard>> shards_;
     std::unique_ptr<fanout::dispatcher> dispatcher_;
-    std::uint16_t client_port_ = 0;
+    std::atomic<std::uint16_t> client_port_{0};  // read by /v1/info during start-up
 
     std::unique_ptr<ingest::probe> live_probe_;
     std::unique_ptr<ingest::probe> outbound_probe_;
     std::unique_ptr<ingest::announcement_consumer> live_consumer_;
     std::unique_ptr<ingest::announcement_consumer> outbound_consumer_;
-    model::audience_sequencer outbound_seq_;  // outbound consumer thread only
+    model::audience_sequencer outbound_seq_;      // outbound consumer thread only
+    std::atomic<bool> consumers_started_{false};  // both consumers exist (for /readyz)
 };
 
 }  // namespace herald::app

@@ -172,17 +172,18 @@ void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
                         [&feed, guard](const http_request& req, const route_match& m) {
                             return post_subscriptions(req, *m.who, feed, guard);
                         });
-    routes.add("GET", "/v1/subscriptions/{recipient}", ops::access::read,
-               [&feed](const http_request& req, const route_match& m) {
-                   auto ref = subscriber_of(req, m);
-                   if (auto* refused = std::get_if<http_response>(&ref))
-                       return std::move(*refused);
-                   const auto& [tenant, id] = std::get<subscriber_ref>(ref);
-                   auto s = feed.get(tenant, id);
-                   if (!s)
-                       return http_response::error(404, "unknown recipient " + id);
-                   return http_response::json(200, subscription_json(*s));
-               });
+    // A read too: it waits for the store, which the feed holds across its transactions.
+    routes.add_blocking("GET", "/v1/subscriptions/{recipient}", ops::access::read,
+                        [&feed](const http_request& req, const route_match& m) {
+                            auto ref = subscriber_of(req, m);
+                            if (auto* refused = std::get_if<http_response>(&ref))
+                                return std::move(*refused);
+                            const auto& [tenant, id] = std::get<subscriber_ref>(ref);
+                            auto s = feed.get(tenant, id);
+                            if (!s)
+                                return http_response::error(404, "unknown recipient " + id);
+                            return http_response::json(200, subscription_json(*s));
+                        });
     routes.add_blocking("DELETE", "/v1/subscriptions/{recipient}", ops::access::publish,
                         [&feed](const http_request& req, const route_match& m) {
                             auto ref = subscriber_of(req, m);

@@ -119,6 +119,20 @@ void client_listener::accept_next() {
                     }
                 }
             }
+            if (c.refuse_status != 0) {
+                // A refused connection takes no slot from well-behaved
+                // clients: it is answered from a small pool of its own, or,
+                // when that is full (a flood), closed at once.
+                budget_.open.fetch_sub(1, std::memory_order_relaxed);
+                if (budget_.refusing.fetch_add(1, std::memory_order_relaxed) >=
+                    connection_budget::max_refusing) {
+                    budget_.refusing.fetch_sub(1, std::memory_order_relaxed);
+                    boost::system::error_code ignored;
+                    c.socket.close(ignored);
+                    accept_next();
+                    return;
+                }
+            }
             on_accept_(std::move(c));
         }
         accept_next();

@@ -33,6 +33,11 @@ struct connection_budget {
     std::uint32_t max = 0;
     /// Per-address limits (nullptr: none).
     per_ip_limiter* per_ip = nullptr;
+    /// Connections refused by the per-address limits that are still being
+    /// answered 429 (they hold no slot of `open`): at most max_refusing, each
+    /// for at most a second; beyond that a refused connection is just closed.
+    std::atomic<std::uint32_t> refusing{0};
+    static constexpr std::uint32_t max_refusing = 256;
     prometheus::Counter* accepted = nullptr;
     prometheus::Counter* rejected_limit = nullptr;
     prometheus::Counter* rejected_fd = nullptr;
@@ -41,7 +46,8 @@ struct connection_budget {
 
 /// A connection the acceptor took: the socket, the address the per-IP
 /// limiter counted (release it at close), or the status its handshake must
-/// be refused with (429: over a per-IP limit).
+/// be refused with (429: over a per-IP limit; then it counts in
+/// connection_budget::refusing, not in open).
 struct accepted_connection {
     boost::asio::ip::tcp::socket socket;
     std::optional<security::ip_address> counted_ip;

@@ -581,7 +581,9 @@ void live_session::tick(std::int64_t now_mono_ns, base::wall_time now_wall) {
     const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
         case state::handshake:
-            if (now_mono_ns - accepted_mono_ns_ > env_.limits.handshake_timeout.count()) {
+            // A connection being refused gets a second to send its request.
+            if (now_mono_ns - accepted_mono_ns_ >
+                (refuse_status_ != 0 ? std::int64_t{1'000'000'000} : env_.limits.handshake_timeout.count())) {
                 respond_and_close(408, "Request Timeout", "request not received in time\n");
             }
             break;

@@ -135,6 +135,9 @@ class live_session : public std::enable_shared_from_this<live_session> {
     /// dead-peer detection, token expiry. The times are the shard's readings.
     void tick(std::int64_t now_mono_ns, base::wall_time now_wall);
 
+    /// Whether this connection is only being answered 429 (per-IP limits).
+    [[nodiscard]] bool refused() const noexcept { return refuse_status_ != 0; }
+
     /// The address the per-IP limiter counted for this connection, if any.
     [[nodiscard]] const std::optional<security::ip_address>& counted_ip() const noexcept {
         return counted_ip_;

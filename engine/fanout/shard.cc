@@ -200,7 +200,7 @@ void shard::recover(channels::live_session& s, const std::string& scope, const s
 }
 
 void shard::on_session_closed(channels::live_session& s) {
-    budget_.open.fetch_sub(1, std::memory_order_relaxed);
+    (s.refused() ? budget_.refusing : budget_.open).fetch_sub(1, std::memory_order_relaxed);
     if (s.counted_ip() && budget_.per_ip != nullptr)
         budget_.per_ip->release(*s.counted_ip());
     // Deferred: this may run inside a release loop that is walking the very

@@ -564,7 +564,8 @@ bool announcement_consumer::commit(bool synchronous) {
         parts.push_back(RdKafka::TopicPartition::create(options_.topic, partition, position));
     }
     const RdKafka::ErrorCode err = synchronous ? consumer_->commitSync(parts) : consumer_->commitAsync(parts);
-    if (!synchronous && err == RdKafka::ERR_NO_ERROR)
+    // offset_commit_cb answers synchronous commits too.
+    if (err == RdKafka::ERR_NO_ERROR)
         ++commits_sent_;
     if (synchronous) {
         if (err == RdKafka::ERR_NO_ERROR) {
@@ -607,6 +608,9 @@ void announcement_consumer::finish(std::chrono::milliseconds deadline) {
         return;
     const auto until = std::chrono::steady_clock::now() + deadline;
     loop_.run_and_wait([this, until] {
+        // From here a revocation commits nothing itself: that could wait for
+        // an unreachable coordinator without bound.
+        closing_ = true;
         // What the shards finished (and dead letters Kafka acknowledged) up
         // to now, committed; waiting at most until `until` for the answer.
         if (dlq_->outq_len() > 0)
@@ -628,7 +632,6 @@ void announcement_consumer::finish(std::chrono::milliseconds deadline) {
                             "Kafka did not answer the final commit in time; the records "
                             "since the last commit will be consumed again");
         // Leaving the group is bounded by librdkafka (about session.timeout.ms).
-        closing_ = true;
         consumer_->close();
         closed_ = true;
         assigned_.store(false, std::memory_order_release);

@@ -101,18 +101,31 @@ const std::string& route_match::param(std::string_view name) const {
 void router::add(std::string method, std::string pattern, ops::access who, handler h) {
     route r{std::move(method), std::move(pattern), {}, who, std::move(h)};
     for (const auto segment : split_path(r.pattern)) r.segments.emplace_back(segment);
-    routes_.push_back(std::move(r));
+    std::lock_guard lock(mutex_);
+    auto table = std::make_shared<std::vector<route>>(*routes_);
+    table->push_back(std::move(r));
+    routes_ = std::move(table);
 }
 
 void router::add_blocking(std::string method, std::string pattern, ops::access who, handler h) {
-    add(std::move(method), std::move(pattern), who, std::move(h));
-    routes_.back().blocking = true;
+    route r{std::move(method), std::move(pattern), {}, who, std::move(h)};
+    r.blocking = true;
+    for (const auto segment : split_path(r.pattern)) r.segments.emplace_back(segment);
+    std::lock_guard lock(mutex_);
+    auto table = std::make_shared<std::vector<route>>(*routes_);
+    table->push_back(std::move(r));
+    routes_ = std::move(table);
+}
+
+std::shared_ptr<const std::vector<router::route>> router::routes() const {
+    std::lock_guard lock(mutex_);
+    return routes_;
 }
 
 bool router::blocking(const http_request& req) const {
     const std::vector<std::string_view> path = split_path(req.path);
     route_match m;
-    for (const route& r : routes_) {
+    for (const route& r : *routes()) {
         if (r.method == req.method && match(r, path, m))
             return r.blocking;
     }
@@ -146,7 +159,8 @@ http_response router::handle(const http_request& req) const {
         req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method);
     std::vector<std::string> allowed;  // methods the path has
     route_match m;
-    for (const route& r : routes_) {
+    const auto table = routes();
+    for (const route& r : *table) {
         if (!match(r, path, m))
             continue;
         if (r.method != method) {
@@ -157,6 +171,7 @@ http_response router::handle(const http_request& req) const {
         m.method = r.method;
         m.pattern = r.pattern;
         m.access = r.who;
+        m.blocking = r.blocking;
         try {
             for (const auto& mw : middleware_) {
                 if (auto answer = mw(req, m))

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,8 @@ struct route_match {
     std::vector<std::pair<std::string, std::string>> params;  // placeholder -> decoded segment
     /// Set by the authentication middleware; nullopt on open routes.
     std::optional<ops::caller> who;
+    /// The route was added with add_blocking (it may wait on Kafka).
+    bool blocking = false;
 
     /// The decoded segment of placeholder `name` ("" if there is none).
     [[nodiscard]] const std::string& param(std::string_view name) const;
@@ -47,9 +51,12 @@ class router {
     /// fill in `who` for the handler.
     using middleware = std::function<std::optional<http_response>(const http_request&, route_match&)>;
 
-    /// Adds a route. Later routes never shadow earlier ones with the same pattern and method.
+    /// Adds a route. Later routes never shadow earlier ones with the same
+    /// pattern and method. Safe while requests are being handled (the table
+    /// is copied and swapped), so routes may come as their subsystems start.
     void add(std::string method, std::string pattern, ops::access who, handler h);
     /// Adds a middleware; they run in the order added, before the handler.
+    /// Before the first request only.
     void use(middleware m);
 
     /// Routes one request. Exceptions from handlers become 500 (logged).
@@ -73,7 +80,10 @@ class router {
     [[nodiscard]] static bool match(const route& r, const std::vector<std::string_view>& path,
                                     route_match& out);
 
-    std::vector<route> routes_;
+    [[nodiscard]] std::shared_ptr<const std::vector<route>> routes() const;
+
+    mutable std::mutex mutex_;
+    std::shared_ptr<const std::vector<route>> routes_ = std::make_shared<const std::vector<route>>();
     std::vector<middleware> middleware_;
 };
 

@@ -217,6 +217,19 @@ void checkpoints::forget(const std::string& subscriber_key) {
     statement q(db_, "DELETE FROM finished WHERE recipient_id = ?1");
     q.text(1, subscriber_key);
     (void)q.step_done();
+    // Rows from before subscribers were tenant/recipient name the bare id,
+    // under broadcasts of the subscriber's tenant.
+    const auto slash = subscriber_key.find('/');
+    if (slash != std::string::npos) {
+        const std::string bare_id = subscriber_key.substr(slash + 1);
+        const std::string prefix = subscriber_key.substr(0, slash) + '\x1f';
+        statement bare(db_,
+                       "DELETE FROM finished WHERE recipient_id = ?1 AND substr(broadcast_id, 1, ?3) = ?2");
+        bare.text(1, bare_id);
+        bare.text(2, prefix);
+        sqlite3_bind_int(bare.s, 3, static_cast<int>(slash + 1));
+        (void)bare.step_done();
+    }
     (void)exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 

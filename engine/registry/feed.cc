@@ -182,6 +182,12 @@ base::result<std::size_t> subscription_feed::start() {
 }
 
 void subscription_feed::stop() {
+    {
+        // Writers waiting for their change to be applied give up now.
+        std::lock_guard lock(applied_mutex_);
+        stopping_ = true;
+    }
+    applied_cv_.notify_all();
     loop_.stop();
     if (producer_)
         producer_->flush(2000);
@@ -218,7 +224,19 @@ void subscription_feed::step() {
                                 "invalid_recipient_id: a tombstone's key must be tenant/recipient_id");
                     continue;
                 }
-                batch.push_back({subscriber_key(who->tenant, who->recipient_id), std::nullopt});
+                if (key.find('/') != std::string::npos) {
+                    batch.push_back({key, std::nullopt});
+                    continue;
+                }
+                // A bare recipient id, as written before subscribers were
+                // keyed by tenant: it erased that id everywhere, and still does.
+                std::vector<std::string> tenants;
+                {
+                    std::lock_guard lock(store_mutex_);
+                    tenants = store_.tenants_of(who->recipient_id);
+                }
+                for (const auto& tenant : tenants)
+                    batch.push_back({subscriber_key(tenant, who->recipient_id), std::nullopt});
                 continue;
             }
             const std::string value(static_cast<const char*>(m->payload()), m->len());
@@ -227,9 +245,10 @@ void subscription_feed::step() {
                 dead_letter(key, value, s.err().code.message() + ": " + s.err().detail);
                 continue;
             }
-            // The key is tenant/recipient_id (a bare recipient_id is the default tenant's).
+            // The key is tenant/recipient_id; a bare recipient_id is a record
+            // written before subscribers were keyed by tenant (any tenant).
             const std::string expected = subscriber_key(*s);
-            if (!key.empty() && key != expected && !(s->tenant() == "default" && key == s->recipient_id())) {
+            if (!key.empty() && key != expected && key != s->recipient_id()) {
                 dead_letter(key, value, "invalid_field: record key is not tenant/recipient_id of its value");
                 continue;
             }
@@ -331,6 +350,8 @@ base::result<void> subscription_feed::publish(const std::vector<change>& changes
             }
             if (std::chrono::steady_clock::now() > deadline)
                 return fail("Kafka did not acknowledge the changes to " + options_.topic + " in time");
+            if (stopped())
+                return fail("heraldd is shutting down");
             producer_->poll(5);
         }
         if (w->err != RdKafka::ERR_NO_ERROR)
@@ -339,6 +360,8 @@ base::result<void> subscription_feed::publish(const std::vector<change>& changes
     }
     std::unique_lock lock(applied_mutex_);
     const bool applied = applied_cv_.wait_until(lock, deadline, [&] {
+        if (stopping_)
+            return true;
         for (const auto& [p, o] : last) {
             const auto it = applied_.find(p);
             if (it == applied_.end() || it->second <= o)
@@ -346,6 +369,8 @@ base::result<void> subscription_feed::publish(const std::vector<change>& changes
         }
         return true;
     });
+    if (stopping_)
+        return fail("the changes were written to " + options_.topic + ", but heraldd is shutting down");
     if (!applied)
         return fail("the changes were written to " + options_.topic + " but not applied here in time");
     return {};

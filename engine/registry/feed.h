@@ -107,6 +107,11 @@ class subscription_feed {
     std::mutex applied_mutex_;
     std::condition_variable applied_cv_;
     std::map<std::int32_t, std::int64_t> applied_;  // next offset per partition
+    bool stopping_ = false;                         // applied_mutex_ held
+    [[nodiscard]] bool stopped() {
+        std::lock_guard lock(applied_mutex_);
+        return stopping_;
+    }
 
     prometheus::Counter* applied_total_;
     prometheus::Counter* erased_total_;

@@ -88,10 +88,14 @@ base::result<void> store::migrate_global_ids() {
                        "INSERT OR REPLACE INTO subscribers (tenant, recipient_id, body) VALUES (?1, ?2, ?3)",
                        -1, &insert, nullptr);
     std::size_t moved = 0;
-    while (sqlite3_step(probe) == SQLITE_ROW) {
+    bool ok = insert != nullptr;
+    int step = SQLITE_ROW;
+    while (ok && (step = sqlite3_step(probe)) == SQLITE_ROW) {
         herald::v1::Subscription sub;
-        if (!sub.ParseFromArray(sqlite3_column_blob(probe, 1), sqlite3_column_bytes(probe, 1)))
-            continue;
+        if (!sub.ParseFromArray(sqlite3_column_blob(probe, 1), sqlite3_column_bytes(probe, 1))) {
+            ok = false;  // nothing is dropped silently: the old table stays, start-up stops
+            break;
+        }
         const std::string tenant = sub.tenant().empty() ? "default" : sub.tenant();
         sqlite3_reset(insert);
         sqlite3_bind_text(insert, 1, tenant.data(), static_cast<int>(tenant.size()), SQLITE_TRANSIENT);
@@ -99,11 +103,17 @@ base::result<void> store::migrate_global_ids() {
                           SQLITE_TRANSIENT);
         sqlite3_bind_blob(insert, 3, sqlite3_column_blob(probe, 1), sqlite3_column_bytes(probe, 1),
                           SQLITE_TRANSIENT);
-        if (sqlite3_step(insert) == SQLITE_DONE)
-            ++moved;
+        ok = sqlite3_step(insert) == SQLITE_DONE;
+        moved += ok ? 1 : 0;
     }
+    ok = ok && step == SQLITE_DONE;
     sqlite3_finalize(insert);
     sqlite3_finalize(probe);
+    if (!ok) {
+        auto failure = fail("moving subscriptions to per-tenant keys");
+        (void)exec("ROLLBACK");
+        return failure;
+    }
     if (auto r = exec("DROP TABLE subscriptions"); !r) {
         (void)exec("ROLLBACK");
         return r;
@@ -166,6 +176,19 @@ base::result<void> store::set_feed_offset(std::int32_t partition, std::int64_t n
         return fail("feed offset");
     }
     return {};
+}
+
+std::vector<std::string> store::tenants_of(const std::string& recipient_id) {
+    std::vector<std::string> out;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT tenant FROM subscribers WHERE recipient_id = ?1", -1, &q, nullptr) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(q, 1, recipient_id.data(), static_cast<int>(recipient_id.size()), SQLITE_STATIC);
+        while (sqlite3_step(q) == SQLITE_ROW)
+            out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+    }
+    sqlite3_finalize(q);
+    return out;
 }
 
 std::optional<herald::v1::Subscription> store::get(const std::string& tenant,

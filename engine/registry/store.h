@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "herald/v1/subscription.pb.h"
@@ -49,6 +50,8 @@ class store {
     base::result<void> set_feed_offset(std::int32_t partition, std::int64_t next_offset);
 
     [[nodiscard]] std::map<std::int32_t, std::int64_t> feed_offsets();
+    /// The tenants that have a subscriber with this recipient id.
+    [[nodiscard]] std::vector<std::string> tenants_of(const std::string& recipient_id);
     /// One subscriber's subscription.
     [[nodiscard]] std::optional<herald::v1::Subscription> get(const std::string& tenant,
                                                               const std::string& recipient_id);

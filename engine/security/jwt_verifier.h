@@ -77,6 +77,9 @@ class jwt_verifier {
     jwt_verifier(const jwt_verifier&) = delete;
     jwt_verifier& operator=(const jwt_verifier&) = delete;
 
+    /// The clock difference tolerated for exp and nbf.
+    [[nodiscard]] std::chrono::seconds leeway() const noexcept { return options_.leeway; }
+
     /// The claims of a valid token at `now`, or why it is not valid.
     [[nodiscard]] base::result<token_claims> verify(std::string_view token, base::wall_time now) const;
 

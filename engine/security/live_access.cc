@@ -63,7 +63,10 @@ admission live_access::admit(const handshake_request& req, base::wall_time now) 
         }
         claims = std::move(*verified);
         out.tenant = claims->tenant;
-        out.expires = claims->expires;
+        // A token accepted only thanks to the clock tolerance (already past
+        // its exp here) keeps that tolerance, or it would be closed at once
+        // and its client would reconnect in a loop; any other closes at exp.
+        out.expires = claims->expires > now ? claims->expires : claims->expires + options_.verifier->leeway();
         if (!req.tenant_param.empty() && req.tenant_param != claims->tenant) {
             out.status = 403;
             out.reason = "tenant does not match the token's";

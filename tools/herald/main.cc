@@ -25,6 +25,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/audience_name.h"
@@ -723,7 +724,13 @@ std::string broadcast_path(const args& a, const std::string& id) {
 }
 
 int cmd_broadcast_status(const args& a, const std::string& id) {
-    const auto r = ops_call(a, "GET", broadcast_path(a, id));
+    // Right after `herald announce` the announcement may still be on its way
+    // through Kafka: a few seconds' patience before "unknown".
+    auto r = ops_call(a, "GET", broadcast_path(a, id));
+    for (int tries = 0; r.status == 404 && tries < 25; ++tries) {
+        std::this_thread::sleep_for(200ms);
+        r = ops_call(a, "GET", broadcast_path(a, id));
+    }
     if (r.status == 404) {
         std::cerr << "herald: no broadcast " << id << (a.has("tenant") ? " of tenant " + a.get("tenant") : "")
                   << " known to this heraldd\n";

@@ -640,8 +640,7 @@ options parse(int argc, char** argv) {
                     o.tokens.push_back(line);
             if (o.tokens.empty())
                 die("--token-file: no token in the file");
-        }
-        else if (a == "--api-key-file")
+        } else if (a == "--api-key-file")
             o.api_key = first_line(next());
         else if (a == "--trigger")
             o.trigger = next();
