@@ -32,6 +32,8 @@
 #include "registry/store.h"
 #include "security/admin_keys.h"
 #include "security/live_access.h"
+#include "tls/probe.h"
+#include "tls/server_context.h"
 
 namespace herald::app {
 namespace {
@@ -105,9 +107,9 @@ base::result<void> application::start() {
     std::printf("heraldd listening client=%s:%u ops=%s:%u brokers=%s\n", cfg_.client_host.c_str(),
                 client_port_.load(), cfg_.ops_host.c_str(), ops_port_, kafka_->bootstrap_servers().c_str());
     std::fflush(stdout);
-    HERALD_LOG_INFO("app", "live clients: ws://", cfg_.client_host, ":", client_port_.load(),
-                    "/v1/ws?audience=...  sse: /v1/sse");
-    HERALD_LOG_INFO("app", "ops: http://", cfg_.ops_host, ":", ops_port_,
+    HERALD_LOG_INFO("app", "live clients: ", client_tls_ ? "wss://" : "ws://", cfg_.client_host, ":",
+                    client_port_.load(), "/v1/ws?audience=...  sse: /v1/sse");
+    HERALD_LOG_INFO("app", "ops: ", ops_tls_ ? "https://" : "http://", cfg_.ops_host, ":", ops_port_,
                     "/metrics /healthz /readyz /v1/info");
     return {};
 }
@@ -164,7 +166,47 @@ std::shared_ptr<const security::admin_keys> application::admin_keys() const {
 base::result<void> application::load_credentials() {
     if (auto loaded = load_admin_keys(); !loaded)
         return loaded;
+    if (auto loaded = load_tls(); !loaded)
+        return loaded;
     return start_live_access();
+}
+
+// Certificates are read before anything listens: a bad file stops start-up naming the setting.
+base::result<void> application::load_tls() {
+    tls_probe_ = std::make_unique<tls::probe>(metrics_);
+    const bool ktls = cfg_.tls_kernel_offload && tls::probe_ktls().available;
+    if (!cfg_.tls_cert_file.empty()) {
+        auto ctx = tls::server_context::load({cfg_.tls_cert_file, cfg_.tls_key_file, {}}, ktls);
+        if (!ctx)
+            return base::failure(ctx.err());
+        client_tls_ = std::move(*ctx);
+        HERALD_LOG_INFO("app", "TLS on the client port: ", client_tls_->describe());
+        if (!cfg_.tls_kernel_offload)
+            HERALD_LOG_INFO("app", "kernel TLS: off (tls_kernel_offload=off)");
+        else
+            HERALD_LOG_INFO("app", "kernel TLS: ", ktls ? "on, " : "not used, ", tls::probe_ktls().detail);
+    }
+    const bool ops_own = !cfg_.ops_tls_cert_file.empty();
+    if (ops_own || !cfg_.tls_cert_file.empty()) {
+        tls::server_files files{ops_own ? cfg_.ops_tls_cert_file : cfg_.tls_cert_file,
+                                ops_own ? cfg_.ops_tls_key_file : cfg_.tls_key_file, cfg_.tls_client_ca_file};
+        if (ops_own) {
+            files.cert_setting = "ops_tls_cert_file";
+            files.key_setting = "ops_tls_key_file";
+        }
+        // The ops port serves scrapes and operators: no kernel offload needed there.
+        auto ctx = tls::server_context::load(std::move(files), false);
+        if (!ctx)
+            return base::failure(ctx.err());
+        ops_tls_ = std::move(*ctx);
+        HERALD_LOG_INFO("app", "TLS on the ops port: ", ops_tls_->describe(),
+                        ops_tls_->mutual() ? "; client certificates required (tls_client_ca_file)" : "");
+    } else {
+        HERALD_LOG_WARN("app",
+                        "no tls_cert_file: the client and ops ports speak plaintext (put a TLS "
+                        "proxy in front, or see docs/SECURITY.md)");
+    }
+    return {};
 }
 
 base::result<void> application::start_ops() {
@@ -194,6 +236,16 @@ base::result<void> application::start_ops() {
                                      {"embedded", kafka_->embedded()},
                                      {"group_id", cfg_.group_id},
                                      {"outbound_group_id", cfg_.outbound_group_id}}},
+                                   {"tls",
+                                    {{"client", client_tls_ != nullptr},
+                                     {"ops", ops_tls_ != nullptr},
+                                     {"ops_client_certificates", ops_tls_ != nullptr && ops_tls_->mutual()},
+                                     {"kernel_offload", client_tls_ != nullptr && client_tls_->ktls()},
+                                     {"kernel_tls_available", tls::probe_ktls().available},
+                                     {"kernel_tls_detail", tls::probe_ktls().detail},
+                                     {"certificate", client_tls_ ? client_tls_->describe()
+                                                     : ops_tls_  ? ops_tls_->describe()
+                                                                 : std::string()}}},
                                    {"topics",
                                     {{"announcements", cfg_.topic_announcements},
                                      {"subscriptions", cfg_.topic_subscriptions},
@@ -205,6 +257,8 @@ base::result<void> application::start_ops() {
     server.blocking = [this](const ops::http_request& req) { return routes_->blocking(req); };
     server.max_body_bytes = cfg_.ops_max_body_bytes;
     server.max_connections = cfg_.ops_max_connections;
+    server.tls = ops_tls_;
+    server.on_tls_failure = [this](std::string_view reason) { tls_probe_->handshake_failed("ops", reason); };
     ops_server_ = std::make_unique<ops::http_server>(std::move(server));
     auto bound = ops_server_->listen(cfg_.ops_host, cfg_.ops_port);
     if (!bound)
@@ -315,6 +369,10 @@ base::result<void> application::start_live() {
 
     auto shard_opts = fanout::shard_options::from(cfg_);
     shard_opts.access = live_access_.get();
+    shard_opts.tls = client_tls_.get();
+    shard_opts.on_tls_failure = [this](std::string_view reason) {
+        tls_probe_->handshake_failed("client", reason);
+    };
     std::vector<fanout::shard*> shards;
     std::uint16_t port = cfg_.client_port;
     for (std::uint32_t i = 0; i < cfg_.shards; ++i) {
@@ -464,16 +522,33 @@ int application::wait_for_signal() {
         sigwait(&signals_, &signal_number);
         if (signal_number != SIGHUP)
             break;
-        if (cfg_.admin_keys_file.empty()) {
-            HERALD_LOG_INFO("app", "SIGHUP: nothing to reload (no admin_keys_file)");
-            continue;
-        }
-        // A file that no longer parses keeps the keys in force.
-        if (auto reloaded = load_admin_keys(); !reloaded)
-            HERALD_LOG_ERROR("app", "SIGHUP: keeping the current ops API keys: ", reloaded.err().detail);
+        reload();
     }
     HERALD_LOG_INFO("app", "received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT", ": draining");
     return signal_number;
+}
+
+void application::reload() {
+    if (cfg_.admin_keys_file.empty() && !client_tls_ && !ops_tls_) {
+        HERALD_LOG_INFO("app", "SIGHUP: nothing to reload (no admin_keys_file, no TLS certificate)");
+        return;
+    }
+    // A file that no longer parses keeps what is in force.
+    if (!cfg_.admin_keys_file.empty()) {
+        if (auto reloaded = load_admin_keys(); !reloaded)
+            HERALD_LOG_ERROR("app", "SIGHUP: keeping the current ops API keys: ", reloaded.err().detail);
+    }
+    for (auto* ctx : {client_tls_.get(), ops_tls_.get()}) {
+        if (ctx == nullptr)
+            continue;
+        const char* port = ctx == client_tls_.get() ? "client" : "ops";
+        if (auto reloaded = ctx->reload(); !reloaded)
+            HERALD_LOG_ERROR("app", "SIGHUP: keeping the current ", port,
+                             " port certificate: ", reloaded.err().detail);
+        else
+            HERALD_LOG_INFO("app", "SIGHUP: ", port, " port certificate reloaded: ", ctx->describe(),
+                            " (open connections keep theirs)");
+    }
 }
 
 void application::drain() {

@@ -56,6 +56,10 @@ namespace herald::security {
 class admin_keys;
 class live_access;
 }  // namespace herald::security
+namespace herald::tls {
+class probe;
+class server_context;
+}  // namespace herald::tls
 
 namespace herald::app {
 
@@ -85,6 +89,9 @@ class application {
     base::result<void> start_outbound();
     base::result<void> start_live();
     base::result<void> start_live_access();
+    base::result<void> load_tls();
+    /// SIGHUP: the keys file and the TLS certificates, each kept when its new version does not load.
+    void reload();
     base::result<void> start_consumers();
 
     /// Registers the stop of something just started: run by drain() or the
@@ -113,6 +120,9 @@ class application {
     mutable std::mutex keys_mutex_;
     std::shared_ptr<const security::admin_keys> admin_keys_;
     std::unique_ptr<security::live_access> live_access_;
+    std::shared_ptr<tls::server_context> client_tls_;
+    std::shared_ptr<tls::server_context> ops_tls_;
+    std::unique_ptr<tls::probe> tls_probe_;
     std::unique_ptr<channels::per_ip_limiter> per_ip_;
     std::unique_ptr<ops::router> routes_;
     std::unique_ptr<ops::http_server> ops_server_;

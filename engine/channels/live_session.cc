@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <unordered_set>
 
 #include "base/audience_name.h"
@@ -14,6 +15,7 @@
 #include "channels/http_request.h"
 #include "config/config.h"
 #include "security/credentials.h"
+#include "tls/server_context.h"
 #include "wire/frame_codec.h"
 
 namespace herald::channels {
@@ -77,7 +79,79 @@ void live_session::start() {
     // Frames are small and latency matters more than packet count. (Fails
     // harmlessly on the Unix sockets tests use.)
     socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    if (env_.tls != nullptr) {
+        tls_ = tls::connection::accept(env_.tls->current(), socket_.native_handle());
+        if (!tls_) {
+            finish();
+            return;
+        }
+        tls_handshaking_ = true;
+        tls_user_space_ = true;
+        drive_tls_handshake();
+        return;
+    }
     wait_readable();
+}
+
+void live_session::drive_tls_handshake() {
+    switch (tls_->handshake()) {
+        case tls::io_status::ok:
+            tls_handshaking_ = false;
+            tls_user_space_ = !tls_->kernel_sends();
+            on_readable();  // the request may already sit decrypted in OpenSSL's buffer
+            return;
+        case tls::io_status::want_read:
+            wait_readable();
+            return;
+        case tls::io_status::want_write:
+            wait_writable();
+            return;
+        case tls::io_status::closed:
+        case tls::io_status::failed:
+            if (env_.on_tls_failure)
+                env_.on_tls_failure(tls_->failure_reason());
+            close_reason_ = close_reason::bad_request;
+            finish();
+            return;
+    }
+}
+
+ssize_t live_session::write_bytes(const char* data, std::size_t size) {
+    if (!tls_user_space_)
+        return ::send(socket_.native_handle(), data, size, send_flags);
+    const tls::io_result r = tls_->write(data, size);
+    tls_write_blocked_ =
+        r.bytes < size && r.status != tls::io_status::closed && r.status != tls::io_status::failed;
+    if (r.bytes > 0)
+        return static_cast<ssize_t>(r.bytes);
+    if (r.status == tls::io_status::want_write || r.status == tls::io_status::want_read) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = EPIPE;
+    return -1;
+}
+
+ssize_t live_session::write_gather(const iovec* iov, std::size_t count) {
+    if (!tls_user_space_) {
+        msghdr msg{};
+        msg.msg_iov = const_cast<iovec*>(iov);
+        msg.msg_iovlen = count;
+        return ::sendmsg(socket_.native_handle(), &msg, send_flags);
+    }
+    if (count == 1 || iov[0].iov_len >= env_.tls_gather_buffer.size())
+        return write_bytes(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len);
+    // Small frames: copy them into one record. After a blocked write the
+    // same bytes come back here in the same order (the queue only grows at
+    // its tail), which is what OpenSSL needs to finish the pending record.
+    auto& gather = env_.tls_gather_buffer;
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < count && used < gather.size(); ++i) {
+        const std::size_t take = std::min(iov[i].iov_len, gather.size() - used);
+        std::memcpy(gather.data() + used, iov[i].iov_base, take);
+        used += take;
+    }
+    return write_bytes(gather.data(), used);
 }
 
 void live_session::wait_readable() {
@@ -99,13 +173,34 @@ void live_session::wait_readable() {
 }
 
 void live_session::on_readable() {
+    if (tls_handshaking_) {
+        drive_tls_handshake();
+        return;
+    }
     auto& buf = env_.read_buffer;
     const int fd = socket_.native_handle();
     for (;;) {
         if (state_ == state::closed) {
             return;
         }
-        const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        ssize_t n = 0;
+        if (tls_) {
+            // Read until OpenSSL wants the socket again: it may hold decrypted
+            // bytes beyond what one read returns.
+            const tls::io_result r = tls_->read(buf.data(), buf.size());
+            if (r.status == tls::io_status::ok) {
+                n = static_cast<ssize_t>(r.bytes);
+            } else if (r.status == tls::io_status::want_read || r.status == tls::io_status::want_write) {
+                break;
+            } else if (r.status == tls::io_status::closed) {
+                n = 0;
+            } else {
+                finish();
+                return;
+            }
+        } else {
+            n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        }
         if (n > 0) {
             last_rx_mono_ns_ = base::mono_now_ns();
             const std::string_view bytes(buf.data(), static_cast<std::size_t>(n));
@@ -115,7 +210,7 @@ void live_session::on_readable() {
                 handle_client_frames(bytes);
             }
             // SSE clients have nothing to say after the request; extra bytes are ignored.
-            if (static_cast<std::size_t>(n) < buf.size()) {
+            if (!tls_ && static_cast<std::size_t>(n) < buf.size()) {
                 break;
             }
             continue;
@@ -360,7 +455,7 @@ void live_session::send_control(std::string bytes) {
     }
     std::size_t written = 0;
     if (queue_.empty()) {
-        const ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), send_flags);
+        const ssize_t n = write_bytes(bytes.data(), bytes.size());
         if (n < 0 && !would_block(errno) && errno != EINTR) {
             finish();
             return;
@@ -399,7 +494,7 @@ delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold)
     }
     auto& stats = env_.stats;
     if (queue_.empty()) {
-        const ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(), send_flags);
+        const ssize_t n = write_bytes(frame.data(), frame.size());
         if (n == static_cast<ssize_t>(frame.size())) {
             stats.count(channel_, delivery_outcome::sent);
             stats.observe_latency_ns((base::mono_now() - hold.release_at).count());
@@ -444,10 +539,7 @@ void live_session::deliver_merged(std::span<const std::string_view> frames,
         iov[i].iov_base = const_cast<char*>(frames[i].data());
         iov[i].iov_len = frames[i].size();
     }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = k;
-    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, send_flags);
+    ssize_t n = write_gather(iov, k);
     auto& stats = env_.stats;
     if (n < 0) {
         if (!would_block(errno) && errno != EINTR) {
@@ -494,14 +586,18 @@ void live_session::wait_writable() {
     socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
                        [self = shared_from_this()](const boost::system::error_code& ec) {
                            self->write_waiting_ = false;
-                           if (!ec) {
+                           if (ec) {
+                               return;
+                           }
+                           if (self->tls_handshaking_) {
+                               self->drive_tls_handshake();
+                           } else {
                                self->flush();
                            }
                        });
 }
 
 void live_session::flush() {
-    const int fd = socket_.native_handle();
     while (!queue_.empty() && state_ != state::closed) {
         iovec iov[max_iov];
         std::size_t count = 0;
@@ -511,10 +607,7 @@ void live_session::flush() {
             iov[count].iov_base = const_cast<char*>(w.data + skip);
             iov[count].iov_len = w.size - skip;
         }
-        msghdr msg{};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = count;
-        ssize_t n = ::sendmsg(fd, &msg, send_flags);
+        ssize_t n = write_gather(iov, count);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -555,7 +648,7 @@ void live_session::flush() {
             ++done;
         }
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
-        if (!queue_.empty() && done < count) {
+        if (!queue_.empty() && (done < count || tls_write_blocked_)) {
             wait_writable();  // the kernel took less than offered: wait for room
             return;
         }
@@ -581,6 +674,13 @@ void live_session::tick(std::int64_t now_mono_ns, base::wall_time now_wall) {
     const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
         case state::handshake:
+            if (tls_handshaking_ && now_mono_ns - accepted_mono_ns_ > env_.limits.handshake_timeout.count()) {
+                if (env_.on_tls_failure)
+                    env_.on_tls_failure("timeout");
+                close_reason_ = close_reason::handshake_timeout;
+                finish();
+                return;
+            }
             // A connection being refused gets a second to send its request.
             if (now_mono_ns - accepted_mono_ns_ >
                 (refuse_status_ != 0 ? std::int64_t{1'000'000'000} : env_.limits.handshake_timeout.count())) {
@@ -631,7 +731,9 @@ void live_session::close(std::uint16_t code, std::string_view reason) {
     }
     // Unsent frames are abandoned; a partially written one must be completed
     // first or the close frame would land inside it.
-    if (!queue_.empty()) {
+    // Under TLS a blocked write has already encrypted the queue's first bytes
+    // (up to one record): they must go out unchanged, so nothing is dropped then.
+    if (!queue_.empty() && !tls_write_blocked_) {
         const bool keep_head = head_offset_ != 0;
         const std::size_t first = keep_head ? 1 : 0;
         for (std::size_t i = first; i < queue_.size(); ++i) {
@@ -651,6 +753,8 @@ void live_session::close(std::uint16_t code, std::string_view reason) {
 void live_session::shutdown_socket() {
     // Half-close: the peer reads everything we sent, then closes; the read
     // side sees EOF and finish() releases the socket (or tick() does after a linger).
+    if (tls_ && !tls_handshaking_)
+        tls_->shutdown();  // close_notify, so the client sees a clean end of the stream
     boost::system::error_code ec;
     socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
     wait_readable();

@@ -16,6 +16,8 @@
 // thread only.
 #pragma once
 
+#include <sys/types.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -36,9 +38,13 @@
 #include "model/fundamental.h"
 #include "security/address_guard.h"
 #include "security/live_access.h"
+#include "tls/connection.h"
 
 namespace herald::config {
 struct config;
+}
+namespace herald::tls {
+class server_context;
 }
 
 namespace herald::channels {
@@ -96,6 +102,14 @@ struct session_env {
     std::string demo_page;
     /// Shared read buffer: reads are synchronous on readiness, so one per shard suffices.
     std::vector<char> read_buffer = std::vector<char>(64 * 1024);
+    /// TLS on the client port (nullptr: plaintext). Each connection takes the
+    /// context current at its accept, so a reload never touches open ones.
+    const tls::server_context* tls = nullptr;
+    /// A TLS handshake failed (reason: tls::connection::failure_reason, or "timeout").
+    std::function<void(std::string_view reason)> on_tls_failure;
+    /// Shard-local buffer that gathers several small frames into one TLS
+    /// record (one encryption and one syscall per connection for a burst).
+    std::vector<char> tls_gather_buffer = std::vector<char>(16 * 1024);
 };
 
 class live_session : public std::enable_shared_from_this<live_session> {
@@ -174,10 +188,17 @@ class live_session : public std::enable_shared_from_this<live_session> {
     void drop_queue();
     void shutdown_socket();
     void finish();
+    void drive_tls_handshake();
+    /// One write of `size` bytes: bytes taken, or -1 with errno (EAGAIN: wait
+    /// for writability). Plaintext and kernel TLS use send(2); TLS encrypts here.
+    ssize_t write_bytes(const char* data, std::size_t size);
+    /// The same for a gather list (sendmsg(2), or one TLS record for small frames).
+    ssize_t write_gather(const struct iovec* iov, std::size_t count);
 
     boost::asio::ip::tcp::socket socket_;
     session_env& env_;
     std::unique_ptr<std::string> request_;  // only during the handshake
+    std::unique_ptr<tls::connection> tls_;  // nullptr: plaintext
     ws_frame_parser parser_;
     std::vector<pending_write> queue_;  // front at index 0; completed entries erased in batches
     std::vector<audience::audience_slot<live_session>> slots_;
@@ -193,6 +214,12 @@ class live_session : public std::enable_shared_from_this<live_session> {
     bool write_waiting_ = false;
     bool close_after_flush_ = false;
     bool upgraded_ = false;
+    bool tls_handshaking_ = false;
+    /// TLS records are encrypted by SSL_write (not plaintext, not kernel TLS).
+    bool tls_user_space_ = false;
+    /// The last TLS write wanted writability: OpenSSL holds an encrypted record
+    /// of the queue's head bytes, so those bytes must be offered again unchanged.
+    bool tls_write_blocked_ = false;
     std::optional<close_reason> close_reason_;  // why we end it; unset: the peer did
     std::optional<security::ip_address> counted_ip_;
     int refuse_status_ = 0;

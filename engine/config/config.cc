@@ -402,6 +402,21 @@ const std::vector<property>& table() {
                          "client networks the per-address limits do not apply to (CIDR, comma-separated; "
                          "default loopback: a local proxy speaks for many clients)",
                          check_networks));
+        p.push_back(text("tls_cert_file", &config::tls_cert_file,
+                         "PEM certificate chain (leaf first): TLS on the client port (wss://, https:// SSE) "
+                         "and the ops port; reloaded on SIGHUP"));
+        p.push_back(text("tls_key_file", &config::tls_key_file, "PEM private key of tls_cert_file"));
+        p.push_back(text("ops_tls_cert_file", &config::ops_tls_cert_file,
+                         "PEM certificate chain for the ops port only; empty = tls_cert_file"));
+        p.push_back(
+            text("ops_tls_key_file", &config::ops_tls_key_file, "PEM private key of ops_tls_cert_file"));
+        p.push_back(text("tls_client_ca_file", &config::tls_client_ca_file,
+                         "PEM CA bundle: the ops port then requires a client certificate signed by it "
+                         "(mutual TLS)"));
+        p.push_back(choice("tls_kernel_offload", &config::tls_kernel_offload,
+                           {{"auto", true}, {"off", false}},
+                           "hand TLS record encryption to the kernel (kTLS) where the kernel and OpenSSL "
+                           "support it, so fan-out keeps the plaintext send path"));
         p.push_back(integer("ops_max_body_bytes", &config::ops_max_body_bytes, 1024, 1073741824,
                             "largest request body the ops API accepts"));
         p.push_back(integer("ops_max_connections", &config::ops_max_connections, 1, 100000,
@@ -596,6 +611,19 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
     // Cross-field rules and derived values.
     if (c.client_port != 0 && c.client_port == c.ops_port && c.client_host == c.ops_host) {
         return error("ops_port: must differ from client_port (both " + std::to_string(c.client_port) + ")");
+    }
+    if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+        return error(std::string(c.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file") +
+                     ": tls_cert_file and tls_key_file go together");
+    }
+    if (c.ops_tls_cert_file.empty() != c.ops_tls_key_file.empty()) {
+        return error(std::string(c.ops_tls_cert_file.empty() ? "ops_tls_cert_file" : "ops_tls_key_file") +
+                     ": ops_tls_cert_file and ops_tls_key_file go together");
+    }
+    if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty() && c.ops_tls_cert_file.empty()) {
+        return error(
+            "tls_client_ca_file: mutual TLS needs TLS on the ops port (tls_cert_file or "
+            "ops_tls_cert_file)");
     }
     if (c.shards == 0) {
         c.shards = std::max(1u, std::thread::hardware_concurrency());

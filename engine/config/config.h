@@ -112,6 +112,13 @@ struct config {
     std::uint32_t max_connections_per_ip = 1000;
     std::uint32_t max_connects_per_ip_per_s = 200;
     std::string connection_limit_exempt = "127.0.0.0/8,::1/128";
+    // TLS on the client and ops ports (docs/SECURITY.md).
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string ops_tls_cert_file;   // "" = tls_cert_file
+    std::string ops_tls_key_file;    // "" = tls_key_file
+    std::string tls_client_ca_file;  // mutual TLS on the ops port
+    bool tls_kernel_offload = true;  // kernel TLS where the host supports it
     std::uint32_t ops_max_body_bytes = 16u << 20;
     std::uint32_t ops_max_connections = 256;
     base::log_level log_level = base::log_level::info;

@@ -69,6 +69,8 @@ shard::shard(base::shard_id id, const shard_options& options, probe& probe,
         on_session_open(s, tenant, audiences, since);
     };
     env_.on_closed = [this](channels::live_session& s) { on_session_closed(s); };
+    env_.tls = options.tls;
+    env_.on_tls_failure = options.on_tls_failure;
 }
 
 shard::~shard() {

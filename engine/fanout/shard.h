@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -37,6 +38,9 @@
 namespace herald::config {
 struct config;
 }
+namespace herald::tls {
+class server_context;
+}
 
 namespace herald::fanout {
 
@@ -49,6 +53,10 @@ struct shard_options {
     std::chrono::nanoseconds history_max_age = std::chrono::hours(1);
     /// Who may connect (shared by every shard; nullptr: everyone, all public).
     const security::live_access* access = nullptr;
+    /// TLS on the client port (shared by every shard; nullptr: plaintext).
+    const tls::server_context* tls = nullptr;
+    /// Any shard thread: a TLS handshake failed for this reason.
+    std::function<void(std::string_view reason)> on_tls_failure;
 
     /// The shard settings of a heraldd configuration.
     [[nodiscard]] static shard_options from(const config::config& cfg);

@@ -1,13 +1,19 @@
 #include "ops/http_server.h"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "base/log.h"
 #include "base/loop_thread.h"
+#include "tls/connection.h"
+#include "tls/server_context.h"
 
 namespace herald::ops {
 namespace asio = boost::asio;
@@ -28,29 +34,67 @@ struct http_server_state {
 namespace {
 
 constexpr auto read_timeout = std::chrono::seconds(30);
+constexpr auto handshake_timeout = std::chrono::seconds(10);
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-class connection : public std::enable_shared_from_this<connection> {
+beast::tcp_stream& transport(beast::tcp_stream& s) {
+    return s;
+}
+beast::tcp_stream& transport(tls_stream& s) {
+    return s.next_layer();
+}
+
+// A bounded label for a failed handshake (the metric's reason).
+std::string_view handshake_failure(const beast::error_code& ec) {
+    if (ec == beast::error::timeout)
+        return "timeout";
+    if (ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
+        ec == asio::error::connection_reset)
+        return "peer_closed";
+    if (ec.category() == asio::error::get_ssl_category())
+        return tls::failure_label(static_cast<unsigned long>(ec.value()));
+    return "other";
+}
+
+template <class Stream>
+class connection : public std::enable_shared_from_this<connection<Stream>> {
   public:
-    connection(tcp::socket socket, http_server_state& state) : stream_(std::move(socket)), state_(state) {
+    connection(Stream stream, http_server_state& state) : stream_(std::move(stream)), state_(state) {
         state_.open.fetch_add(1, std::memory_order_relaxed);
     }
     ~connection() { state_.open.fetch_sub(1, std::memory_order_relaxed); }
 
-    void start() { read(); }
+    void start() {
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+            transport(stream_).expires_after(handshake_timeout);
+            stream_.async_handshake(asio::ssl::stream_base::server,
+                                    [self = this->shared_from_this()](beast::error_code ec) {
+                                        if (ec) {
+                                            if (self->state_.options.on_tls_failure)
+                                                self->state_.options.on_tls_failure(handshake_failure(ec));
+                                            self->close();
+                                            return;
+                                        }
+                                        self->read();
+                                    });
+        } else {
+            read();
+        }
+    }
 
   private:
     void read() {
         parser_.emplace();
         parser_->body_limit(state_.options.max_body_bytes);
         parser_->header_limit(16 * 1024);
-        stream_.expires_after(read_timeout);
+        transport(stream_).expires_after(read_timeout);
         http::async_read(
             stream_, buffer_, *parser_,
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
     void on_read(beast::error_code ec) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-            ec == asio::error::operation_aborted) {
+            ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated) {
             close();
             return;
         }
@@ -73,7 +117,7 @@ class connection : public std::enable_shared_from_this<connection> {
         }
         in->body = std::move(req.body());
         beast::error_code ignored;
-        const auto remote = stream_.socket().remote_endpoint(ignored);
+        const auto remote = transport(stream_).socket().remote_endpoint(ignored);
         if (!ignored)
             in->peer = remote.address().to_string();
         for (const auto& field : req) {
@@ -85,8 +129,8 @@ class connection : public std::enable_shared_from_this<connection> {
         }
         if (state_.options.blocking && state_.options.blocking(*in)) {
             // Off the I/O thread: the answer comes back to it to be written.
-            stream_.expires_never();
-            state_.worker.post([self = shared_from_this(), in, keep_alive] {
+            transport(stream_).expires_never();
+            state_.worker.post([self = this->shared_from_this(), in, keep_alive] {
                 auto out = std::make_shared<http_response>(self->answer(*in));
                 self->state_.io.post([self, out, keep_alive] { self->respond(std::move(*out), keep_alive); });
             });
@@ -112,9 +156,9 @@ class connection : public std::enable_shared_from_this<connection> {
         response_->keep_alive(keep_alive);
         response_->body() = std::move(out.body);
         response_->prepare_payload();
-        stream_.expires_after(read_timeout);
+        transport(stream_).expires_after(read_timeout);
         http::async_write(stream_, *response_,
-                          [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                          [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                               if (ec || !keep_alive) {
                                   self->close();
                                   return;
@@ -125,11 +169,11 @@ class connection : public std::enable_shared_from_this<connection> {
 
     void close() {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream_.socket().close(ignored);
+        transport(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        transport(stream_).socket().close(ignored);
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     http_server_state& state_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -151,8 +195,18 @@ struct http_server::impl {
                     state.refused.fetch_add(1, std::memory_order_relaxed);
                     beast::error_code ignored;
                     socket.close(ignored);
+                } else if (state.options.tls) {
+                    // The context current now: a SIGHUP reload reaches new connections only.
+                    const auto ctx = state.options.tls->current();
+                    SSL_CTX_up_ref(ctx.get());
+                    asio::ssl::context wrapped(ctx.get());  // owns the reference just taken
+                    std::make_shared<connection<tls_stream>>(
+                        tls_stream(beast::tcp_stream(std::move(socket)), wrapped), state)
+                        ->start();
                 } else {
-                    std::make_shared<connection>(std::move(socket), state)->start();
+                    std::make_shared<connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
+                                                                    state)
+                        ->start();
                 }
             }
             accept();

@@ -20,6 +20,10 @@
 #include "base/result.h"
 #include "ops/http.h"
 
+namespace herald::tls {
+class server_context;
+}
+
 namespace herald::ops {
 
 struct http_server_options {
@@ -28,6 +32,11 @@ struct http_server_options {
     std::function<bool(const http_request&)> blocking;
     std::uint32_t max_body_bytes = 16u << 20;
     std::uint32_t max_connections = 256;
+    /// TLS (and mutual TLS when the context asks for client certificates);
+    /// nullptr: plaintext.
+    std::shared_ptr<tls::server_context> tls;
+    /// A TLS handshake failed, with a bounded reason label.
+    std::function<void(std::string_view reason)> on_tls_failure;
 };
 
 class http_server {

@@ -47,6 +47,13 @@ inline std::map<std::uint16_t, std::string>& ops_keys() {
     return keys;
 }
 
+/// How http_call reaches ops port `port` when it speaks TLS (set by tests
+/// that start heraldd with a certificate; absent: plaintext).
+inline std::map<std::uint16_t, peer::tls_options>& ops_tls() {
+    static std::map<std::uint16_t, peer::tls_options> tls;
+    return tls;
+}
+
 /// Which credential a call presents: the daemon's admin key, none, or this one.
 struct as {
     static std::optional<std::string> admin() { return std::nullopt; }
@@ -62,6 +69,8 @@ inline std::optional<http_reply> http_call(std::uint16_t port, const std::string
                                            const std::optional<std::string>& key = as::admin()) {
     peer p(connect_tcp("127.0.0.1", port));
     if (!p.valid())
+        return std::nullopt;
+    if (const auto tls = ops_tls().find(port); tls != ops_tls().end() && !p.start_tls(tls->second).empty())
         return std::nullopt;
     std::string credential;
     if (key)
