@@ -45,7 +45,7 @@ brokers=$(curl -fsS -H "Authorization: Bearer $(cat "$work/kafka-holder/admin.ke
   --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id overload --data-dir "$work/data" \
   --webhook-rate 200 --webhook-burst 200 --recipient-min-interval-ms 0 \
   --outbound-max-pending 20000 --outbound-max-waiting 500 --slow-consumer-policy "${OVERLOAD_POLICY:-drop}" \
-  --outbound-allowed-networks 127.0.0.0/8 --log-level warn 2>"$work/heraldd.log" >/dev/null &
+  --outbound-allowed-networks 127.0.0.0/8 --allow-insecure-webhooks on --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
 until [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 

@@ -33,7 +33,7 @@ brokers=$(curl -fsS -H "Authorization: Bearer $(cat "$work/kafka-holder/admin.ke
 "$bin"/heraldd --client-host 127.0.0.1 --client-port 18780 --ops-host 127.0.0.1 --ops-port 18781 \
   --brokers "$brokers" --fetch-wait-max-ms 2 --instance-id soak \
   --data-dir "$work/data" --recipient-min-interval-ms 0 --webhook-rate 1000 --webhook-burst 1000 \
-  --outbound-allowed-networks 127.0.0.0/8 --log-level warn 2>"$work/heraldd.log" >/dev/null &
+  --outbound-allowed-networks 127.0.0.0/8 --allow-insecure-webhooks on --log-level warn 2>"$work/heraldd.log" >/dev/null &
 pid=$!; echo $pid >"$work/herald.pid"
 until [ "$(curl -fsS "http://$ops/readyz" 2>/dev/null)" = ready ]; do sleep 0.2; done
 

@@ -163,11 +163,20 @@ std::shared_ptr<const security::admin_keys> application::admin_keys() const {
 // The ops port first: /healthz answers while the registry loads, /readyz says why it is not ready yet.
 // Keys and token settings first: a keys file or JWT key that does not parse
 // stops start-up before anything runs (exit 2, like any bad setting).
+// The outbound secrets (whatsapp_token_file, webhook_secrets_file,
+// sms_gateway_token_file) were read by config::load: a bad one already
+// stopped start-up there; what is left here is to say what is weak.
 base::result<void> application::load_credentials() {
     if (auto loaded = load_admin_keys(); !loaded)
         return loaded;
     if (auto loaded = load_tls(); !loaded)
         return loaded;
+    if (cfg_.allow_insecure_webhooks)
+        HERALD_LOG_WARN("app",
+                        "allow_insecure_webhooks is on: plain http:// webhooks are accepted and their "
+                        "announcements and signatures cross the network unencrypted");
+    if (!cfg_.sms_gateway_url.empty() && cfg_.sms_gateway_token.empty())
+        HERALD_LOG_WARN("app", "the SMS gateway gets no credential (set sms_gateway_token_file)");
     return start_live_access();
 }
 
@@ -343,7 +352,8 @@ base::result<void> application::start_outbound() {
         const auto p = board_->get(outbound::checkpoints::id_of(key), outbound::checkpoints::tenant_of(key));
         return !p || p->done();
     });
-    add_registry_routes(*routes_, *feed_, outbound::gateway_options::from(cfg_).guard);
+    add_registry_routes(*routes_, *feed_, outbound::gateway_options::from(cfg_).guard,
+                        cfg_.allow_insecure_webhooks);
     add_broadcast_routes(*routes_, *board_);
     return {};
 }

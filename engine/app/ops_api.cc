@@ -25,16 +25,25 @@ using ops::route_match;
 constexpr auto write_timeout = std::chrono::seconds(15);
 constexpr std::size_t max_batch_lines = 10000;
 
-/// A stored subscription as the API shows it: its canonical JSON.
+/// What the registry routes check besides the subscription's own rules.
+struct write_rules {
+    security::address_guard guard;  // refuses webhooks at literal refused addresses
+    bool allow_insecure_webhooks = false;
+};
+
+/// A stored subscription as the API shows it: its canonical JSON without
+/// the webhook_secret (written, never read back).
 boost::json::value subscription_json(const herald::v1::Subscription& s) {
-    return boost::json::parse(registry::to_json(s));
+    return boost::json::parse(registry::to_api_json(s));
 }
 
 /// Why a subscription may not be written by `who`, or "" when it may.
-std::string refusal(const herald::v1::Subscription& s, const ops::caller& who,
-                    const security::address_guard& guard) {
+std::string refusal(const herald::v1::Subscription& s, const ops::caller& who, const write_rules& rules) {
+    const security::address_guard& guard = rules.guard;
     if (!who.may_act_for(s.tenant()))
         return "tenant: this key may not manage tenant " + s.tenant() + "'s subscribers";
+    if (auto secure = registry::check_webhook_transport(s, rules.allow_insecure_webhooks); !secure)
+        return secure.err().describe();
     if (s.channel() == herald::v1::CHANNEL_WEBHOOK) {
         if (const auto ep = outbound::parse_endpoint(s.address())) {
             if (const auto rule = guard.refuses_literal(ep->host))
@@ -46,7 +55,7 @@ std::string refusal(const herald::v1::Subscription& s, const ops::caller& who,
 }
 
 http_response post_subscriptions(const http_request& req, const ops::caller& who,
-                                 registry::subscription_feed& feed, const security::address_guard& guard) {
+                                 registry::subscription_feed& feed, const write_rules& rules) {
     std::vector<registry::subscription_feed::change> changes;
     boost::json::array rejected;
     std::size_t index = 0;
@@ -70,7 +79,7 @@ http_response post_subscriptions(const http_request& req, const ops::caller& who
         if (s && s->tenant() == "default" && !who.all_tenants() &&
             line.find("\"tenant\"") == std::string_view::npos)
             s->set_tenant(who.tenant);  // a tenant's key writes its own subscribers by default
-        std::string why = s ? refusal(*s, who, guard) : s.err().describe();
+        std::string why = s ? refusal(*s, who, rules) : s.err().describe();
         if (!why.empty())
             rejected.push_back({{"index", index}, {"reason", why}});
         else
@@ -86,7 +95,7 @@ http_response post_subscriptions(const http_request& req, const ops::caller& who
 }
 
 http_response unsubscribe(const std::string& tenant, const std::string& id, const http_request& req,
-                          registry::subscription_feed& feed) {
+                          registry::subscription_feed& feed, const write_rules& rules) {
     auto current = feed.get(tenant, id);
     if (!current)
         return http_response::error(404, "unknown recipient " + id);
@@ -119,6 +128,13 @@ http_response unsubscribe(const std::string& tenant, const std::string& id, cons
             *s.mutable_opted_out_at() = now;
         }
     }
+    // Still subscribed to something at a plain http:// URL: the feed would
+    // dead-letter the change and the opt-out would be lost. Opting out of
+    // everything always works (an opted-out subscription is never refused).
+    if (auto secure = registry::check_webhook_transport(s, rules.allow_insecure_webhooks); !secure)
+        return http_response::error(
+            422, secure.err().describe() +
+                     "; opt out of every audience (an empty body) or re-subscribe with https:// first");
     if (auto r = feed.publish(s, write_timeout); !r)
         return http_response::error(503, r.err().detail);
     return http_response::json(200, subscription_json(s));
@@ -167,10 +183,11 @@ void add_info_route(ops::router& routes, std::function<boost::json::object()> in
 }
 
 void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
-                         const security::address_guard& guard) {
+                         const security::address_guard& guard, bool allow_insecure_webhooks) {
+    const write_rules rules{guard, allow_insecure_webhooks};
     routes.add_blocking("POST", "/v1/subscriptions", ops::access::publish,
-                        [&feed, guard](const http_request& req, const route_match& m) {
-                            return post_subscriptions(req, *m.who, feed, guard);
+                        [&feed, rules](const http_request& req, const route_match& m) {
+                            return post_subscriptions(req, *m.who, feed, rules);
                         });
     // A read too: it waits for the store, which the feed holds across its transactions.
     routes.add_blocking("GET", "/v1/subscriptions/{recipient}", ops::access::read,
@@ -195,12 +212,12 @@ void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
                             return http_response::json(200, {{"forgotten", id}, {"tenant", tenant}});
                         });
     routes.add_blocking("POST", "/v1/subscriptions/{recipient}/unsubscribe", ops::access::publish,
-                        [&feed](const http_request& req, const route_match& m) {
+                        [&feed, rules](const http_request& req, const route_match& m) {
                             auto ref = subscriber_of(req, m);
                             if (auto* refused = std::get_if<http_response>(&ref))
                                 return std::move(*refused);
                             const auto& [tenant, id] = std::get<subscriber_ref>(ref);
-                            return unsubscribe(tenant, id, req, feed);
+                            return unsubscribe(tenant, id, req, feed, rules);
                         });
 }
 

@@ -2,7 +2,7 @@
 //   GET    /metrics /healthz /readyz                  (open)
 //   GET    /v1/info                                   version, shards, Kafka, topics
 //   POST   /v1/subscriptions                          NDJSON of herald.v1.Subscription
-//   GET    /v1/subscriptions/{recipient}              the stored subscription
+//   GET    /v1/subscriptions/{recipient}              the stored subscription (no webhook_secret)
 //   POST   /v1/subscriptions/{recipient}/unsubscribe  {"audiences":[...]} or {} for all
 //   DELETE /v1/subscriptions/{recipient}              forget the person everywhere
 //   GET    /v1/broadcasts/{id}[?tenant=T]             targeted/sent/failed/suppressed/pending, ETA
@@ -44,9 +44,11 @@ void add_authentication(ops::router& routes, metrics::registry& metrics,
 /// GET /v1/info: `info` builds the answer when asked.
 void add_info_route(ops::router& routes, std::function<boost::json::object()> info);
 
-/// `guard` (copied) refuses subscriptions whose webhook is a literal refused address.
+/// `guard` (copied) refuses subscriptions whose webhook is a literal refused
+/// address; plain http:// webhooks get 422 unless `allow_insecure_webhooks`.
+/// Answers never carry a subscription's webhook_secret.
 void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
-                         const security::address_guard& guard);
+                         const security::address_guard& guard, bool allow_insecure_webhooks);
 
 void add_broadcast_routes(ops::router& routes, const outbound::status_board& board);
 

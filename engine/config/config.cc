@@ -1,14 +1,19 @@
 #include "config/config.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <thread>
 
 #include "base/audience_name.h"
+#include "base/webhook_secret_syntax.h"
 
 namespace herald::config {
 namespace {
@@ -20,6 +25,7 @@ struct property {
     property_info info;
     setter set;
     getter get;
+    bool on_off = false;  // a switch: a bare --flag means "on"
 };
 
 std::string to_flag(std::string_view name) {
@@ -100,6 +106,7 @@ property choice(const std::string& name, T config::*field, std::vector<std::pair
         return std::string("?");
     };
     p.info.default_value = p.get(config{});
+    p.on_off = words.size() == 2 && words[0].first == "on" && words[1].first == "off";
     return p;
 }
 
@@ -117,6 +124,15 @@ property text(const std::string& name, std::string config::*field, std::string d
     };
     p.get = [field](const config& c) { return c.*field; };
     p.info.default_value = p.get(config{});
+    return p;
+}
+
+/// A credential given as its value (masked when shown).
+property secret_text(const std::string& name, std::string config::*field, std::string description,
+                     const std::function<std::string(std::string_view)>& check, bool argv_refused) {
+    property p = text(name, field, std::move(description), check);
+    p.info.secret = true;
+    p.info.argv_refused = argv_refused;
     return p;
 }
 
@@ -163,20 +179,21 @@ std::string check_brokers(std::string_view v) {
     return {};
 }
 
+// Never quotes the value: it is a credential.
 std::string check_secrets(std::string_view v) {
-    std::size_t pos = 0;
-    while (!v.empty() && pos <= v.size()) {
-        const std::size_t end = std::min(v.find(',', pos), v.size());
-        const std::string_view item = v.substr(pos, end - pos);
-        if (item.substr(0, 6) != "whsec_" || item.size() < 6 + 24 || (item.size() - 6) % 4 != 0)
-            return "each secret must be whsec_ followed by base64 of at least 16 bytes";
-        for (const char c : item.substr(6)) {
-            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
-                return "each secret must be whsec_ followed by base64 of at least 16 bytes";
-        }
-        pos = end + 1;
-    }
-    return {};
+    return base::is_webhook_secret_list(v) ? std::string() : std::string(base::webhook_secret_problem);
+}
+
+/// A bearer token goes into an HTTP header: one word, nothing that could end
+/// the header line. Never quotes the value.
+bool is_token(std::string_view v) {
+    return std::none_of(v.begin(), v.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) == 0x7f;
+    });
+}
+
+std::string check_token(std::string_view v) {
+    return is_token(v) ? std::string() : "must be one token without spaces or control characters";
 }
 
 std::string check_http_url(std::string_view v) {
@@ -312,17 +329,32 @@ const std::vector<property>& table() {
                             "webhook messages per second per endpoint (scheme://host:port)"));
         p.push_back(
             integer("webhook_burst", &config::webhook_burst, 1, 1000000, "webhook burst per endpoint"));
-        p.push_back(text("webhook_secrets", &config::webhook_secrets,
-                         "Standard Webhooks signing secrets whsec_...[,whsec_...] (several during rotation)",
-                         check_secrets));
+        p.push_back(secret_text(
+            "webhook_secrets", &config::webhook_secrets,
+            "Standard Webhooks signing secrets whsec_...[,whsec_...] (several during rotation) for "
+            "subscribers without a webhook_secret of their own; prefer webhook_secrets_file or this "
+            "variable (a flag is visible to every local user)",
+            check_secrets, false));
+        p.push_back(text("webhook_secrets_file", &config::webhook_secrets_file,
+                         "file with the webhook signing secrets, one whsec_... per line (# comments); read "
+                         "at start"));
+        p.push_back(choice("allow_insecure_webhooks", &config::allow_insecure_webhooks,
+                           {{"on", true}, {"off", false}},
+                           "accept and deliver plain http:// webhooks (bodies and signatures readable on "
+                           "the way); off: the API answers 422, herald.subscriptions records are "
+                           "dead-lettered, stored ones fail with insecure_webhook"));
         p.push_back(text("whatsapp_base_url", &config::whatsapp_base_url, "WhatsApp Cloud API base URL",
                          check_http_url));
         p.push_back(
             text("whatsapp_api_version", &config::whatsapp_api_version, "Graph API version", check_nonempty));
         p.push_back(text("whatsapp_phone_number_id", &config::whatsapp_phone_number_id,
                          "sender phone number id of the WhatsApp Business account"));
-        p.push_back(text("whatsapp_token", &config::whatsapp_token,
-                         "WhatsApp Cloud API bearer token (prefer the environment variable)"));
+        p.push_back(secret_text("whatsapp_token", &config::whatsapp_token,
+                                "WhatsApp Cloud API bearer token; prefer whatsapp_token_file or this "
+                                "variable (a flag is visible to every local user)",
+                                check_token, false));
+        p.push_back(text("whatsapp_token_file", &config::whatsapp_token_file,
+                         "file with the WhatsApp Cloud API bearer token; read at start"));
         p.push_back(text("whatsapp_template", &config::whatsapp_template,
                          "default template; label whatsapp.template overrides it", check_nonempty));
         p.push_back(text("whatsapp_language", &config::whatsapp_language,
@@ -335,6 +367,12 @@ const std::vector<property>& table() {
                          "SMS gateway: POST of the signed webhook body plus \"to\" (E.164); empty = none, "
                          "SMS subscribers then fail with no_gateway:sms",
                          [](std::string_view v) { return v.empty() ? std::string() : check_http_url(v); }));
+        p.push_back(secret_text("sms_gateway_token", &config::sms_gateway_token,
+                                "SMS gateway credential, sent as Authorization: Bearer <token>; from this "
+                                "variable or the config file, never a flag (use sms_gateway_token_file)",
+                                check_token, true));
+        p.push_back(text("sms_gateway_token_file", &config::sms_gateway_token_file,
+                         "file with the SMS gateway's bearer token; read at start"));
         p.push_back(
             integer("sms_rate", &config::sms_rate, 1, 1000000, "SMS messages per second to the gateway"));
         p.push_back(integer("sms_burst", &config::sms_burst, 1, 1000000, "SMS burst"));
@@ -500,6 +538,102 @@ base::result<void> load_file(config& c, const std::string& path) {
     return {};
 }
 
+/// The whole file, or an error naming the setting and the file (never its contents).
+base::result<std::string> read_whole(const std::string& setting, const std::string& path) {
+    // POSIX calls, not a stream: a directory "opens" as a stream and reads as empty.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error(setting + ": cannot read \"" + path + "\": " + std::strerror(errno));
+    std::string text;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            const int err = errno;
+            ::close(fd);
+            return error(setting + ": cannot read \"" + path + "\": " + std::strerror(err));
+        }
+        if (n == 0)
+            break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > (1u << 20)) {
+            ::close(fd);
+            return error(setting + ": \"" + path + "\" is larger than 1 MiB: not a secret file");
+        }
+    }
+    ::close(fd);
+    return text;
+}
+
+/// One credential with a file form: the file's contents become the value.
+struct secret_source {
+    std::string config::*value;
+    std::string config::*file;
+    const char* value_name;
+    const char* file_name;
+    bool secret_list;  // whsec_ lines (webhook_secrets) rather than one token
+};
+
+base::result<void> read_secret_file(config& c, const secret_source& s) {
+    const std::string& path = c.*(s.file);
+    if (path.empty())
+        return {};
+    const std::string file_name = s.file_name;
+    if (!(c.*(s.value)).empty())
+        return error(file_name + ": " + s.value_name + " is set too; give the secret one way only");
+    auto text = read_whole(file_name, path);
+    if (!text)
+        return base::failure(text.err());
+    const std::string where = "\"" + path + "\"";
+    if (!s.secret_list) {
+        std::string token = std::move(*text);
+        while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+        if (token.empty())
+            return error(file_name + ": " + where + " is empty");
+        if (!is_token(token))
+            return error(file_name + ": " + where +
+                         " must hold the token alone on one line, without spaces or control characters");
+        c.*(s.value) = std::move(token);
+        return {};
+    }
+    std::string joined;
+    std::size_t number = 0;
+    std::istringstream lines(*text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        ++number;
+        const std::string item = trim(line);
+        if (item.empty() || item[0] == '#')
+            continue;
+        if (!base::is_webhook_secret(item))
+            return error(file_name + ": line " + std::to_string(number) + " of " + where + ": " +
+                         std::string(base::webhook_secret_problem));
+        joined += (joined.empty() ? "" : ",") + item;
+    }
+    if (joined.empty())
+        return error(file_name + ": " + where + " holds no secret");
+    c.*(s.value) = std::move(joined);
+    return {};
+}
+
+base::result<void> read_secret_files(config& c) {
+    static const secret_source sources[] = {
+        {&config::webhook_secrets, &config::webhook_secrets_file, "webhook_secrets", "webhook_secrets_file",
+         true},
+        {&config::whatsapp_token, &config::whatsapp_token_file, "whatsapp_token", "whatsapp_token_file",
+         false},
+        {&config::sms_gateway_token, &config::sms_gateway_token_file, "sms_gateway_token",
+         "sms_gateway_token_file", false},
+    };
+    for (const auto& s : sources) {
+        if (auto ok = read_secret_file(c, s); !ok)
+            return ok;
+    }
+    return {};
+}
+
 }  // namespace
 
 std::vector<std::string> list(std::string_view value, char separator) {
@@ -559,10 +693,27 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
         const property* p = by_flag(name);
         if (p == nullptr)
             return error("unknown flag " + name + " (see --help)");
+        if (p->info.argv_refused) {
+            // Never echo what followed: it is the credential.
+            return error(p->info.name +
+                         ": not accepted on the command line, where every local user can "
+                         "read it; use " +
+                         p->info.flag + "-file FILE or " + p->info.env);
+        }
         if (!has_value) {
-            if (i + 1 >= argc)
-                return error(p->info.name + ": " + name + " needs a value");
-            value = argv[++i];
+            if (p->on_off && (i + 1 >= argc || std::string_view(argv[i + 1]).rfind("--", 0) == 0)) {
+                value = "on";  // a bare switch
+            } else {
+                if (i + 1 >= argc)
+                    return error(p->info.name + ": " + name + " needs a value");
+                value = argv[++i];
+            }
+        }
+        if (p->info.secret) {
+            out.warnings.push_back(p->info.name +
+                                   ": given on the command line, where every local user can "
+                                   "read it (ps, /proc/PID/cmdline); use " +
+                                   p->info.flag + "-file FILE or " + p->info.env + " instead");
         }
         flags.emplace_back(p, value);
     }
@@ -608,6 +759,9 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
             return base::failure(ok.err());
     }
 
+    if (auto ok = read_secret_files(c); !ok)
+        return base::failure(ok.err());
+
     // Cross-field rules and derived values.
     if (c.client_port != 0 && c.client_port == c.ops_port && c.client_host == c.ops_host) {
         return error("ops_port: must differ from client_port (both " + std::to_string(c.client_port) + ")");
@@ -648,22 +802,27 @@ std::string usage(std::string_view program) {
     out << "usage: " << program << " [--config FILE] [--name value ...]\n\n"
         << "Settings (flag, environment variable, config-file key = flag without dashes):\n";
     for (const auto& p : properties()) {
-        out << "  " << p.flag << "  (" << p.env << ")\n      " << p.description
-            << "\n      default: " << (p.default_value.empty() ? "\"\"" : p.default_value);
+        out << "  " << p.flag << (p.argv_refused ? " (refused: environment or config file only)" : "")
+            << "  (" << p.env << ")\n      " << p.description << "\n      default: "
+            << (p.default_value.empty() ? "\"\""
+                : p.secret              ? "(set)"
+                                        : p.default_value);
         if (!p.bounds.empty())
             out << "   allowed: " << p.bounds;
         out << "\n";
     }
-    out << "\nPrecedence: defaults < --config file (key = value lines) < HERALD_* environment < flags.\n";
+    out << "\nPrecedence: defaults < --config file (key = value lines) < HERALD_* environment < flags.\n"
+        << "A switch (allowed: on|off) given as a bare flag means on.\n";
     return out.str();
 }
 
 std::string describe(const config& c) {
     std::ostringstream out;
     for (const auto& p : table()) {
-        // Credentials never reach a log.
-        const bool secret =
-            p.info.name.find("secret") != std::string::npos || p.info.name.find("token") != std::string::npos;
+        // Credentials never reach a log. A *_file setting is a path: shown.
+        const bool file = p.info.name.size() > 5 && p.info.name.rfind("_file") == p.info.name.size() - 5;
+        const bool secret = p.info.secret || (!file && (p.info.name.find("secret") != std::string::npos ||
+                                                        p.info.name.find("token") != std::string::npos));
         const std::string value = p.get(c);
         out << p.info.name << " = " << (secret && !value.empty() ? "(set)" : value) << "\n";
     }

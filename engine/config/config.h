@@ -72,16 +72,23 @@ struct config {
     std::uint32_t outbound_shards = 2;
     std::uint32_t webhook_rate = 80;
     std::uint32_t webhook_burst = 80;
+    // Secrets: the *_file settings are read by load() into the value beside
+    // them, so everything after load() sees only the value (see load()).
     std::string webhook_secrets;  // comma-separated whsec_..., format checked by load()
+    std::string webhook_secrets_file;
+    bool allow_insecure_webhooks = false;  // plain http:// webhook subscriptions
     std::string whatsapp_base_url = "https://graph.facebook.com";
     std::string whatsapp_api_version = "v21.0";
     std::string whatsapp_phone_number_id;
     std::string whatsapp_token;
+    std::string whatsapp_token_file;
     std::string whatsapp_template = "herald_announcement";
     std::string whatsapp_language = "en";
     std::uint32_t whatsapp_rate = 80;
     std::uint32_t whatsapp_burst = 80;
-    std::string sms_gateway_url;  // "" = no SMS gateway: SMS subscribers fail with no_gateway:sms
+    std::string sms_gateway_url;    // "" = no SMS gateway: SMS subscribers fail with no_gateway:sms
+    std::string sms_gateway_token;  // never from argv: environment, config file or the _file setting
+    std::string sms_gateway_token_file;
     std::uint32_t sms_rate = 10;
     std::uint32_t sms_burst = 10;
     std::uint32_t outbound_connections = 4;
@@ -133,6 +140,11 @@ struct property_info {
     std::string description;
     std::string default_value;
     std::string bounds;
+    /// A credential: masked wherever settings are shown (describe(), --help).
+    bool secret = false;
+    /// A credential refused on the command line, where every local user
+    /// reads it (ps, /proc/PID/cmdline): environment or config file only.
+    bool argv_refused = false;
 };
 
 [[nodiscard]] const std::vector<property_info>& properties();
@@ -146,6 +158,14 @@ struct loaded {
 /// the environment ("NAME=value" strings) and argv. --help and --version
 /// return a failure with std::errc::operation_canceled and detail "help" /
 /// "version".
+///
+/// Secrets need never be in argv: each has a *_file setting (read here, at
+/// start; a trailing newline is dropped; a missing, unreadable, empty or
+/// malformed file is an error naming the setting and the file, never its
+/// contents) and a HERALD_* variable holding the value itself. A value flag
+/// that still works (--whatsapp-token, --webhook-secrets) adds a warning;
+/// sms_gateway_token is refused as a flag. A value and its file together
+/// are an error: which one wins would be a guess.
 [[nodiscard]] base::result<loaded> load(int argc, const char* const* argv,
                                         const std::vector<std::string>& env);
 

@@ -9,12 +9,10 @@ gateway_options gateway_options::from(const config::config& cfg) {
     g.shards = cfg.outbound_shards;
     g.webhook_rate = cfg.webhook_rate;
     g.webhook_burst = cfg.webhook_burst;
-    for (std::size_t pos = 0; !cfg.webhook_secrets.empty() && pos <= cfg.webhook_secrets.size();) {
-        const std::size_t end = std::min(cfg.webhook_secrets.find(',', pos), cfg.webhook_secrets.size());
-        if (auto secret = parse_webhook_secret(cfg.webhook_secrets.substr(pos, end - pos)))
-            g.webhook_secrets.push_back(std::move(*secret));
-        pos = end + 1;
-    }
+    // Checked by config::load (base::is_webhook_secret_list), so it parses.
+    if (auto secrets = parse_webhook_secrets(cfg.webhook_secrets))
+        g.webhook_secrets = std::move(*secrets);
+    g.allow_insecure_webhooks = cfg.allow_insecure_webhooks;
     g.whatsapp_base_url = cfg.whatsapp_base_url;
     g.whatsapp_api_version = cfg.whatsapp_api_version;
     g.whatsapp_phone_number_id = cfg.whatsapp_phone_number_id;
@@ -24,6 +22,7 @@ gateway_options gateway_options::from(const config::config& cfg) {
     g.whatsapp_rate = cfg.whatsapp_rate;
     g.whatsapp_burst = cfg.whatsapp_burst;
     g.sms_gateway_url = cfg.sms_gateway_url;
+    g.sms_gateway_token = cfg.sms_gateway_token;
     g.sms_rate = cfg.sms_rate;
     g.sms_burst = cfg.sms_burst;
     g.connections_per_endpoint = cfg.outbound_connections;

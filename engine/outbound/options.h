@@ -29,7 +29,12 @@ struct gateway_options {
     // Generic webhooks: limits per endpoint (scheme://host:port).
     double webhook_rate = 80;
     double webhook_burst = 80;
+    /// Sign every webhook (and SMS gateway request) whose subscriber has no
+    /// webhook_secret of its own; empty with no own secret = unsigned.
     std::vector<webhook_secret> webhook_secrets;
+    /// Plain http:// webhooks: refused unless allowed (their bodies and
+    /// signatures would cross the network readable and replayable).
+    bool allow_insecure_webhooks = false;
     // WhatsApp Business Cloud API: limits per sender phone number.
     std::string whatsapp_base_url = "https://graph.facebook.com";
     std::string whatsapp_api_version = "v21.0";
@@ -41,6 +46,7 @@ struct gateway_options {
     double whatsapp_burst = 80;
     // SMS: one HTTP gateway (signed like a webhook, with "to"); empty = none.
     std::string sms_gateway_url;
+    std::string sms_gateway_token;  // sent as "Authorization: Bearer <token>"; empty = none
     double sms_rate = 10;
     double sms_burst = 10;
     // Every endpoint.
@@ -60,8 +66,8 @@ struct gateway_options {
     /// Which addresses deliveries may connect to (default: public ones only).
     security::address_guard guard;
 
-    /// The outbound settings of a heraldd configuration (its webhook
-    /// secrets were checked by config::load, so they parse).
+    /// The outbound settings of a heraldd configuration (config::load read
+    /// the secret files and checked the webhook secrets, so they parse).
     [[nodiscard]] static gateway_options from(const config::config& cfg);
 };
 

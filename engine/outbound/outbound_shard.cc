@@ -106,7 +106,9 @@ lane* outbound_shard::lane_for(recipient& r) {
     double burst = options_.webhook_burst;
     if (r.channel == herald::v1::CHANNEL_WEBHOOK) {
         ep = parse_endpoint(r.address);
-        if (!ep)
+        // Plain http:// without the switch: stored before it was turned off
+        // (the API and the feed refuse new ones); fails as insecure_webhook.
+        if (!ep || (!ep->tls && !options_.allow_insecure_webhooks))
             return nullptr;
         r.target = ep->target;
         key = ep->key();
@@ -254,8 +256,13 @@ void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done)
     probe_.pending(static_cast<double>(n));
     board_.expanded(b->id, b->tenant, n);
     for (const delivery& d : unreachable) {
-        finish(d, herald::v1::OUTCOME_FAILED,
-               std::string("no_gateway:") + channel_name(index_.at(d.slot).channel), false);
+        const recipient& r = index_.at(d.slot);
+        const bool insecure = r.channel == herald::v1::CHANNEL_WEBHOOK && !options_.allow_insecure_webhooks &&
+                              r.address.rfind("http://", 0) == 0;
+        finish(
+            d, herald::v1::OUTCOME_FAILED,
+            insecure ? std::string("insecure_webhook") : std::string("no_gateway:") + channel_name(r.channel),
+            false);
     }
     for (auto& [key, l] : lanes_) pump(*l);
 }

@@ -30,6 +30,12 @@ std::pair<recipient_index::slot, bool> recipient_index::apply(const herald::v1::
     r.key = std::move(key);
     r.channel = s.channel();
     r.address = s.address();
+    r.webhook_secrets.clear();
+    if (!s.webhook_secret().empty()) {
+        // Validated by the registry (validate_subscription): it parses.
+        if (auto own = parse_webhook_secrets(s.webhook_secret()))
+            r.webhook_secrets = std::move(*own);
+    }
     r.last_inbound =
         s.has_last_inbound_at()
             ? base::wall_from_ns(s.last_inbound_at().seconds() * 1'000'000'000 + s.last_inbound_at().nanos())

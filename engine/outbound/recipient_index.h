@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "herald/v1/subscription.pb.h"
+#include "outbound/webhook_signature.h"
 
 namespace herald::outbound {
 
@@ -26,6 +27,9 @@ struct recipient {
     std::string key;     // registry::subscriber_key(tenant, id)
     std::string address;
     std::string target;  // request target at the gateway (set with the route)
+    /// The subscription's own webhook_secret, decoded: signs its webhooks
+    /// instead of the global secrets. Empty: the global ones.
+    std::vector<webhook_secret> webhook_secrets;
     herald::v1::Channel channel = herald::v1::CHANNEL_UNSPECIFIED;
     std::vector<std::string> audiences;  // sorted; empty when opted out
     base::wall_time last_inbound;        // opens WhatsApp's 24-hour window; epoch = never

@@ -51,9 +51,14 @@ gateway_request build_request(lane_kind kind, const model::broadcast& b, const r
     const std::int64_t ts = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
     req.headers.emplace_back("webhook-id", id);
     req.headers.emplace_back("webhook-timestamp", std::to_string(ts));
-    if (!options.webhook_secrets.empty())
-        req.headers.emplace_back("webhook-signature",
-                                 webhook_signature(options.webhook_secrets, id, ts, req.body));
+    // The subscriber's own secret replaces the global ones (a receiver
+    // trusts only its own key); signed whenever there is a secret at all.
+    const auto& secrets = kind == lane_kind::webhook && !r.webhook_secrets.empty() ? r.webhook_secrets
+                                                                                   : options.webhook_secrets;
+    if (!secrets.empty())
+        req.headers.emplace_back("webhook-signature", webhook_signature(secrets, id, ts, req.body));
+    if (kind == lane_kind::sms && !options.sms_gateway_token.empty())
+        req.headers.emplace_back("authorization", "Bearer " + options.sms_gateway_token);
     return req;
 }
 

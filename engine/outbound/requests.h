@@ -2,8 +2,10 @@
 // broadcast, built without Beast so every byte is unit-tested:
 //   * webhook: the live frame's JSON with "recipient_id" added, signed per
 //     Standard Webhooks (webhook-id = the delivery's idempotency key,
-//     webhook-timestamp, webhook-signature);
-//   * sms: the same, plus "to" (the E.164 number to text);
+//     webhook-timestamp, webhook-signature) with the subscriber's own
+//     webhook_secret, else the global webhook_secrets, else unsigned;
+//   * sms: the same (signed with the global secrets), plus "to" (the E.164
+//     number to text), and the gateway's bearer token when one is set;
 //   * whatsapp: a Cloud API message — a template with the text as its body
 //     parameter, or free text ("whatsapp.type": "text") — with the bearer
 //     token.

@@ -4,7 +4,10 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <system_error>
+
+#include "base/webhook_secret_syntax.h"
 
 namespace herald::outbound {
 
@@ -46,6 +49,28 @@ base::result<webhook_secret> parse_webhook_secret(std::string_view text) {
         return base::failure(std::make_error_code(std::errc::invalid_argument), "key shorter than 16 bytes");
     }
     return webhook_secret{std::move(key)};
+}
+
+base::result<std::vector<webhook_secret>> parse_webhook_secrets(std::string_view list) {
+    if (!base::is_webhook_secret_list(list))
+        return base::failure(std::make_error_code(std::errc::invalid_argument),
+                             std::string(base::webhook_secret_problem));
+    std::vector<webhook_secret> out;
+    std::size_t pos = 0;
+    while (pos <= list.size()) {
+        const std::size_t end = std::min(list.find(',', pos), list.size());
+        std::string_view item = list.substr(pos, end - pos);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        pos = end + 1;
+        if (item.empty())
+            continue;
+        auto secret = parse_webhook_secret(item);
+        if (!secret)
+            return base::failure(secret.err());
+        out.push_back(std::move(*secret));
+    }
+    return out;
 }
 
 std::string webhook_signature(const std::vector<webhook_secret>& secrets, std::string_view id,

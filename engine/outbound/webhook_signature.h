@@ -23,6 +23,11 @@ struct webhook_secret {
 /// Parses "whsec_<base64>"; names what is wrong otherwise.
 [[nodiscard]] base::result<webhook_secret> parse_webhook_secret(std::string_view text);
 
+/// Parses a comma-separated list (base/webhook_secret_syntax.h): heraldd's
+/// webhook_secrets, or a subscription's own webhook_secret. "" is no secret.
+/// The failure never quotes the list.
+[[nodiscard]] base::result<std::vector<webhook_secret>> parse_webhook_secrets(std::string_view list);
+
 /// "v1,<base64 sig>" for each secret, space-separated.
 [[nodiscard]] std::string webhook_signature(const std::vector<webhook_secret>& secrets, std::string_view id,
                                             std::int64_t timestamp_s, std::string_view body);

@@ -77,6 +77,7 @@ feed_options feed_options::from(const config::config& cfg, const std::string& bo
     o.dlq_topic = cfg.topic_dlq;
     o.client_id = "heraldd-" + cfg.instance_id;
     o.embedded_cluster = embedded_cluster;
+    o.allow_insecure_webhooks = cfg.allow_insecure_webhooks;
     return o;
 }
 
@@ -107,10 +108,21 @@ base::result<std::size_t> subscription_feed::start() {
     std::size_t loaded = 0;
     {
         std::lock_guard lock(store_mutex_);
-        auto n = store_.for_each([&](herald::v1::Subscription&& s) { on_apply_(&s, subscriber_key(s)); });
+        std::size_t insecure = 0;
+        auto n = store_.for_each([&](herald::v1::Subscription&& s) {
+            insecure += is_insecure_webhook(s) ? 1 : 0;
+            on_apply_(&s, subscriber_key(s));
+        });
         if (!n)
             return base::failure(n.err());
         loaded = *n;
+        // Written before the switch was turned off: kept (the registry is
+        // their record), but outbound fails their deliveries visibly.
+        if (insecure > 0 && !options_.allow_insecure_webhooks)
+            HERALD_LOG_WARN("registry", insecure,
+                            " stored subscriber(s) have a plain http:// webhook: their deliveries fail "
+                            "with insecure_webhook until they re-subscribe with https:// (or "
+                            "allow_insecure_webhooks is on)");
         if (options_.embedded_cluster) {
             if (auto r = store_.reset_feed_offsets(); !r)
                 return base::failure(r.err());
@@ -241,6 +253,10 @@ void subscription_feed::step() {
             }
             const std::string value(static_cast<const char*>(m->payload()), m->len());
             auto s = decode_subscription(value, is_json(header_value(*m, "content-type")));
+            if (s) {
+                if (auto secure = check_webhook_transport(*s, options_.allow_insecure_webhooks); !secure)
+                    s = base::failure(secure.err());
+            }
             if (!s) {
                 dead_letter(key, value, s.err().code.message() + ": " + s.err().detail);
                 continue;
@@ -298,11 +314,14 @@ void subscription_feed::dead_letter(const std::string& key, const std::string& v
     HERALD_LOG_WARN("registry", "dead-lettered a ", options_.topic, " record (key ", key, "): ", code);
     RdKafka::Headers* headers = RdKafka::Headers::create();
     headers->add("herald-dlq-reason", code);
-    headers->add("herald-dlq-detail", reason.substr(0, 1024));
+    headers->add("herald-dlq-detail", redact_secrets(reason.substr(0, 1024)));
     headers->add("herald-dlq-source", options_.topic);
+    // A subscriber's own signing secret stays in the registry: the DLQ is
+    // read by more people (herald dlq) than herald.subscriptions.
+    const std::string copy = redact_secrets(value);
     const auto err = producer_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA,
-                                        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                                        value.size(), key.data(), key.size(), 0, headers, nullptr);
+                                        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(copy.data()),
+                                        copy.size(), key.data(), key.size(), 0, headers, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) {
         delete headers;
         HERALD_LOG_ERROR("registry", "cannot dead-letter: ", RdKafka::err2str(err));

@@ -9,7 +9,9 @@
 // tenants were part of the key, is the default tenant's); value = canonical JSON (header content-type:
 // application/json) or protobuf binary of herald.v1.Subscription; an empty
 // value (tombstone) erases the recipient. Invalid records go to the
-// dead-letter topic with their reason and are counted, never applied.
+// dead-letter topic with their reason and are counted, never applied; so do
+// plain http:// webhooks unless allow_insecure_webhooks. A record may carry
+// the subscriber's webhook_secret; its dead letter has the secret masked.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -52,6 +54,9 @@ struct feed_options {
     /// The embedded mock cluster starts empty on every run: read from its
     /// beginning instead of the stored positions.
     bool embedded_cluster = false;
+    /// Off: an active webhook subscription to a plain http:// URL is
+    /// dead-lettered (insecure_webhook), like any other refused record.
+    bool allow_insecure_webhooks = false;
 
     /// The change feed of a heraldd configuration on the given cluster.
     [[nodiscard]] static feed_options from(const config::config& cfg, const std::string& bootstrap_servers,

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "base/audience_name.h"
+#include "base/webhook_secret_syntax.h"
 
 namespace herald::registry {
 namespace {
@@ -40,6 +41,8 @@ class category : public std::error_category {
                 return "missing_consent";
             case errc::invalid_field:
                 return "invalid_field";
+            case errc::insecure_webhook:
+                return "insecure_webhook";
         }
         return "unknown";
     }
@@ -231,7 +234,29 @@ base::result<void> validate_subscription(herald::v1::Subscription& s) {
     }
     if (s.tags_size() > 32)
         return fail(errc::invalid_field, "tags: at most 32, got " + std::to_string(s.tags_size()));
+    if (!s.webhook_secret().empty()) {
+        // Never quoted: the detail reaches answers, dead letters and the CLI.
+        if (s.channel() != herald::v1::CHANNEL_WEBHOOK)
+            return fail(errc::invalid_field,
+                        "webhook_secret: only a webhook subscription has its own secret");
+        if (!base::is_webhook_secret_list(s.webhook_secret()))
+            return fail(errc::invalid_field, "webhook_secret: " + std::string(base::webhook_secret_problem));
+    }
     return {};
+}
+
+bool is_insecure_webhook(const herald::v1::Subscription& s) noexcept {
+    return s.channel() == herald::v1::CHANNEL_WEBHOOK && !s.has_opted_out_at() &&
+           s.address().rfind("http://", 0) == 0;
+}
+
+base::result<void> check_webhook_transport(const herald::v1::Subscription& s, bool allow_insecure) {
+    if (allow_insecure || !is_insecure_webhook(s))
+        return {};
+    return fail(errc::insecure_webhook,
+                "address: plain http:// webhooks are refused (the announcement and its signature would "
+                "cross the network readable); use https://, or start heraldd with "
+                "--allow-insecure-webhooks");
 }
 
 base::result<herald::v1::Subscription> decode_subscription(std::string_view value, bool is_json) {
@@ -279,6 +304,26 @@ std::string to_json(const herald::v1::Subscription& s) {
     opts.preserve_proto_field_names = true;
     (void)google::protobuf::util::MessageToJsonString(s, &out, opts);
     return out;
+}
+
+std::string to_api_json(const herald::v1::Subscription& s) {
+    if (s.webhook_secret().empty())
+        return to_json(s);
+    herald::v1::Subscription shown = s;
+    shown.clear_webhook_secret();
+    return to_json(shown);
+}
+
+std::string redact_secrets(std::string record) {
+    constexpr std::string_view prefix = "whsec_";
+    const auto b64 = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '/' || c == '=';
+    };
+    for (std::size_t at = record.find(prefix); at != std::string::npos; at = record.find(prefix, at)) {
+        at += prefix.size();
+        for (; at < record.size() && b64(record[at]); ++at) record[at] = '*';
+    }
+    return record;
 }
 
 csv_import parse_subscriptions_csv(std::string_view text) {

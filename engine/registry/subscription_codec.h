@@ -32,6 +32,7 @@ enum class errc {
     invalid_address,       // "invalid_address"
     missing_consent,       // "missing_consent"
     invalid_field,         // "invalid_field"
+    insecure_webhook,      // "insecure_webhook": plain http:// while allow_insecure_webhooks is off
 };
 
 [[nodiscard]] const std::error_category& registry_category() noexcept;
@@ -72,8 +73,18 @@ struct subscriber {
 /// recipient id syntax, tenant [a-z0-9._-]{0,64}, 1..256 audiences each valid
 /// per base::is_valid_audience, channel set, address per channel (URL for
 /// webhook, E.164 for whatsapp/sms), consent with given_at and a 1..128
-/// character source unless opted_out_at is set, at most 32 tags.
+/// character source unless opted_out_at is set, at most 32 tags, and a
+/// webhook_secret only on a webhook, in the syntax of heraldd's own
+/// (base/webhook_secret_syntax.h). No refusal ever quotes the secret.
 [[nodiscard]] base::result<void> validate_subscription(herald::v1::Subscription& s);
+
+/// Refuses (insecure_webhook, naming the address field) an active webhook
+/// subscription to a plain http:// URL unless `allow_insecure`. An opted-out
+/// one passes: nothing is sent to it, and its opt-out must always apply.
+[[nodiscard]] base::result<void> check_webhook_transport(const herald::v1::Subscription& s,
+                                                         bool allow_insecure);
+/// Whether `s` is an active webhook to a plain http:// URL.
+[[nodiscard]] bool is_insecure_webhook(const herald::v1::Subscription& s) noexcept;
 
 /// Decodes canonical protobuf JSON (`is_json`) or protobuf binary, then
 /// validates. Unknown JSON fields are refused (malformed_json) so typos are
@@ -82,8 +93,18 @@ struct subscriber {
                                                                          bool is_json);
 
 /// Canonical protobuf JSON on one line (no trailing newline), as written to
-/// herald.subscriptions and returned by the ops API.
+/// herald.subscriptions: with the webhook_secret, which every instance needs
+/// to sign. Never an answer: see to_api_json.
 [[nodiscard]] std::string to_json(const herald::v1::Subscription& s);
+
+/// The same without webhook_secret: what the ops API (and so the CLI)
+/// shows of a stored subscription. A credential is written, never read back.
+[[nodiscard]] std::string to_api_json(const herald::v1::Subscription& s);
+
+/// `record` (JSON or protobuf bytes) with every "whsec_" secret's base64
+/// overwritten by '*' in place — same length, so protobuf framing survives —
+/// for copies that leave the registry (dead letters).
+[[nodiscard]] std::string redact_secrets(std::string record);
 
 /// One refused CSV line, numbered from 1 (the header is line 1).
 struct csv_error {

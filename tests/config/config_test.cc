@@ -122,5 +122,171 @@ TEST(Config, HelpAndVersion) {
     }
 }
 
+// --- secrets never need argv -------------------------------------------------
+
+const std::string secret_a = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const std::string secret_b = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// No output of load() — its error or its warnings — and no describe() line
+/// may hold `value`.
+void expect_never_shown(const base::result<loaded>& r, const std::string& value) {
+    if (!r) {
+        EXPECT_EQ(r.err().detail.find(value), std::string::npos) << r.err().detail;
+        return;
+    }
+    for (const auto& w : r->warnings) EXPECT_EQ(w.find(value), std::string::npos) << w;
+    const std::string shown = describe(r->cfg);
+    EXPECT_EQ(shown.find(value), std::string::npos) << shown;
+}
+
+TEST(ConfigSecrets, FilesAreReadAtLoadWithTheTrailingNewlineTrimmed) {
+    const auto token = temp_file("EAAG-wa-token-123\n");
+    const auto sms = temp_file("sms-bearer-456\r\n");
+    const auto secrets = temp_file("# rotation: new first\n" + secret_a + "\n\n  " + secret_b + "  \n");
+    auto r = load_args(
+        {"--whatsapp-token-file", token, "--sms-gateway-token-file", sms, "--webhook-secrets-file", secrets});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.whatsapp_token, "EAAG-wa-token-123");
+    EXPECT_EQ(r->cfg.sms_gateway_token, "sms-bearer-456");
+    EXPECT_EQ(r->cfg.webhook_secrets, secret_a + "," + secret_b);
+    EXPECT_TRUE(r->warnings.empty());  // files: nothing to warn about
+    // The paths are shown (they help an operator), the values never.
+    const std::string shown = describe(r->cfg);
+    EXPECT_NE(shown.find("whatsapp_token_file = " + token + "\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("whatsapp_token = (set)\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("sms_gateway_token = (set)\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("webhook_secrets = (set)\n"), std::string::npos) << shown;
+    expect_never_shown(r, "EAAG-wa-token-123");
+    expect_never_shown(r, "sms-bearer-456");
+    expect_never_shown(r, secret_a);
+    // The same settings from the environment (HERALD_*_FILE) and the config file.
+    const auto conf = temp_file("sms_gateway_token_file = " + sms + "\n");
+    auto e = load_args({"--config", conf},
+                       {"HERALD_WHATSAPP_TOKEN_FILE=" + token, "HERALD_WEBHOOK_SECRETS_FILE=" + secrets});
+    ASSERT_TRUE(e) << e.err().describe();
+    EXPECT_EQ(e->cfg.whatsapp_token, "EAAG-wa-token-123");
+    EXPECT_EQ(e->cfg.sms_gateway_token, "sms-bearer-456");
+    EXPECT_EQ(e->cfg.webhook_secrets, secret_a + "," + secret_b);
+    for (const auto& f : {token, sms, secrets, conf}) std::remove(f.c_str());
+}
+
+TEST(ConfigSecrets, ValuesFromTheEnvironmentNeedNoFileAndNoWarning) {
+    auto r = load_args({}, {"HERALD_WHATSAPP_TOKEN=env-wa-token", "HERALD_SMS_GATEWAY_TOKEN=env-sms-token",
+                            "HERALD_WEBHOOK_SECRETS=" + secret_a});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.whatsapp_token, "env-wa-token");
+    EXPECT_EQ(r->cfg.sms_gateway_token, "env-sms-token");
+    EXPECT_EQ(r->cfg.webhook_secrets, secret_a);
+    EXPECT_TRUE(r->warnings.empty());
+    expect_never_shown(r, "env-wa-token");
+    expect_never_shown(r, "env-sms-token");
+    expect_never_shown(r, secret_a);
+}
+
+TEST(ConfigSecrets, ValueFlagsStillWorkButWarnWithoutTheValue) {
+    auto r = load_args({"--whatsapp-token", "argv-wa-token", "--webhook-secrets=" + secret_a});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.whatsapp_token, "argv-wa-token");
+    EXPECT_EQ(r->cfg.webhook_secrets, secret_a);
+    ASSERT_EQ(r->warnings.size(), 2u);
+    EXPECT_NE(r->warnings[0].find("whatsapp_token: given on the command line"), std::string::npos)
+        << r->warnings[0];
+    EXPECT_NE(r->warnings[0].find("--whatsapp-token-file"), std::string::npos) << r->warnings[0];
+    EXPECT_NE(r->warnings[1].find("webhook_secrets: given on the command line"), std::string::npos)
+        << r->warnings[1];
+    expect_never_shown(r, "argv-wa-token");
+    expect_never_shown(r, secret_a);
+}
+
+TEST(ConfigSecrets, TheSmsTokenIsRefusedOnTheCommandLine) {
+    auto r = load_args({"--sms-gateway-token", "argv-sms-token"});
+    expect_error(r, "sms_gateway_token: not accepted on the command line");
+    expect_error(load_args({"--sms-gateway-token=argv-sms-token"}), "--sms-gateway-token-file FILE");
+    expect_never_shown(r, "argv-sms-token");
+    expect_never_shown(load_args({"--sms-gateway-token=argv-sms-token"}), "argv-sms-token");
+}
+
+TEST(ConfigSecrets, BadFilesStopStartUpNamingTheSettingAndFileNeverTheContents) {
+    expect_error(load_args({"--whatsapp-token-file", "/nonexistent/wa.token"}),
+                 "whatsapp_token_file: cannot read \"/nonexistent/wa.token\"");
+    expect_error(load_args({}, {"HERALD_SMS_GATEWAY_TOKEN_FILE=/nonexistent/sms.token"}),
+                 "sms_gateway_token_file: cannot read \"/nonexistent/sms.token\"");
+    const auto empty = temp_file("\n");
+    expect_error(load_args({"--whatsapp-token-file", empty}),
+                 "whatsapp_token_file: \"" + empty + "\" is empty");
+    expect_error(load_args({"--webhook-secrets-file", empty}),
+                 "webhook_secrets_file: \"" + empty + "\" holds no secret");
+    // Two lines in a token file: a paste slip, refused (it would end up in a header).
+    const auto two_lines = temp_file("first-half-of-token\nsecond-half-hidden\n");
+    auto r = load_args({"--sms-gateway-token-file", two_lines});
+    expect_error(r, "sms_gateway_token_file: \"" + two_lines + "\" must hold the token alone on one line");
+    expect_never_shown(r, "first-half-of-token");
+    expect_never_shown(r, "second-half-hidden");
+    // A bad secret line: named by its number, never echoed.
+    const auto bad = temp_file(secret_a + "\nwhsec_not-base64-at-all-hidden!\n");
+    r = load_args({"--webhook-secrets-file", bad});
+    expect_error(r, "webhook_secrets_file: line 2 of \"" + bad +
+                        "\": each secret must be whsec_ followed by base64 of at least 16 bytes");
+    expect_never_shown(r, "not-base64-at-all-hidden");
+    expect_never_shown(r, secret_a);
+    // A directory is not a file.
+    expect_error(load_args({"--whatsapp-token-file", "/tmp"}), "whatsapp_token_file: cannot read \"/tmp\"");
+    for (const auto& f : {empty, two_lines, bad}) std::remove(f.c_str());
+}
+
+TEST(ConfigSecrets, AValueAndItsFileTogetherAreRefused) {
+    const auto token = temp_file("file-token\n");
+    auto r = load_args({"--whatsapp-token-file", token}, {"HERALD_WHATSAPP_TOKEN=env-token"});
+    expect_error(r, "whatsapp_token_file: whatsapp_token is set too");
+    expect_never_shown(r, "file-token");
+    expect_never_shown(r, "env-token");
+    std::remove(token.c_str());
+}
+
+TEST(ConfigSecrets, BadValuesAreRefusedWithoutEchoingThem) {
+    auto r = load_args({}, {"HERALD_WEBHOOK_SECRETS=whsec_tooshort-hidden"});
+    expect_error(r, "webhook_secrets: each secret must be whsec_ followed by base64 of at least 16 bytes");
+    expect_never_shown(r, "tooshort-hidden");
+    // Padding in the middle, a trailing comma: not a secret list either.
+    expect_error(load_args({}, {"HERALD_WEBHOOK_SECRETS=whsec_AAAA=AAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+                 "webhook_secrets:");
+    expect_error(load_args({}, {"HERALD_WEBHOOK_SECRETS=" + secret_a + ","}), "webhook_secrets:");
+    r = load_args({}, {"HERALD_SMS_GATEWAY_TOKEN=two words-hidden"});
+    expect_error(r, "sms_gateway_token: must be one token without spaces or control characters");
+    expect_never_shown(r, "words-hidden");
+}
+
+TEST(ConfigSecrets, HelpListsTheFileFormsAndMarksTheRefusedFlag) {
+    const auto text = usage("heraldd");
+    for (const char* flag : {"--whatsapp-token-file", "--webhook-secrets-file", "--sms-gateway-token-file",
+                             "--allow-insecure-webhooks", "HERALD_SMS_GATEWAY_TOKEN"})
+        EXPECT_NE(text.find(flag), std::string::npos) << flag;
+    EXPECT_NE(text.find("--sms-gateway-token (refused: environment or config file only)"), std::string::npos)
+        << text;
+}
+
+TEST(ConfigSecrets, InsecureWebhooksAreOffByDefaultAndABareSwitchTurnsThemOn) {
+    auto r = load_args({});
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->cfg.allow_insecure_webhooks);
+    r = load_args({"--allow-insecure-webhooks"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_TRUE(r->cfg.allow_insecure_webhooks);
+    r = load_args({"--allow-insecure-webhooks", "--shards", "3"});  // bare, followed by another flag
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_TRUE(r->cfg.allow_insecure_webhooks);
+    EXPECT_EQ(r->cfg.shards, 3u);
+    r = load_args({"--allow-insecure-webhooks", "off"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_FALSE(r->cfg.allow_insecure_webhooks);
+    r = load_args({}, {"HERALD_ALLOW_INSECURE_WEBHOOKS=on"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_TRUE(r->cfg.allow_insecure_webhooks);
+    expect_error(load_args({"--allow-insecure-webhooks", "yes"}),
+                 "allow_insecure_webhooks: must be one of on|off");
+    // Only switches may be bare: a value setting still needs its value.
+    expect_error(load_args({"--whatsapp-token-file", "--shards", "2"}), "unexpected argument \"2\"");
+}
+
 }  // namespace
 }  // namespace herald::config

@@ -301,5 +301,30 @@ TEST(RecipientIndex, SizeCountsKnownRecipients) {
     EXPECT_EQ(idx.size(), 2u);
 }
 
+TEST(RecipientIndex, KeepsTheSubscriptionsOwnWebhookSecretDecodedAndDropsItWhenRemoved) {
+    recipient_index idx;
+    auto s = subscription("hook", {"lineup"});
+    s.set_channel(herald::v1::CHANNEL_WEBHOOK);
+    s.set_address("https://hooks.example.com/in");
+    s.set_webhook_secret("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    const auto [at, created] = idx.apply(s);
+    ASSERT_TRUE(created);
+    const auto expected = parse_webhook_secrets(s.webhook_secret());
+    ASSERT_TRUE(expected);
+    ASSERT_EQ(idx.at(at).webhook_secrets.size(), 2u);
+    EXPECT_EQ(idx.at(at).webhook_secrets[0].key, (*expected)[0].key);
+    EXPECT_EQ(idx.at(at).webhook_secrets[1].key, (*expected)[1].key);
+    EXPECT_EQ(idx.at(at).webhook_secrets[0].key, std::string(24, '\0'));  // decoded bytes, not the text
+    // Rewritten without one: back to the global secrets.
+    s.clear_webhook_secret();
+    EXPECT_EQ(idx.apply(s).first, at);
+    EXPECT_TRUE(idx.at(at).webhook_secrets.empty());
+    // Forgotten: nothing of it stays in the slot.
+    s.set_webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    idx.apply(s);
+    ASSERT_TRUE(idx.forget("fest/hook"));
+    EXPECT_TRUE(idx.at(at).webhook_secrets.empty());
+}
+
 }  // namespace
 }  // namespace herald::outbound

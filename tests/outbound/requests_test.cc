@@ -196,6 +196,44 @@ TEST(Requests, WebhookIsSignedWithEverySecretDuringRotation) {
     EXPECT_NE(sig->find(' '), std::string::npos);
 }
 
+TEST(Requests, TheSubscribersOwnSecretReplacesTheGlobalOnes) {
+    const auto b = build(announcement());
+    gateway_options options;
+    options.webhook_secrets = {secret_of('g')};
+    auto own = webhook_recipient();
+    own.webhook_secrets = {secret_of('p')};
+    const auto req = build_request(lane_kind::webhook, *b, own, options, now);
+    const auto sig = header(req, "webhook-signature");
+    ASSERT_TRUE(sig);
+    const std::string id = delivery_id("fest", "a1", "r-1");
+    EXPECT_EQ(*sig, webhook_signature(own.webhook_secrets, id, 1'700'000'000, req.body));
+    // Only its own: a receiver holding the global key cannot verify it, so
+    // one subscriber's deliveries are not forgeable with what others hold.
+    EXPECT_EQ(sig->find(webhook_signature(options.webhook_secrets, id, 1'700'000'000, req.body)),
+              std::string::npos);
+    EXPECT_EQ(sig->find(' '), std::string::npos);
+}
+
+TEST(Requests, WithoutAnOwnSecretTheGlobalOnesSign) {
+    const auto b = build(announcement());
+    gateway_options options;
+    options.webhook_secrets = {secret_of('g')};
+    const auto req = build_request(lane_kind::webhook, *b, webhook_recipient(), options, now);
+    EXPECT_EQ(header(req, "webhook-signature"),
+              webhook_signature(options.webhook_secrets, delivery_id("fest", "a1", "r-1"), 1'700'000'000,
+                                req.body));
+}
+
+TEST(Requests, AnOwnSecretSignsEvenWithoutGlobalOnesAndRotatesToo) {
+    const auto b = build(announcement());
+    auto own = webhook_recipient();
+    own.webhook_secrets = {secret_of('n'), secret_of('o')};
+    const auto req = build_request(lane_kind::webhook, *b, own, gateway_options{}, now);
+    EXPECT_EQ(
+        header(req, "webhook-signature"),
+        webhook_signature(own.webhook_secrets, delivery_id("fest", "a1", "r-1"), 1'700'000'000, req.body));
+}
+
 TEST(Requests, WebhookEscapesRecipientIdsAndText) {
     const std::string text = "Say \"hi\"\n\tto the \\ crowd: Grüße 🎸 \x01 end";
     const auto b = build(announcement(text));
@@ -228,6 +266,19 @@ TEST(Requests, SmsIsTheSignedWebhookBodyWithTheNumberToText) {
     EXPECT_EQ(header(req, "webhook-timestamp"), "1700000000");
     EXPECT_EQ(header(req, "webhook-signature"),
               webhook_signature(options.webhook_secrets, id, 1'700'000'000, req.body));
+    EXPECT_FALSE(header(req, "authorization"));  // no gateway token configured
+}
+
+TEST(Requests, SmsCarriesTheGatewaysBearerToken) {
+    const auto b = build(announcement());
+    gateway_options options;
+    options.sms_gateway_token = "sms-gw-token";
+    const auto req =
+        build_request(lane_kind::sms, *b, phone_recipient(herald::v1::CHANNEL_SMS, "/v1/sms"), options, now);
+    EXPECT_EQ(header(req, "authorization"), "Bearer sms-gw-token");
+    // A webhook never gets the SMS gateway's credential.
+    const auto hook = build_request(lane_kind::webhook, *b, webhook_recipient(), options, now);
+    EXPECT_FALSE(header(hook, "authorization"));
 }
 
 // ---- whatsapp ------------------------------------------------------------------

@@ -34,6 +34,29 @@ TEST(WebhookSignature, RefusesMalformedSecrets) {
     EXPECT_FALSE(parse_webhook_secret("whsec_QUJD"));  // 3 bytes: too short to be a key
 }
 
+TEST(WebhookSignature, ParsesSecretListsAndRefusesWhatTheSyntaxRefuses) {
+    auto none = parse_webhook_secrets("");
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+    auto two = parse_webhook_secrets(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw , whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    ASSERT_TRUE(two) << two.err().detail;
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0].key, parse_webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")->key);
+    EXPECT_EQ((*two)[1].key, std::string(24, '\0'));
+    // 16 bytes exactly (22 characters and "=="): the shortest key.
+    auto shortest = parse_webhook_secrets("whsec_" + base64_encode(std::string(16, 'k')));
+    ASSERT_TRUE(shortest) << shortest.err().detail;
+    EXPECT_EQ((*shortest)[0].key, std::string(16, 'k'));
+    EXPECT_FALSE(parse_webhook_secrets("whsec_" + base64_encode(std::string(15, 'k'))));
+    for (const char* bad : {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,", "whsec_========================",
+                            "whsec_MfKQ9r8G=YqrTwjUPD8ILPZIo2LaLaSw", "whsec_QUJD"}) {
+        const auto r = parse_webhook_secrets(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.err().detail.find("MfKQ"), std::string::npos) << r.err().detail;
+    }
+}
+
 TEST(WebhookSignature, DeliveryIdIsStableAndDistinct) {
     EXPECT_EQ(delivery_id("default", "a1", "r1"), delivery_id("default", "a1", "r1"));
     EXPECT_NE(delivery_id("default", "a1", "r1"), delivery_id("default", "a1", "r2"));

@@ -124,6 +124,35 @@ TEST_F(RegistryStore, PutThenGetReturnsAnEqualMessage) {
     EXPECT_TRUE(same(*got, s)) << got->DebugString();
 }
 
+TEST_F(RegistryStore, TheSubscribersOwnWebhookSecretSurvivesAReopenAndIsErasedWithThePerson) {
+    // Stored in the subscription's blob (no schema change, no migration):
+    // after a restart the subscriber still signs with it; after forget it is
+    // gone from the files like the address.
+    const std::string secret = "whsec_c3RvcmUtc2VjcmV0LTJkOGUxYTQ0Yzk=";
+    const std::string db = dir + "/registry.sqlite3";
+    auto s = subscription("user-1", "https://hooks.example.com/one");
+    s.set_webhook_secret(secret);
+    {
+        auto st = open_store();
+        ASSERT_NE(st, nullptr);
+        ASSERT_TRUE(st->begin());
+        ASSERT_TRUE(st->put(s));
+        ASSERT_TRUE(st->commit());
+    }
+    auto st = open_store();
+    ASSERT_NE(st, nullptr);
+    const auto got = st->get("fest-a", "user-1");
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->webhook_secret(), secret);
+    ASSERT_TRUE(st->checkpoint());
+    ASSERT_NE(read_bytes(db).find("c3RvcmUtc2VjcmV0"), std::string::npos) << "secret not found before erase";
+    ASSERT_TRUE(st->begin());
+    ASSERT_TRUE(st->erase("fest-a", "user-1"));
+    ASSERT_TRUE(st->commit());
+    ASSERT_TRUE(st->checkpoint());
+    EXPECT_EQ((read_bytes(db) + read_bytes(db + "-wal")).find("c3RvcmUtc2VjcmV0"), std::string::npos);
+}
+
 TEST_F(RegistryStore, GetOfAnUnknownRecipientIsNullopt) {
     auto st = open_store();
     ASSERT_NE(st, nullptr);

@@ -78,6 +78,7 @@ TEST(RegistryErrc, MessagesAreTheStableMetricLabels) {
     EXPECT_EQ(make_error_code(errc::missing_channel).message(), "missing_channel");
     EXPECT_EQ(make_error_code(errc::missing_consent).message(), "missing_consent");
     EXPECT_EQ(make_error_code(errc::invalid_field).message(), "invalid_field");
+    EXPECT_EQ(make_error_code(errc::insecure_webhook).message(), "insecure_webhook");
     EXPECT_STREQ(registry_category().name(), "herald.registry");
 }
 
@@ -575,6 +576,126 @@ TEST(RegistryToJson, RoundTripsThroughDecode) {
     auto back2 = decode_subscription(to_json(minimal), true);
     ASSERT_TRUE(back2) << back2.err().describe();
     EXPECT_TRUE(same(*back2, minimal));
+}
+
+// ---- the subscription's own webhook secret --------------------------------
+
+const std::string own_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const std::string rotated_secret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+TEST(RegistryWebhookSecret, AcceptsOneOrARotatingListOnAWebhook) {
+    auto s = valid_webhook();
+    s.set_webhook_secret(own_secret);
+    EXPECT_TRUE(validate_subscription(s));
+    s.set_webhook_secret(rotated_secret + "," + own_secret);
+    EXPECT_TRUE(validate_subscription(s));
+    s.set_webhook_secret(rotated_secret + ", " + own_secret);  // spaces around items, as in heraldd's setting
+    EXPECT_TRUE(validate_subscription(s));
+}
+
+TEST(RegistryWebhookSecret, RefusesMalformedSecretsWithoutQuotingThem) {
+    for (const std::string bad :
+         {std::string("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),        // no whsec_
+          std::string("whsec_QUJD"),                              // 3 bytes: too short to be a key
+          std::string("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS"),   // not a multiple of 4
+          std::string("whsec_MfKQ9r8G=YqrTwjUPD8ILPZIo2LaLaSw"),  // padding in the middle
+          std::string("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La-aSw"),  // not the base64 alphabet
+          own_secret + ",", "," + own_secret}) {
+        auto s = valid_webhook();
+        s.set_webhook_secret(bad);
+        const auto r = validate_subscription(s);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.err().code, make_error_code(errc::invalid_field));
+        EXPECT_THAT(r.err().detail, StartsWith("webhook_secret: "));
+        EXPECT_EQ(r.err().detail.find("MfKQ9r8G"), std::string::npos) << r.err().detail;
+        EXPECT_EQ(r.err().detail.find("QUJD"), std::string::npos) << r.err().detail;
+    }
+}
+
+TEST(RegistryWebhookSecret, OnlyAWebhookHasItsOwnSecret) {
+    auto s = valid_webhook();
+    s.set_channel(herald::v1::CHANNEL_SMS);
+    s.set_address("+4917612345678");
+    s.set_webhook_secret(own_secret);
+    const auto r = validate_subscription(s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().code, make_error_code(errc::invalid_field));
+    EXPECT_THAT(r.err().detail, StartsWith("webhook_secret: only a webhook"));
+}
+
+TEST(RegistryWebhookSecret, RoundTripsOnTheFeedButNeverInTheApiForm) {
+    auto s = valid_webhook();
+    s.set_webhook_secret(own_secret);
+    ASSERT_TRUE(validate_subscription(s));
+    // herald.subscriptions carries it: every instance signs with it.
+    const std::string record = to_json(s);
+    EXPECT_THAT(record, HasSubstr("\"webhook_secret\":\"" + own_secret + "\""));
+    auto back = decode_subscription(record, true);
+    ASSERT_TRUE(back) << back.err().describe();
+    EXPECT_TRUE(same(*back, s));
+    auto binary = decode_subscription(s.SerializeAsString(), false);
+    ASSERT_TRUE(binary) << binary.err().describe();
+    EXPECT_EQ(binary->webhook_secret(), own_secret);
+    // What the API shows: everything else, and neither the field nor the value.
+    const std::string shown = to_api_json(s);
+    EXPECT_EQ(shown.find("webhook_secret"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("MfKQ9r8G"), std::string::npos) << shown;
+    auto without = s;
+    without.clear_webhook_secret();
+    EXPECT_EQ(shown, to_json(without));
+    // Without a secret both forms are the same.
+    EXPECT_EQ(to_api_json(without), to_json(without));
+}
+
+TEST(RegistryWebhookSecret, RedactionMasksEverySecretAndKeepsProtobufFraming) {
+    auto s = valid_webhook();
+    s.set_webhook_secret(rotated_secret + "," + own_secret);
+    ASSERT_TRUE(validate_subscription(s));
+    const std::string json = redact_secrets(to_json(s));
+    EXPECT_EQ(json.find("MfKQ9r8G"), std::string::npos) << json;
+    EXPECT_EQ(json.find("AAAAAAAA"), std::string::npos) << json;
+    EXPECT_THAT(json, HasSubstr("\"webhook_secret\":\"whsec_****"));
+    EXPECT_THAT(json, HasSubstr("\"address\":\"https://hooks.example.com/herald\""));  // the rest untouched
+    const std::string binary = s.SerializeAsString();
+    const std::string masked = redact_secrets(binary);
+    ASSERT_EQ(masked.size(), binary.size());
+    EXPECT_EQ(masked.find("MfKQ9r8G"), std::string::npos);
+    herald::v1::Subscription parsed;
+    ASSERT_TRUE(parsed.ParseFromString(masked));  // still a record, with the secret masked
+    EXPECT_EQ(parsed.recipient_id(), "user-1");
+    EXPECT_EQ(parsed.webhook_secret().rfind("whsec_*", 0), 0u);
+    EXPECT_EQ(redact_secrets("no secret here"), "no secret here");
+}
+
+// ---- plain http:// webhooks -----------------------------------------------
+
+TEST(RegistryTransport, PlainHttpWebhooksAreRefusedUnlessAllowed) {
+    auto s = valid_webhook();
+    s.set_address("http://hooks.example.com/herald");
+    ASSERT_TRUE(validate_subscription(s));  // a URL all the same
+    EXPECT_TRUE(is_insecure_webhook(s));
+    const auto r = check_webhook_transport(s, false);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().code, make_error_code(errc::insecure_webhook));
+    EXPECT_THAT(r.err().detail, StartsWith("address: plain http:// webhooks are refused"));
+    EXPECT_THAT(r.err().detail, HasSubstr("--allow-insecure-webhooks"));
+    EXPECT_TRUE(check_webhook_transport(s, true));
+}
+
+TEST(RegistryTransport, HttpsPhonesAndOptOutsPass) {
+    auto s = valid_webhook();
+    EXPECT_FALSE(is_insecure_webhook(s));
+    EXPECT_TRUE(check_webhook_transport(s, false));
+    auto phone = valid_webhook();
+    phone.set_channel(herald::v1::CHANNEL_WHATSAPP);
+    phone.set_address("+4917612345678");
+    EXPECT_TRUE(check_webhook_transport(phone, false));
+    // An opt-out must always apply, whatever the URL: nothing is sent to it.
+    auto out = valid_webhook();
+    out.set_address("http://hooks.example.com/herald");
+    out.mutable_opted_out_at()->set_seconds(1714600000);
+    EXPECT_FALSE(is_insecure_webhook(out));
+    EXPECT_TRUE(check_webhook_transport(out, false));
 }
 
 // ---- parse_subscriptions_csv ----------------------------------------------

@@ -179,6 +179,10 @@ class daemon {
         // which outbound delivery refuses by default (SSRF guard).
         if (!has("--outbound-allowed-networks"))
             args.insert(args.end(), {"--outbound-allowed-networks", "127.0.0.0/8,::1/128"});
+        // ... and speaks plain http://, which heraldd refuses by default; the
+        // tests of that refusal pass --allow-insecure-webhooks off.
+        if (!has("--allow-insecure-webhooks"))
+            args.insert(args.end(), {"--allow-insecure-webhooks", "on"});
         if (!has("--data-dir")) {
             if (data_dir_.empty()) {
                 char tmpl[] = "/tmp/heraldd-test-data-XXXXXX";

@@ -206,12 +206,18 @@ try:
     check("exit=0" in o, "SIGTERM: heraldd drains and exits 0", o + text(f"{out}/heraldd-1.log")[-1500:])
     check(wait_for(f"{out}/listener-0.txt", r"closed: 1001", 10), "the CLI listener saw close 1001",
           text(f"{out}/listener-0.txt"))
-    heraldd_pid = start_heraldd(steps[7][1], f"{out}/heraldd-2.log")
+    # What the README does before restarting heraldd (the token file), then tools/run.
+    run_at = next((i for i, c in enumerate(steps[7]) if c.startswith("tools/run")), None)
+    check(run_at is not None, f"step 7 restarts heraldd with tools/run ({steps[7]})")
+    for c in steps[7][1:run_at]:
+        code, o = sh.run(c)
+        check(code == 0, f"step 7: {c.splitlines()[0]}", o)
+    heraldd_pid = start_heraldd(steps[7][run_at], f"{out}/heraldd-2.log")
     check(wait_for(f"{out}/heraldd-2.log", "heraldd listening", 120), "tools/run with the stand-in starts",
           text(f"{out}/heraldd-2.log"))
     sh.run("until [ \"$(curl -s 127.0.0.1:8081/readyz)\" = ready ]; do sleep 0.2; done", timeout=60)
     results = {}
-    for c in steps[7][2:]:
+    for c in steps[7][run_at + 1:]:
         code, o = sh.run(c, timeout=120)
         results[c.split("#")[0].strip().splitlines()[0]] = (code, o)
         print(f"$ {c}\n{o}", end="")

@@ -600,6 +600,25 @@ int cmd_subscribe(const args& a) {
     else
         throw usage_error("--channel: webhook|whatsapp|sms");
     s.set_address(a.get("address"));
+    if (a.has("webhook-secret-file")) {
+        // The subscriber's own signing secret(s): from a file, never argv.
+        // One whsec_... per line, like heraldd's webhook_secrets_file.
+        std::ifstream in(a.get("webhook-secret-file"), std::ios::binary);
+        if (!in)
+            throw usage_error("--webhook-secret-file: cannot read " + a.get("webhook-secret-file"));
+        std::string line;
+        std::string secrets;
+        while (std::getline(in, line)) {
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+                line.pop_back();
+            line.erase(0, line.find_first_not_of(" \t"));
+            if (!line.empty() && line[0] != '#')
+                secrets += (secrets.empty() ? "" : ",") + line;
+        }
+        if (secrets.empty())
+            throw usage_error("--webhook-secret-file: " + a.get("webhook-secret-file") + " holds no secret");
+        s.set_webhook_secret(secrets);
+    }
     s.mutable_consent()->set_source(a.get("consent-source", "herald-cli"));
     *s.mutable_consent()->mutable_given_at() =
         a.has("consent-at") ? parse_instant("--consent-at", a.get("consent-at"))
@@ -943,6 +962,7 @@ commands:
 outbound subscribers:
   subscribe    --recipient R --audience A [--audience B]... --channel webhook|whatsapp|sms
                --address URL|+E164 [--tenant T] [--tag X]... [--consent-source S] [--consent-at RFC3339]
+               [--webhook-secret-file F]   the subscriber's own whsec_... signing secret (never shown again)
   unsubscribe  --recipient R [--audience A]... [--tenant T]  (no --audience: opt out of everything)
   forget       R [--tenant T]                  erase the person everywhere Herald keeps it
   subscription R [--tenant T]                  print what Herald stores about R
