@@ -534,7 +534,7 @@ void live_session::deliver_merged(std::span<const std::string_view> frames,
         }
         return;
     }
-    iovec iov[max_merged_frames];
+    iovec iov[max_merged_frames]{};
     for (std::size_t i = 0; i < k; ++i) {
         iov[i].iov_base = const_cast<char*>(frames[i].data());
         iov[i].iov_len = frames[i].size();
