@@ -30,6 +30,7 @@
 #include "base/loop_thread.h"
 #include "base/result.h"
 #include "herald/v1/subscription.pb.h"
+#include "kafka/client_config.h"
 #include "metrics/registry.h"
 #include "registry/store.h"
 
@@ -52,6 +53,8 @@ struct feed_options {
     /// The embedded mock cluster starts empty on every run: read from its
     /// beginning instead of the stored positions.
     bool embedded_cluster = false;
+    /// The operator's librdkafka properties (--kafka-property).
+    kafka::properties kafka_properties;
 
     /// The change feed of a heraldd configuration on the given cluster.
     [[nodiscard]] static feed_options from(const config::config& cfg, const std::string& bootstrap_servers,
