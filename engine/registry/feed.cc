@@ -1,5 +1,7 @@
 #include "registry/feed.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
@@ -214,8 +216,8 @@ void subscription_feed::step() {
             if (m->len() == 0) {
                 const auto who = parse_subscriber_key(key);
                 if (!who) {
-                    dead_letter(key, {},
-                                "invalid_recipient_id: a tombstone's key must be tenant/recipient_id");
+                    dead_letter(*m, {}, "invalid_recipient_id",
+                                "a tombstone's key must be tenant/recipient_id");
                     continue;
                 }
                 if (key.find('/') != std::string::npos) {
@@ -234,16 +236,22 @@ void subscription_feed::step() {
                 continue;
             }
             const std::string value(static_cast<const char*>(m->payload()), m->len());
-            auto s = decode_subscription(value, is_json(header_value(*m, "content-type")));
+            const bool json = is_json(header_value(*m, "content-type"));
+            auto s = decode_subscription(value, json);
             if (!s) {
-                dead_letter(key, value, s.err().code.message() + ": " + s.err().detail);
+                const auto named = parse_subscriber_key(key);
+                const auto who = named ? named : identify(value, json);
+                dead_letter(*m, who ? subscriber_key(who->tenant, who->recipient_id) : std::string(),
+                            s.err().code.message(), public_detail(s.err()));
                 continue;
             }
             // The key is tenant/recipient_id; a bare recipient_id is a record
             // written before subscribers were keyed by tenant (any tenant).
             const std::string expected = subscriber_key(*s);
             if (!key.empty() && key != expected && key != s->recipient_id()) {
-                dead_letter(key, value, "invalid_field: record key is not tenant/recipient_id of its value");
+                const auto named = parse_subscriber_key(key);
+                dead_letter(*m, named ? subscriber_key(named->tenant, named->recipient_id) : expected,
+                            "invalid_field", "record key is not tenant/recipient_id of its value");
                 continue;
             }
             batch.push_back({expected, std::move(*s)});
@@ -284,19 +292,35 @@ void subscription_feed::step() {
     }
 }
 
-void subscription_feed::dead_letter(const std::string& key, const std::string& value,
-                                    const std::string& reason) {
-    const std::string code = reason.substr(0, reason.find(':'));
-    rejected_->Add({{"reason", code}}).Increment();
-    // The reason's code only: its detail may quote an address, and logs never carry one.
-    HERALD_LOG_WARN("registry", "dead-lettered a ", options_.topic, " record (key ", key, "): ", code);
+void subscription_feed::dead_letter(const RdKafka::Message& m, const std::string& who,
+                                    const std::string& reason, const std::string& detail) {
+    // A dead letter says which record, whose and why: never the record
+    // itself, which holds the person's address. The record stays on the
+    // compacted topic until the person's next change or tombstone replaces it.
+    rejected_->Add({{"reason", reason}}).Increment();
+    const std::string source =
+        options_.topic + "/" + std::to_string(m.partition()) + "@" + std::to_string(m.offset());
+    HERALD_LOG_WARN("registry", "dead-lettered ", source, who.empty() ? std::string() : " (" + who + ")",
+                    ": ", reason);
+    google::protobuf::Struct letter;
+    auto& f = *letter.mutable_fields();
+    f["source"].set_string_value(source);
+    f["reason"].set_string_value(reason);
+    f["detail"].set_string_value(detail);
+    if (const auto named = parse_subscriber_key(who)) {
+        f["tenant"].set_string_value(named->tenant);
+        f["recipient_id"].set_string_value(named->recipient_id);
+    }
+    std::string value;
+    (void)google::protobuf::util::MessageToJsonString(letter, &value);
     RdKafka::Headers* headers = RdKafka::Headers::create();
-    headers->add("herald-dlq-reason", code);
-    headers->add("herald-dlq-detail", reason.substr(0, 1024));
-    headers->add("herald-dlq-source", options_.topic);
+    headers->add("herald-dlq-reason", reason);
+    headers->add("herald-dlq-detail", detail.substr(0, 1024));
+    headers->add("herald-dlq-source", source);
+    headers->add("content-type", "application/json");
     const auto err = producer_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA,
-                                        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                                        value.size(), key.data(), key.size(), 0, headers, nullptr);
+                                        RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
+                                        who.empty() ? nullptr : who.data(), who.size(), 0, headers, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) {
         delete headers;
         HERALD_LOG_ERROR("registry", "cannot dead-letter: ", RdKafka::err2str(err));

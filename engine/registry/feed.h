@@ -8,8 +8,9 @@
 // Records: key = tenant/recipient_id (a bare recipient_id, as written before
 // tenants were part of the key, is the default tenant's); value = canonical JSON (header content-type:
 // application/json) or protobuf binary of herald.v1.Subscription; an empty
-// value (tombstone) erases the recipient. Invalid records go to the
-// dead-letter topic with their reason and are counted, never applied.
+// value (tombstone) erases the recipient. Invalid records are counted, never
+// applied, and dead-lettered as their position, reason and subscriber —
+// never their value, which holds the person's address.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -36,6 +37,7 @@
 
 namespace RdKafka {
 class KafkaConsumer;
+class Message;
 class Producer;
 }  // namespace RdKafka
 
@@ -98,7 +100,11 @@ class subscription_feed {
     /// One round on the feed thread: read what is there, write it to the
     /// store in one transaction, apply it, wake the writers waiting for it.
     void step();
-    void dead_letter(const std::string& key, const std::string& value, const std::string& reason);
+    /// Writes what was refused — source position, reason, rule, and the
+    /// subscriber key `who` ("tenant/recipient_id", "" when unknown) — to the
+    /// dead-letter topic; never the record's value.
+    void dead_letter(const RdKafka::Message& m, const std::string& who, const std::string& reason,
+                     const std::string& detail);
 
     feed_options options_;
     store& store_;
