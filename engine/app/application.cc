@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -52,6 +53,14 @@ rlim_t raise_fd_limit() {
         ::getrlimit(RLIMIT_NOFILE, &lim);
     }
     return lim.rlim_cur;
+}
+
+/// librdkafka's security.protocol names are case-insensitive.
+bool is_plaintext(std::string_view protocol) {
+    constexpr std::string_view plaintext = "plaintext";
+    return protocol.size() == plaintext.size() &&
+           std::equal(protocol.begin(), protocol.end(), plaintext.begin(),
+                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
 /// The operator's Kafka properties for /v1/info, credentials as ***.
@@ -133,7 +142,7 @@ base::result<void> application::check_kafka_properties() {
                     "kafka properties for every client: ", config::describe_kafka_properties(cfg_.kafka));
     if (cfg_.brokers.empty()) {
         for (const auto& [key, value] : cfg_.kafka) {
-            if (key == "security.protocol" && value != "plaintext" && value != "PLAINTEXT") {
+            if (key == "security.protocol" && !is_plaintext(value)) {
                 HERALD_LOG_WARN("app", "the embedded Kafka speaks plaintext only: security.protocol=", value,
                                 " will not connect to it (use --brokers for a cluster with TLS or SASL)");
             }

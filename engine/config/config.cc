@@ -263,7 +263,9 @@ const std::vector<property>& table() {
         p.push_back(
             integer("mock_brokers", &config::mock_brokers, 1, 5, "brokers of the embedded mock cluster"));
         p.push_back(integer("topic_partitions", &config::topic_partitions, 1, 64,
-                            "partitions of the topics created in the embedded cluster"));
+                            "partitions of the topics created in the embedded cluster, and of "
+                            "topic_subscriptions when heraldd "
+                            "creates it on a real one"));
         p.push_back(text("topic_announcements", &config::topic_announcements,
                          "topic of announcements (key = audience)", check_topic));
         p.push_back(text("topic_subscriptions", &config::topic_subscriptions,
