@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -21,6 +22,8 @@
 #include "ingest/consumer.h"
 #include "ingest/kafka_cluster.h"
 #include "ingest/probe.h"
+#include "kafka/client_config.h"
+#include "kafka/subscriptions_topic.h"
 #include "model/build.h"
 #include "ops/http_server.h"
 #include "ops/router.h"
@@ -52,6 +55,21 @@ rlim_t raise_fd_limit() {
         ::getrlimit(RLIMIT_NOFILE, &lim);
     }
     return lim.rlim_cur;
+}
+
+/// librdkafka's security.protocol names are case-insensitive.
+bool is_plaintext(std::string_view protocol) {
+    constexpr std::string_view plaintext = "plaintext";
+    return protocol.size() == plaintext.size() &&
+           std::equal(protocol.begin(), protocol.end(), plaintext.begin(),
+                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
+/// The operator's Kafka properties for /v1/info, credentials as ***.
+boost::json::object kafka_properties_json(const config::kafka_properties& props) {
+    boost::json::object out;
+    for (const auto& [key, value] : props) out[key] = config::shown_kafka_value(key, value);
+    return out;
 }
 
 base::failure start_error(std::string what) {
@@ -95,9 +113,9 @@ void application::run_stops() {
 base::result<void> application::start() {
     HERALD_LOG_INFO("app", "heraldd ", HERALD_VERSION, " starting: ", cfg_.shards, " shard(s), instance ",
                     cfg_.instance_id);
-    for (auto step :
-         {&application::load_credentials, &application::start_kafka, &application::start_ops,
-          &application::start_outbound, &application::start_live, &application::start_consumers}) {
+    for (auto step : {&application::check_kafka_properties, &application::load_credentials,
+                      &application::start_kafka, &application::start_ops, &application::start_outbound,
+                      &application::start_live, &application::start_consumers}) {
         if (auto ok = (this->*step)(); !ok) {
             run_stops();
             return ok;
@@ -114,10 +132,44 @@ base::result<void> application::start() {
     return {};
 }
 
+// The operator's librdkafka properties, before anything starts: one
+// librdkafka refuses (or a key heraldd sets itself) is a configuration
+// error naming the property (exit 2), not a client failing later.
+base::result<void> application::check_kafka_properties() {
+    if (auto ok = kafka::validate(cfg_.kafka, kafka::daemon_owned_keys()); !ok)
+        return ok;
+    if (cfg_.kafka.empty())
+        return {};
+    HERALD_LOG_INFO("app",
+                    "kafka properties for every client: ", config::describe_kafka_properties(cfg_.kafka));
+    if (cfg_.brokers.empty()) {
+        for (const auto& [key, value] : cfg_.kafka) {
+            if (key == "security.protocol" && !is_plaintext(value)) {
+                HERALD_LOG_WARN("app", "the embedded Kafka speaks plaintext only: security.protocol=", value,
+                                " will not connect to it (use --brokers for a cluster with TLS or SASL)");
+            }
+        }
+    }
+    return {};
+}
+
 // Kafka: the embedded mock cluster unless --brokers names a real one.
 base::result<void> application::start_kafka() {
+    kafka::subscriptions_topic::options topic;
+    topic.bootstrap_servers = cfg_.brokers;
+    topic.kafka_properties = cfg_.kafka;
+    topic.client_id = "heraldd-" + cfg_.instance_id;
+    topic.topic = cfg_.topic_subscriptions;
+    topic.partitions = cfg_.topic_partitions;
+    topic.max_compaction_lag = cfg_.subscriptions_max_compaction_lag;
+    subscriptions_topic_ = std::make_unique<kafka::subscriptions_topic>(std::move(topic), metrics_);
     if (!cfg_.brokers.empty()) {
         kafka_ = ingest::kafka_cluster::external(cfg_.brokers);
+        // Before the registry feed asks for the topic (which may auto-create
+        // it with the broker's defaults): created compacted if missing.
+        if (auto started = subscriptions_topic_->start(); !started)
+            return started;
+        on_stop("subscriptions topic check", [this] { subscriptions_topic_->stop(); });
         return {};
     }
     auto started = ingest::kafka_cluster::start_embedded(
@@ -128,7 +180,9 @@ base::result<void> application::start_kafka() {
     // No stop of its own: it lives until the application is destroyed,
     // after every Kafka client (declared after it) is gone.
     kafka_ = std::move(*started);
-    HERALD_LOG_INFO("app", "embedded Kafka (librdkafka mock cluster) at ", kafka_->bootstrap_servers());
+    HERALD_LOG_INFO("app", "embedded Kafka (librdkafka mock cluster, plaintext) at ",
+                    kafka_->bootstrap_servers());
+    subscriptions_topic_->embedded();
     return {};
 }
 
@@ -243,6 +297,7 @@ base::result<void> application::start_ops() {
                                    {"kafka",
                                     {{"bootstrap_servers", kafka_->bootstrap_servers()},
                                      {"embedded", kafka_->embedded()},
+                                     {"properties", kafka_properties_json(cfg_.kafka)},
                                      {"group_id", cfg_.group_id},
                                      {"outbound_group_id", cfg_.outbound_group_id}}},
                                    {"tls",
@@ -293,7 +348,7 @@ base::result<void> application::start_outbound() {
     on_stop("checkpoints", [this] { checkpoints_->stop(); });
     auto receipts =
         outbound::receipt_writer::create(kafka_->bootstrap_servers(), "heraldd-" + cfg_.instance_id,
-                                         cfg_.topic_receipts, cfg_.topic_dlq, metrics_);
+                                         cfg_.topic_receipts, cfg_.topic_dlq, cfg_.kafka, metrics_);
     if (!receipts)
         return base::failure(receipts.err());
     receipts_ = std::move(*receipts);

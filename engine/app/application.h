@@ -4,7 +4,7 @@
 // stops). Each step registers the stop of what it started right where it
 // starts it, so shutdown order is never a hand-kept list.
 //
-//   start():  credentials -> kafka -> ops server -> outbound (registry, checkpoints,
+//   start():  kafka properties -> credentials -> kafka -> ops server -> outbound (registry, checkpoints,
 //             receipts, gateways) -> live (shards, dispatcher) -> consumers
 //   wait_for_signal(): SIGTERM / SIGINT
 //   drain():  /readyz 503, stop consuming, let dispatched broadcasts finish,
@@ -33,6 +33,9 @@ class announcement_consumer;
 class kafka_cluster;
 class probe;
 }  // namespace herald::ingest
+namespace herald::kafka {
+class subscriptions_topic;
+}
 namespace herald::fanout {
 class dispatcher;
 class probe;
@@ -83,6 +86,7 @@ class application {
 
   private:
     // The start-up steps, in order.
+    base::result<void> check_kafka_properties();
     base::result<void> load_credentials();
     base::result<void> start_kafka();
     base::result<void> start_ops();
@@ -112,6 +116,7 @@ class application {
     metrics::registry metrics_;
     std::unique_ptr<overload_monitor> overload_;
     std::unique_ptr<ingest::kafka_cluster> kafka_;
+    std::unique_ptr<kafka::subscriptions_topic> subscriptions_topic_;
 
     /// The ops API's keys in force (swapped whole on SIGHUP).
     [[nodiscard]] std::shared_ptr<const security::admin_keys> admin_keys() const;

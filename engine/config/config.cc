@@ -26,6 +26,7 @@ struct property {
     setter set;
     getter get;
     bool on_off = false;  // a switch: a bare --flag means "on"
+    setter set_from_env;  // when the environment's form differs (a list): else set
 };
 
 std::string to_flag(std::string_view name) {
@@ -238,6 +239,27 @@ std::string check_nonempty(std::string_view v) {
     return v.empty() ? "must not be empty" : std::string();
 }
 
+/// --kafka-property KEY=VALUE (repeatable), kafka.KEY = VALUE in the config
+/// file, HERALD_KAFKA_PROPERTIES as a list: librdkafka decides later whether
+/// it knows KEY (kafka::validate, before anything starts); only the form is
+/// checked here.
+property kafka_property() {
+    property p;
+    p.info = {"kafka_property",
+              "--kafka-property",
+              "HERALD_KAFKA_PROPERTIES",
+              "a librdkafka property KEY=VALUE for every Kafka client heraldd creates (security.protocol, "
+              "sasl.*, ssl.*, ...); repeatable; config file: kafka.KEY = VALUE lines; environment: "
+              "KEY=VALUE items separated by newlines (or commas); values of keys containing password, "
+              "secret, key or token are printed as ***",
+              "",
+              "KEY=VALUE"};
+    p.set = [](config& c, std::string_view v) { return add_kafka_properties(c.kafka, v, false); };
+    p.set_from_env = [](config& c, std::string_view v) { return add_kafka_properties(c.kafka, v, true); };
+    p.get = [](const config& c) { return describe_kafka_properties(c.kafka); };
+    return p;
+}
+
 const std::vector<property>& table() {
     static const std::vector<property> props = [] {
         std::vector<property> p;
@@ -257,7 +279,9 @@ const std::vector<property>& table() {
         p.push_back(
             integer("mock_brokers", &config::mock_brokers, 1, 5, "brokers of the embedded mock cluster"));
         p.push_back(integer("topic_partitions", &config::topic_partitions, 1, 64,
-                            "partitions of the topics created in the embedded cluster"));
+                            "partitions of the topics created in the embedded cluster, and of "
+                            "topic_subscriptions when heraldd "
+                            "creates it on a real one"));
         p.push_back(text("topic_announcements", &config::topic_announcements,
                          "topic of announcements (key = audience)", check_topic));
         p.push_back(text("topic_subscriptions", &config::topic_subscriptions,
@@ -266,6 +290,13 @@ const std::vector<property>& table() {
             text("topic_receipts", &config::topic_receipts, "topic of delivery receipts", check_topic));
         p.push_back(
             text("topic_dlq", &config::topic_dlq, "dead-letter topic for refused records", check_topic));
+        p.push_back(kafka_property());
+        p.push_back(
+            duration("subscriptions_max_compaction_lag_ms", &config::subscriptions_max_compaction_lag, 1000,
+                     31536000000,
+                     "max.compaction.lag.ms heraldd creates topic_subscriptions with on a real cluster, "
+                     "and the longest it accepts there without a warning: how long a forgotten "
+                     "person's earlier records may stay in Kafka after the tombstone"));
         p.push_back(text("group_id", &config::group_id,
                          "live consumer group; empty = herald-live-<instance_id>", check_name));
         p.push_back(text("outbound_group_id", &config::outbound_group_id,
@@ -496,8 +527,10 @@ std::string trim(std::string_view s) {
     return std::string(s);
 }
 
-base::result<void> apply(config& c, const property& p, std::string_view value, const std::string& origin) {
-    if (auto problem = p.set(c, value); !problem.empty()) {
+base::result<void> apply(config& c, const property& p, std::string_view value, const std::string& origin,
+                         bool from_env = false) {
+    const setter& set = from_env && p.set_from_env ? p.set_from_env : p.set;
+    if (auto problem = set(c, value); !problem.empty()) {
         return error(p.info.name + ": " + problem + " (from " + origin + ")");
     }
     return {};
@@ -526,6 +559,12 @@ base::result<void> load_file(config& c, const std::string& path) {
             value = value.substr(1, value.size() - 2);
         } else if (const auto hash = value.find(" #"); hash != std::string::npos) {
             value = trim(std::string_view(value).substr(0, hash));
+        }
+        if (key.rfind("kafka.", 0) == 0) {
+            // kafka.sasl.username = alice: a librdkafka property.
+            if (auto ok = apply(c, *by_name("kafka_property"), key.substr(6) + "=" + value, where); !ok)
+                return ok;
+            continue;
         }
         const property* p = by_name(key);
         if (p == nullptr) {
@@ -751,7 +790,7 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
             return base::failure(ok.err());
     }
     for (const auto& [p, value] : from_env) {
-        if (auto ok = apply(c, *p, value, p->info.env); !ok)
+        if (auto ok = apply(c, *p, value, p->info.env, true); !ok)
             return base::failure(ok.err());
     }
     for (const auto& [p, value] : flags) {
@@ -816,6 +855,94 @@ std::string usage(std::string_view program) {
     return out.str();
 }
 
+bool is_secret_kafka_key(std::string_view key) noexcept {
+    std::string lower(key);
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (const char* word : {"password", "secret", "key", "token"}) {
+        if (lower.find(word) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+std::string shown_kafka_value(std::string_view key, std::string_view value) {
+    return is_secret_kafka_key(key) ? std::string("***") : std::string(value);
+}
+
+std::string describe_kafka_properties(const kafka_properties& props) {
+    std::string out;
+    for (const auto& [k, v] : props) out += (out.empty() ? "" : ", ") + k + "=" + shown_kafka_value(k, v);
+    return out;
+}
+
+namespace {
+
+bool kafka_key_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+}
+
+/// Whether `rest` starts with KEY= (spaces allowed around KEY): where a
+/// list's next item begins.
+bool starts_with_key(std::string_view rest) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    std::size_t n = 0;
+    while (n < rest.size() && kafka_key_char(rest[n])) ++n;
+    const std::size_t key_end = n;
+    while (n < rest.size() && rest[n] == ' ') ++n;
+    return key_end > 0 && n < rest.size() && rest[n] == '=';
+}
+
+}  // namespace
+
+std::string add_kafka_properties(kafka_properties& into, std::string_view text, bool list) {
+    std::vector<std::string_view> items;
+    if (!list) {
+        items.push_back(text);
+    } else {
+        const char separator = text.find('\n') != std::string_view::npos ? '\n' : ',';
+        std::size_t begin = 0;
+        for (std::size_t i = 0; i <= text.size(); ++i) {
+            if (i == text.size() ||
+                (text[i] == separator && (separator == '\n' || starts_with_key(text.substr(i + 1))))) {
+                items.push_back(text.substr(begin, i - begin));
+                begin = i + 1;
+            }
+        }
+    }
+    std::size_t number = 0;
+    for (const auto raw : items) {
+        ++number;
+        const std::string item = trim(raw);
+        if (item.empty() && list)
+            continue;
+        const auto eq = item.find('=');
+        const std::string key = trim(std::string_view(item).substr(0, eq));
+        const bool key_ok = !key.empty() && std::all_of(key.begin(), key.end(), kafka_key_char);
+        if (eq == std::string::npos || !key_ok) {
+            // Never the item itself: it may be a password. What looks like
+            // a key before a wrong separator ("sasl.password:...") is shown.
+            std::string known;
+            for (const char ch : item) {
+                if (!kafka_key_char(ch))
+                    break;
+                known.push_back(ch);
+            }
+            const bool show = !known.empty() && known.size() < item.size();
+            return (list ? "item " + std::to_string(number) + " " : std::string()) +
+                   "must be KEY=VALUE with KEY of [a-zA-Z0-9._-]" +
+                   (show ? " (it starts with \"" + known + "\")" : std::string());
+        }
+        std::string value = trim(std::string_view(item).substr(eq + 1));
+        const auto same =
+            std::find_if(into.begin(), into.end(), [&](const auto& kv) { return kv.first == key; });
+        if (same != into.end())
+            same->second = std::move(value);
+        else
+            into.emplace_back(key, std::move(value));
+    }
+    return {};
+}
+
 std::string describe(const config& c) {
     std::ostringstream out;
     for (const auto& p : table()) {
@@ -823,6 +950,12 @@ std::string describe(const config& c) {
         const bool file = p.info.name.size() > 5 && p.info.name.rfind("_file") == p.info.name.size() - 5;
         const bool secret = p.info.secret || (!file && (p.info.name.find("secret") != std::string::npos ||
                                                         p.info.name.find("token") != std::string::npos));
+        if (p.info.name == "kafka_property" && !c.kafka.empty()) {
+            // As the config file writes them, credentials as ***.
+            for (const auto& [k, v] : c.kafka)
+                out << "kafka." << k << " = " << shown_kafka_value(k, v) << "\n";
+            continue;
+        }
         const std::string value = p.get(c);
         out << p.info.name << " = " << (secret && !value.empty() ? "(set)" : value) << "\n";
     }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/log.h"
@@ -26,6 +27,11 @@ namespace herald::config {
 enum class slow_consumer : std::uint8_t { close, drop };
 /// Where a consumer group without a committed offset starts.
 enum class kafka_start : std::uint8_t { latest, earliest };
+
+/// librdkafka properties an operator gives (--kafka-property KEY=VALUE), in
+/// order, each key once: applied to every Kafka client Herald creates
+/// (kafka/client_config.h), e.g. security.protocol, sasl.*, ssl.*.
+using kafka_properties = std::vector<std::pair<std::string, std::string>>;
 
 struct config {
     using milliseconds = std::chrono::milliseconds;
@@ -43,6 +49,8 @@ struct config {
     std::string topic_subscriptions = "herald.subscriptions";
     std::string topic_receipts = "herald.receipts";
     std::string topic_dlq = "herald.dlq";
+    kafka_properties kafka;  // --kafka-property, kafka.KEY = VALUE, HERALD_KAFKA_PROPERTIES
+    milliseconds subscriptions_max_compaction_lag{86400000};
     std::string group_id;  // "" = "herald-live-" + instance_id
     std::string outbound_group_id = "herald-outbound";
     std::string instance_id;  // "" = hostname-pid
@@ -176,7 +184,23 @@ struct loaded {
 /// and dropping empty items.
 [[nodiscard]] std::vector<std::string> list(std::string_view value, char separator = ',');
 
-/// The effective config, one "key = value" per line.
+/// The effective config, one "key = value" per line (credentials masked).
 [[nodiscard]] std::string describe(const config& cfg);
+
+/// Whether a Kafka property's value is a credential: its key contains
+/// "password", "secret", "key" or "token" (any case), e.g. sasl.password,
+/// ssl.key.password, sasl.oauthbearer.client.secret. Such values are printed
+/// as *** everywhere (describe, logs, /v1/info, error messages).
+[[nodiscard]] bool is_secret_kafka_key(std::string_view key) noexcept;
+/// The value as it may be printed: "***" for a credential.
+[[nodiscard]] std::string shown_kafka_value(std::string_view key, std::string_view value);
+/// "KEY=VALUE, KEY=***" in order.
+[[nodiscard]] std::string describe_kafka_properties(const kafka_properties& props);
+/// Adds KEY=VALUE items from `text` to `into`; a key given again replaces its
+/// earlier value (so a flag overrides the environment and the file). With
+/// `list`, items are separated by newlines, or, when `text` has none, by
+/// commas that are followed by another KEY= (so "debug=broker,topic" stays
+/// one item). Returns "" or the problem, which never quotes a value.
+[[nodiscard]] std::string add_kafka_properties(kafka_properties& into, std::string_view text, bool list);
 
 }  // namespace herald::config

@@ -14,21 +14,13 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "ingest/offset_tracker.h"
+#include "kafka/client_config.h"
 
 namespace herald::ingest {
 namespace {
 
 constexpr int poll_timeout_ms = 20;
 constexpr auto lag_period = std::chrono::seconds(1);
-
-bool set(RdKafka::Conf& conf, const std::string& key, const std::string& value, std::string& error) {
-    std::string errstr;
-    if (conf.set(key, value, errstr) != RdKafka::Conf::CONF_OK) {
-        error = key + ": " + errstr;
-        return false;
-    }
-    return true;
-}
 
 std::string header_value(RdKafka::Message& m, const char* name) {
     const RdKafka::Headers* headers = m.headers();
@@ -233,6 +225,7 @@ consumer_options consumer_options::live(const config::config& cfg, const std::st
     o.fetch_wait_max = cfg.fetch_wait_max;
     o.prefetch_kib = cfg.kafka_prefetch_kib;
     o.history_refill_max_records = cfg.history_refill_max_records;
+    o.kafka_properties = cfg.kafka;
     o.decode_limits.max_payload_bytes = cfg.max_payload_bytes;
     o.decode_limits.max_clock_skew_ns = std::chrono::nanoseconds(cfg.max_clock_skew).count();
     o.decode_limits.max_deliver_ahead_ns = std::chrono::nanoseconds(cfg.max_deliver_ahead).count();
@@ -268,69 +261,70 @@ announcement_consumer::~announcement_consumer() {
 base::result<void> announcement_consumer::start(handler on_announcement, history_handler on_history) {
     on_announcement_ = std::move(on_announcement);
     on_history_ = std::move(on_history);
-    std::string error;
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     const bool mock = options_.embedded_cluster;
-    const bool ok = set(*conf, "bootstrap.servers", options_.bootstrap_servers, error) &&
-                    set(*conf, "group.id", options_.group_id, error) &&
-                    set(*conf, "client.id", options_.client_id, error) &&
-                    set(*conf, "enable.auto.commit", "false", error) &&
-                    set(*conf, "enable.auto.offset.store", "false", error) &&
-                    set(*conf, "auto.offset.reset", options_.offset_reset, error) &&
-                    // The mock cluster's rebalance rounds last about session.timeout.ms.
-                    set(*conf, "session.timeout.ms", mock ? "3000" : "10000", error) &&
-                    set(*conf, "heartbeat.interval.ms", mock ? "500" : "3000", error) &&
-                    // A real broker answers a long-poll fetch as soon as data arrives; the
-                    // mock cluster only at the deadline, so keep it short there.
-                    set(*conf, "fetch.wait.max.ms",
-                        options_.fetch_wait_max.count() != 0 ? std::to_string(options_.fetch_wait_max.count())
-                        : mock                               ? "2"
-                                                             : "100",
-                        error) &&
-                    set(*conf, "socket.nagle.disable", "true", error) &&
-                    // The end of a partition completes its history read-back.
-                    set(*conf, "enable.partition.eof",
-                        options_.history_refill_max_records != 0 ? "true" : "false", error) &&
-                    set(*conf, "queued.max.messages.kbytes", std::to_string(options_.prefetch_kib), error) &&
-                    set(*conf, "log_level", "4", error);
+    // A real broker answers a long-poll fetch as soon as data arrives; the
+    // mock cluster only at the deadline, so keep it short there.
+    const std::string fetch_wait = options_.fetch_wait_max.count() != 0
+                                       ? std::to_string(options_.fetch_wait_max.count())
+                                   : mock ? "2"
+                                          : "100";
+    auto conf = kafka::client_conf(
+        {{"bootstrap.servers", options_.bootstrap_servers},
+         {"group.id", options_.group_id},
+         {"client.id", options_.client_id},
+         {"enable.auto.commit", "false"},
+         {"enable.auto.offset.store", "false"},
+         {"auto.offset.reset", options_.offset_reset},
+         // The mock cluster's rebalance rounds last about session.timeout.ms.
+         {"session.timeout.ms", mock ? "3000" : "10000"},
+         {"heartbeat.interval.ms", mock ? "500" : "3000"},
+         {"fetch.wait.max.ms", fetch_wait},
+         {"socket.nagle.disable", "true"},
+         // The end of a partition completes its history read-back.
+         {"enable.partition.eof", options_.history_refill_max_records != 0 ? "true" : "false"},
+         {"queued.max.messages.kbytes", std::to_string(options_.prefetch_kib)},
+         {"log_level", "4"}},
+        options_.kafka_properties);
+    if (!conf)
+        return base::failure(conf.err().code, "kafka consumer config: " + conf.err().detail);
     std::string errstr;
-    if (ok && (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) !=
-                   RdKafka::Conf::CONF_OK ||
-               conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(callbacks_.get()),
-                         errstr) != RdKafka::Conf::CONF_OK ||
-               conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) !=
-                   RdKafka::Conf::CONF_OK)) {
-        error = errstr;
-    }
-    if (!ok || !error.empty()) {
+    if ((*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()), errstr) !=
+            RdKafka::Conf::CONF_OK ||
+        (*conf)->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(callbacks_.get()), errstr) !=
+            RdKafka::Conf::CONF_OK ||
+        (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), errstr) !=
+            RdKafka::Conf::CONF_OK) {
         return base::failure(std::make_error_code(std::errc::invalid_argument),
-                             "kafka consumer config: " + error);
+                             "kafka consumer config: " + errstr);
     }
-    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), errstr));
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), errstr));
     if (!consumer_) {
-        return base::failure(std::make_error_code(std::errc::io_error), "kafka consumer: " + errstr);
+        return base::failure(std::make_error_code(std::errc::io_error),
+                             "kafka consumer: " + kafka::scrub(errstr, options_.kafka_properties));
     }
 
-    std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
-        !set(*pconf, "client.id", options_.client_id + "-dlq", error) ||
-        !set(*pconf, "linger.ms", "5", error) || !set(*pconf, "log_level", "4", error) ||
-        // Never written twice by a retry, never dropped by a timeout: the
-        // record's offset is not committed until its dead letter is written.
-        // One request in flight, as for receipts (outbound/receipt_writer.cc).
-        !set(*pconf, "enable.idempotence", "true", error) || !set(*pconf, "message.timeout.ms", "0", error) ||
-        !set(*pconf, "max.in.flight.requests.per.connection", "1", error)) {
-        return base::failure(std::make_error_code(std::errc::invalid_argument),
-                             "kafka producer config: " + error);
-    }
-    if (pconf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), errstr) !=
+    // Never written twice by a retry, never dropped by a timeout: the
+    // record's offset is not committed until its dead letter is written.
+    // One request in flight, as for receipts (outbound/receipt_writer.cc).
+    auto pconf = kafka::client_conf({{"bootstrap.servers", options_.bootstrap_servers},
+                                     {"client.id", options_.client_id + "-dlq"},
+                                     {"linger.ms", "5"},
+                                     {"log_level", "4"},
+                                     {"enable.idempotence", "true"},
+                                     {"message.timeout.ms", "0"},
+                                     {"max.in.flight.requests.per.connection", "1"}},
+                                    options_.kafka_properties);
+    if (!pconf)
+        return base::failure(pconf.err().code, "kafka producer config: " + pconf.err().detail);
+    if ((*pconf)->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), errstr) !=
         RdKafka::Conf::CONF_OK) {
         return base::failure(std::make_error_code(std::errc::invalid_argument),
                              "kafka producer config: " + errstr);
     }
-    dlq_.reset(RdKafka::Producer::create(pconf.get(), errstr));
+    dlq_.reset(RdKafka::Producer::create(pconf->get(), errstr));
     if (!dlq_) {
-        return base::failure(std::make_error_code(std::errc::io_error), "kafka producer: " + errstr);
+        return base::failure(std::make_error_code(std::errc::io_error),
+                             "kafka producer: " + kafka::scrub(errstr, options_.kafka_properties));
     }
     const RdKafka::ErrorCode err = consumer_->subscribe({options_.topic});
     if (err != RdKafka::ERR_NO_ERROR) {

@@ -34,6 +34,7 @@
 #include "herald/v1/announcement.pb.h"
 #include "ingest/decoder.h"
 #include "ingest/probe.h"
+#include "kafka/client_config.h"
 #include "model/fundamental.h"
 
 namespace RdKafka {
@@ -75,6 +76,9 @@ struct consumer_options {
     /// delivered, so clients reconnecting across a restart recover them.
     /// 0 = off.
     std::uint32_t history_refill_max_records = 0;
+    /// The operator's librdkafka properties (--kafka-property), for the
+    /// consumer and its dead-letter producer alike.
+    kafka::properties kafka_properties;
     limits decode_limits;
 
     /// heraldd's live consumer: a group of its own per instance (every

@@ -1,30 +1,35 @@
 #include "ingest/kafka_cluster.h"
 
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
 // rdkafka_mock.h needs rdkafka.h first.
 #include <librdkafka/rdkafka_mock.h>
+
+#include "kafka/client_config.h"
 
 namespace herald::ingest {
 
 base::result<std::unique_ptr<kafka_cluster>> kafka_cluster::start_embedded(
     std::uint32_t brokers, std::uint32_t partitions, const std::vector<std::string>& topics) {
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "client.id", "herald-embedded-kafka", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (rk == nullptr) {
+    // The host is the broker side, not a client of it: it connects nowhere,
+    // so the operator's properties (security, SASL) are not its to use; the
+    // mock brokers speak plaintext only (librdkafka 2.0.2).
+    auto conf = kafka::client_conf({{"client.id", "herald-embedded-kafka"}, {"log_level", "3"}}, {});
+    if (!conf)
+        return base::failure(conf.err());
+    std::string errstr;
+    std::unique_ptr<RdKafka::Producer> host(RdKafka::Producer::create(conf->get(), errstr));
+    if (!host) {
         return base::failure(std::make_error_code(std::errc::io_error),
-                             std::string("cannot create the mock cluster's host client: ") + errstr);
+                             "cannot create the mock cluster's host client: " + errstr);
     }
-    rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(rk, static_cast<int>(brokers));
+    rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(host->c_ptr(), static_cast<int>(brokers));
     if (mock == nullptr) {
-        rd_kafka_destroy(rk);
         return base::failure(std::make_error_code(std::errc::io_error),
                              "cannot start the embedded mock cluster");
     }
     std::unique_ptr<kafka_cluster> cluster(new kafka_cluster());
-    cluster->owner_ = rk;
+    cluster->owner_ = std::move(host);
     cluster->mock_ = mock;
     cluster->bootstrap_ = rd_kafka_mock_cluster_bootstraps(mock);
     for (const auto& topic : topics) {
@@ -48,9 +53,7 @@ kafka_cluster::~kafka_cluster() {
     if (mock_ != nullptr) {
         rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(mock_));
     }
-    if (owner_ != nullptr) {
-        rd_kafka_destroy(static_cast<rd_kafka_t*>(owner_));
-    }
+    owner_.reset();  // after the mock it hosts
 }
 
 }  // namespace herald::ingest

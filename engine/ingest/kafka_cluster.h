@@ -1,8 +1,10 @@
 // Where Herald's Kafka is: either a real cluster given by --brokers, or the
 // embedded default, librdkafka's mock cluster started in this process. The
 // mock speaks the real Kafka protocol on loopback TCP (kcat and the herald
-// tool can produce to it), but has no admin API and no compaction, so topics
-// are created with the mock's own call and nothing durable lives only there.
+// tool can produce to it) in plaintext only (no TLS, no SASL: librdkafka
+// 2.0.2's mock answers neither), and has no admin API and no compaction, so
+// topics are created with the mock's own call and nothing durable lives only
+// there.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,10 @@
 #include <vector>
 
 #include "base/result.h"
+
+namespace RdKafka {
+class Producer;
+}
 
 namespace herald::ingest {
 
@@ -32,8 +38,8 @@ class kafka_cluster {
   private:
     kafka_cluster() = default;
     std::string bootstrap_;
-    void* owner_ = nullptr;  // rd_kafka_t that hosts the mock
-    void* mock_ = nullptr;   // rd_kafka_mock_cluster_t
+    std::unique_ptr<RdKafka::Producer> owner_;  // the client that hosts the mock
+    void* mock_ = nullptr;                      // rd_kafka_mock_cluster_t
 };
 
 }  // namespace herald::ingest

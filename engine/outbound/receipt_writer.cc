@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "herald/v1/receipt.pb.h"
+#include "kafka/client_config.h"
 
 namespace herald::outbound {
 
@@ -43,11 +44,9 @@ class receipt_writer::delivery_reports : public RdKafka::DeliveryReportCb {
     prometheus::Counter* failed_ = nullptr;
 };
 
-base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::string& bootstrap_servers,
-                                                                     const std::string& client_id,
-                                                                     std::string receipts_topic,
-                                                                     std::string dlq_topic,
-                                                                     metrics::registry& metrics) {
+base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(
+    const std::string& bootstrap_servers, const std::string& client_id, std::string receipts_topic,
+    std::string dlq_topic, const kafka::properties& kafka_properties, metrics::registry& metrics) {
     std::unique_ptr<receipt_writer> w(new receipt_writer());
     w->reports_ = std::make_unique<delivery_reports>(metrics);
     w->queue_full_waits_ = &prometheus::BuildCounter()
@@ -57,8 +56,6 @@ base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::
                                     "queue was full (the broker unreachable for long)")
                                 .Register(metrics.prom())
                                 .Add({});
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::string err;
     // Idempotent: a produce retried after a timeout is not written twice, and
     // receipts of one broadcast stay in order. One request in flight: with
     // pipelined requests and injected produce errors, librdkafka 2.0's mock
@@ -67,22 +64,23 @@ base::result<std::unique_ptr<receipt_writer>> receipt_writer::create(const std::
     // far above any gateway's (bench/RESULTS.md). No message
     // timeout: a receipt waits for a broker that is away instead of being
     // dropped after 5 min.
-    for (const auto& [k, v] : {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap_servers},
-                               {"client.id", client_id + "-receipts"},
-                               {"linger.ms", "20"},
-                               {"enable.idempotence", "true"},
-                               {"max.in.flight.requests.per.connection", "1"},
-                               {"message.timeout.ms", "0"},
-                               {"log_level", "4"}}) {
-        if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
-            return base::failure(std::make_error_code(std::errc::invalid_argument), k + ": " + err);
-        }
-    }
-    if (conf->set("dr_cb", w->reports_.get(), err) != RdKafka::Conf::CONF_OK)
+    auto conf = kafka::client_conf({{"bootstrap.servers", bootstrap_servers},
+                                    {"client.id", client_id + "-receipts"},
+                                    {"linger.ms", "20"},
+                                    {"enable.idempotence", "true"},
+                                    {"max.in.flight.requests.per.connection", "1"},
+                                    {"message.timeout.ms", "0"},
+                                    {"log_level", "4"}},
+                                   kafka_properties);
+    if (!conf)
+        return base::failure(conf.err());
+    std::string err;
+    if ((*conf)->set("dr_cb", w->reports_.get(), err) != RdKafka::Conf::CONF_OK)
         return base::failure(std::make_error_code(std::errc::invalid_argument), "dr_cb: " + err);
-    w->producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    w->producer_.reset(RdKafka::Producer::create(conf->get(), err));
     if (!w->producer_) {
-        return base::failure(std::make_error_code(std::errc::invalid_argument), "receipts producer: " + err);
+        return base::failure(std::make_error_code(std::errc::invalid_argument),
+                             "receipts producer: " + kafka::scrub(err, kafka_properties));
     }
     w->receipts_topic_ = std::move(receipts_topic);
     w->dlq_topic_ = std::move(dlq_topic);

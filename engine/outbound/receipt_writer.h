@@ -3,6 +3,9 @@
 // and `herald receipts --broadcast ID` can follow each recipient; a delivery
 // that failed after exhausting its retries also goes to herald.dlq with its
 // reason. Asynchronous (librdkafka batches), safe from any outbound shard.
+// A receipt names the recipient by id with the outcome and its reason code,
+// never by address: receipts are read by producers and tenants, and the
+// address is the person's, kept in the registry only.
 //
 // A receipt must survive a broker that is away for a while: the producer is
 // idempotent (a retried produce is never written twice), keeps a record until
@@ -18,6 +21,7 @@
 
 #include "base/loop_thread.h"
 #include "base/result.h"
+#include "kafka/client_config.h"
 #include "metrics/registry.h"
 #include "outbound/options.h"
 
@@ -29,11 +33,9 @@ namespace herald::outbound {
 
 class receipt_writer {
   public:
-    static base::result<std::unique_ptr<receipt_writer>> create(const std::string& bootstrap_servers,
-                                                                const std::string& client_id,
-                                                                std::string receipts_topic,
-                                                                std::string dlq_topic,
-                                                                metrics::registry& metrics);
+    static base::result<std::unique_ptr<receipt_writer>> create(
+        const std::string& bootstrap_servers, const std::string& client_id, std::string receipts_topic,
+        std::string dlq_topic, const kafka::properties& kafka_properties, metrics::registry& metrics);
     ~receipt_writer();
     receipt_writer(const receipt_writer&) = delete;
     receipt_writer& operator=(const receipt_writer&) = delete;

@@ -1,5 +1,7 @@
 #include "registry/feed.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
@@ -8,19 +10,11 @@
 #include "base/assert.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "kafka/client_config.h"
 #include "registry/subscription_codec.h"
 
 namespace herald::registry {
 namespace {
-
-bool set(RdKafka::Conf& conf, const std::string& key, const std::string& value, std::string& error) {
-    std::string errstr;
-    if (conf.set(key, value, errstr) != RdKafka::Conf::CONF_OK) {
-        error = key + ": " + errstr;
-        return false;
-    }
-    return true;
-}
 
 std::string header_value(RdKafka::Message& m, const char* name) {
     const RdKafka::Headers* headers = m.headers();
@@ -78,6 +72,7 @@ feed_options feed_options::from(const config::config& cfg, const std::string& bo
     o.client_id = "heraldd-" + cfg.instance_id;
     o.embedded_cluster = embedded_cluster;
     o.allow_insecure_webhooks = cfg.allow_insecure_webhooks;
+    o.kafka_properties = cfg.kafka;
     return o;
 }
 
@@ -130,38 +125,39 @@ base::result<std::size_t> subscription_feed::start() {
     }
 
     std::string error;
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    if (!set(*conf, "bootstrap.servers", options_.bootstrap_servers, error) ||
-        !set(*conf, "group.id", options_.client_id + "-registry", error) ||  // required, never joined
-        !set(*conf, "client.id", options_.client_id + "-registry", error) ||
-        !set(*conf, "enable.auto.commit", "false", error) ||
-        !set(*conf, "auto.offset.reset", "earliest", error) ||
-        !set(*conf, "fetch.wait.max.ms", options_.embedded_cluster ? "5" : "100", error) ||
-        !set(*conf, "log_level", "4", error)) {
-        return fail(error);
-    }
-    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+    auto conf = kafka::client_conf({{"bootstrap.servers", options_.bootstrap_servers},
+                                    {"group.id", options_.client_id + "-registry"},  // required, never joined
+                                    {"client.id", options_.client_id + "-registry"},
+                                    {"enable.auto.commit", "false"},
+                                    {"auto.offset.reset", "earliest"},
+                                    {"fetch.wait.max.ms", options_.embedded_cluster ? "5" : "100"},
+                                    {"log_level", "4"}},
+                                   options_.kafka_properties);
+    if (!conf)
+        return base::failure(conf.err());
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
     if (!consumer_)
-        return fail("registry consumer: " + error);
+        return fail("registry consumer: " + kafka::scrub(error, options_.kafka_properties));
 
-    std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::string errstr;
-    if (!set(*pconf, "bootstrap.servers", options_.bootstrap_servers, error) ||
-        !set(*pconf, "client.id", options_.client_id + "-registry", error) ||
-        !set(*pconf, "linger.ms", "0", error) || !set(*pconf, "enable.idempotence", "true", error) ||
-        // One request in flight, as for receipts (outbound/receipt_writer.cc):
-        // pipelined idempotent produces lost acknowledged records on the mock
-        // cluster under injected errors. Batches form behind the one in
-        // flight: a 1M import ran at 4,135/s with it, 4,129/s with five.
-        !set(*pconf, "max.in.flight.requests.per.connection", "1", error) ||
-        !set(*pconf, "log_level", "4", error) ||
-        pconf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&reports()), errstr) !=
-            RdKafka::Conf::CONF_OK) {
-        return fail(error.empty() ? errstr : error);
-    }
-    producer_.reset(RdKafka::Producer::create(pconf.get(), error));
+    // One request in flight, as for receipts (outbound/receipt_writer.cc):
+    // pipelined idempotent produces lost acknowledged records on the mock
+    // cluster under injected errors. Batches form behind the one in
+    // flight: a 1M import ran at 4,135/s with it, 4,129/s with five.
+    auto pconf = kafka::client_conf({{"bootstrap.servers", options_.bootstrap_servers},
+                                     {"client.id", options_.client_id + "-registry"},
+                                     {"linger.ms", "0"},
+                                     {"enable.idempotence", "true"},
+                                     {"max.in.flight.requests.per.connection", "1"},
+                                     {"log_level", "4"}},
+                                    options_.kafka_properties);
+    if (!pconf)
+        return base::failure(pconf.err());
+    if ((*pconf)->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&reports()), error) !=
+        RdKafka::Conf::CONF_OK)
+        return fail(error);
+    producer_.reset(RdKafka::Producer::create(pconf->get(), error));
     if (!producer_)
-        return fail("registry producer: " + error);
+        return fail("registry producer: " + kafka::scrub(error, options_.kafka_properties));
 
     // Every partition of the topic, from the stored position.
     RdKafka::Metadata* md = nullptr;
@@ -232,8 +228,8 @@ void subscription_feed::step() {
             if (m->len() == 0) {
                 const auto who = parse_subscriber_key(key);
                 if (!who) {
-                    dead_letter(key, {},
-                                "invalid_recipient_id: a tombstone's key must be tenant/recipient_id");
+                    dead_letter(*m, {}, "invalid_recipient_id",
+                                "a tombstone's key must be tenant/recipient_id");
                     continue;
                 }
                 if (key.find('/') != std::string::npos) {
@@ -252,20 +248,26 @@ void subscription_feed::step() {
                 continue;
             }
             const std::string value(static_cast<const char*>(m->payload()), m->len());
-            auto s = decode_subscription(value, is_json(header_value(*m, "content-type")));
+            const bool json = is_json(header_value(*m, "content-type"));
+            auto s = decode_subscription(value, json);
             if (s) {
                 if (auto secure = check_webhook_transport(*s, options_.allow_insecure_webhooks); !secure)
                     s = base::failure(secure.err());
             }
             if (!s) {
-                dead_letter(key, value, s.err().code.message() + ": " + s.err().detail);
+                const auto named = parse_subscriber_key(key);
+                const auto who = named ? named : identify(value, json);
+                dead_letter(*m, who ? subscriber_key(who->tenant, who->recipient_id) : std::string(),
+                            s.err().code.message(), public_detail(s.err()));
                 continue;
             }
             // The key is tenant/recipient_id; a bare recipient_id is a record
             // written before subscribers were keyed by tenant (any tenant).
             const std::string expected = subscriber_key(*s);
             if (!key.empty() && key != expected && key != s->recipient_id()) {
-                dead_letter(key, value, "invalid_field: record key is not tenant/recipient_id of its value");
+                const auto named = parse_subscriber_key(key);
+                dead_letter(*m, named ? subscriber_key(named->tenant, named->recipient_id) : expected,
+                            "invalid_field", "record key is not tenant/recipient_id of its value");
                 continue;
             }
             batch.push_back({expected, std::move(*s)});
@@ -306,22 +308,35 @@ void subscription_feed::step() {
     }
 }
 
-void subscription_feed::dead_letter(const std::string& key, const std::string& value,
-                                    const std::string& reason) {
-    const std::string code = reason.substr(0, reason.find(':'));
-    rejected_->Add({{"reason", code}}).Increment();
-    // The reason's code only: its detail may quote an address, and logs never carry one.
-    HERALD_LOG_WARN("registry", "dead-lettered a ", options_.topic, " record (key ", key, "): ", code);
+void subscription_feed::dead_letter(const RdKafka::Message& m, const std::string& who,
+                                    const std::string& reason, const std::string& detail) {
+    // A dead letter says which record, whose and why: never the record
+    // itself, which holds the person's address. The record stays on the
+    // compacted topic until the person's next change or tombstone replaces it.
+    rejected_->Add({{"reason", reason}}).Increment();
+    const std::string source =
+        options_.topic + "/" + std::to_string(m.partition()) + "@" + std::to_string(m.offset());
+    HERALD_LOG_WARN("registry", "dead-lettered ", source, who.empty() ? std::string() : " (" + who + ")",
+                    ": ", reason);
+    google::protobuf::Struct letter;
+    auto& f = *letter.mutable_fields();
+    f["source"].set_string_value(source);
+    f["reason"].set_string_value(reason);
+    f["detail"].set_string_value(detail);
+    if (const auto named = parse_subscriber_key(who)) {
+        f["tenant"].set_string_value(named->tenant);
+        f["recipient_id"].set_string_value(named->recipient_id);
+    }
+    std::string value;
+    (void)google::protobuf::util::MessageToJsonString(letter, &value);
     RdKafka::Headers* headers = RdKafka::Headers::create();
-    headers->add("herald-dlq-reason", code);
-    headers->add("herald-dlq-detail", redact_secrets(reason.substr(0, 1024)));
-    headers->add("herald-dlq-source", options_.topic);
-    // A subscriber's own signing secret stays in the registry: the DLQ is
-    // read by more people (herald dlq) than herald.subscriptions.
-    const std::string copy = redact_secrets(value);
+    headers->add("herald-dlq-reason", reason);
+    headers->add("herald-dlq-detail", detail.substr(0, 1024));
+    headers->add("herald-dlq-source", source);
+    headers->add("content-type", "application/json");
     const auto err = producer_->produce(options_.dlq_topic, RdKafka::Topic::PARTITION_UA,
-                                        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(copy.data()),
-                                        copy.size(), key.data(), key.size(), 0, headers, nullptr);
+                                        RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
+                                        who.empty() ? nullptr : who.data(), who.size(), 0, headers, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) {
         delete headers;
         HERALD_LOG_ERROR("registry", "cannot dead-letter: ", RdKafka::err2str(err));

@@ -8,10 +8,10 @@
 // Records: key = tenant/recipient_id (a bare recipient_id, as written before
 // tenants were part of the key, is the default tenant's); value = canonical JSON (header content-type:
 // application/json) or protobuf binary of herald.v1.Subscription; an empty
-// value (tombstone) erases the recipient. Invalid records go to the
-// dead-letter topic with their reason and are counted, never applied; so do
-// plain http:// webhooks unless allow_insecure_webhooks. A record may carry
-// the subscriber's webhook_secret; its dead letter has the secret masked.
+// value (tombstone) erases the recipient. Invalid records are counted, never
+// applied, and dead-lettered as their position, reason and subscriber —
+// never their value, which holds the person's address. Plain http://
+// webhooks are refused the same way unless allow_insecure_webhooks.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -32,11 +32,13 @@
 #include "base/loop_thread.h"
 #include "base/result.h"
 #include "herald/v1/subscription.pb.h"
+#include "kafka/client_config.h"
 #include "metrics/registry.h"
 #include "registry/store.h"
 
 namespace RdKafka {
 class KafkaConsumer;
+class Message;
 class Producer;
 }  // namespace RdKafka
 
@@ -57,6 +59,8 @@ struct feed_options {
     /// Off: an active webhook subscription to a plain http:// URL is
     /// dead-lettered (insecure_webhook), like any other refused record.
     bool allow_insecure_webhooks = false;
+    /// The operator's librdkafka properties (--kafka-property).
+    kafka::properties kafka_properties;
 
     /// The change feed of a heraldd configuration on the given cluster.
     [[nodiscard]] static feed_options from(const config::config& cfg, const std::string& bootstrap_servers,
@@ -100,7 +104,11 @@ class subscription_feed {
     /// One round on the feed thread: read what is there, write it to the
     /// store in one transaction, apply it, wake the writers waiting for it.
     void step();
-    void dead_letter(const std::string& key, const std::string& value, const std::string& reason);
+    /// Writes what was refused — source position, reason, rule, and the
+    /// subscriber key `who` ("tenant/recipient_id", "" when unknown) — to the
+    /// dead-letter topic; never the record's value.
+    void dead_letter(const RdKafka::Message& m, const std::string& who, const std::string& reason,
+                     const std::string& detail);
 
     feed_options options_;
     store& store_;

@@ -259,6 +259,61 @@ base::result<void> check_webhook_transport(const herald::v1::Subscription& s, bo
                 "--allow-insecure-webhooks");
 }
 
+std::string public_detail(const base::error& e) {
+    if (e.code.category() != registry_category())
+        return {};
+    switch (static_cast<errc>(e.code.value())) {
+        case errc::malformed_json:
+            return "not protobuf JSON of herald.v1.Subscription";
+        case errc::malformed_protobuf:
+            return "not a herald.v1.Subscription";
+        case errc::invalid_address: {
+            // "address: not an E.164 phone number: +49...": the rule, not the number.
+            const auto first = e.detail.find(": ");
+            const auto second = first == std::string::npos ? first : e.detail.find(": ", first + 2);
+            return e.detail.substr(0, second);
+        }
+        case errc::invalid_audience:
+            return "audiences: each 1..128 characters of [a-z0-9._:-]";
+        default: {
+            // ", got \"...\"" quotes what was sent instead of a recipient id or tenant.
+            std::string out = e.detail.substr(0, e.detail.find(", got \""));
+            return out.substr(0, out.find('"'));
+        }
+    }
+}
+
+std::optional<subscriber> identify(std::string_view value, bool is_json) {
+    std::string recipient_id;
+    std::string tenant;
+    if (is_json) {
+        // A generic parse: the record may be refused for a field's type.
+        google::protobuf::Struct generic;
+        if (!google::protobuf::util::JsonStringToMessage(
+                 google::protobuf::StringPiece(value.data(), value.size()), &generic)
+                 .ok())
+            return std::nullopt;
+        const auto& f = generic.fields();
+        for (const char* name : {"recipient_id", "recipientId"}) {
+            if (const auto it = f.find(name); it != f.end() && it->second.has_string_value())
+                recipient_id = it->second.string_value();
+        }
+        if (const auto it = f.find("tenant"); it != f.end() && it->second.has_string_value())
+            tenant = it->second.string_value();
+    } else {
+        herald::v1::Subscription s;
+        if (!s.ParseFromArray(value.data(), static_cast<int>(value.size())))
+            return std::nullopt;
+        recipient_id = s.recipient_id();
+        tenant = s.tenant();
+    }
+    if (tenant.empty())
+        tenant = "default";
+    if (!is_valid_recipient_id(recipient_id) || !tenant_ok(tenant))
+        return std::nullopt;
+    return subscriber{tenant, recipient_id};
+}
+
 base::result<herald::v1::Subscription> decode_subscription(std::string_view value, bool is_json) {
     herald::v1::Subscription s;
     if (is_json) {

@@ -92,6 +92,17 @@ struct subscriber {
 [[nodiscard]] base::result<herald::v1::Subscription> decode_subscription(std::string_view value,
                                                                          bool is_json);
 
+/// A refusal's detail fit for a dead letter or a log line: the field and the
+/// rule it broke, never an address (phone number, URL) and never a quote of
+/// the record (a JSON parser's message may quote it). E.g.
+/// "address: not an E.164 phone number" for "...: +4917612345678".
+[[nodiscard]] std::string public_detail(const base::error& e);
+
+/// Best effort for a refused record: the subscriber it names, when its value
+/// still carries a valid recipient_id (and tenant, default "default");
+/// nullopt when it names none. Addresses are never looked at.
+[[nodiscard]] std::optional<subscriber> identify(std::string_view value, bool is_json);
+
 /// Canonical protobuf JSON on one line (no trailing newline), as written to
 /// herald.subscriptions: with the webhook_secret, which every instance needs
 /// to sign. Never an answer: see to_api_json.

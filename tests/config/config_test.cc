@@ -288,5 +288,105 @@ TEST(ConfigSecrets, InsecureWebhooksAreOffByDefaultAndABareSwitchTurnsThemOn) {
     expect_error(load_args({"--whatsapp-token-file", "--shards", "2"}), "unexpected argument \"2\"");
 }
 
+TEST(Config, KafkaPropertiesFromFileEnvironmentAndFlagsLaterWinPerKey) {
+    const auto path = temp_file(
+        "kafka.security.protocol = sasl_ssl\n"
+        "kafka.sasl.mechanism = PLAIN\n"
+        "kafka.sasl.username = file-user\n"
+        "kafka.sasl.password = \"file pass#1\"\n");
+    auto r = load_args({"--config", path, "--kafka-property", "sasl.username=flag-user",
+                        "--kafka-property=debug=broker,topic"},
+                       {"HERALD_KAFKA_PROPERTIES=sasl.username=env-user,client.id=herald-x,linger.ms=7"});
+    ASSERT_TRUE(r) << r.err().describe();
+    const kafka_properties expected{{"security.protocol", "sasl_ssl"},
+                                    {"sasl.mechanism", "PLAIN"},
+                                    {"sasl.username", "flag-user"},  // file < env < flag
+                                    {"sasl.password", "file pass#1"},
+                                    {"client.id", "herald-x"},
+                                    {"linger.ms", "7"},
+                                    {"debug", "broker,topic"}};  // a comma not before KEY= stays in the value
+    EXPECT_EQ(r->cfg.kafka, expected);
+    std::remove(path.c_str());
+}
+
+TEST(Config, KafkaPropertiesListSplitsAtNewlinesFirst) {
+    kafka_properties props;
+    EXPECT_EQ(add_kafka_properties(
+                  props, "sasl.oauthbearer.config=principal=a,scope=b\n\nssl.cipher.suites=A,B\n", true),
+              "");
+    const kafka_properties expected{{"sasl.oauthbearer.config", "principal=a,scope=b"},
+                                    {"ssl.cipher.suites", "A,B"}};
+    EXPECT_EQ(props, expected);
+    props.clear();
+    EXPECT_EQ(add_kafka_properties(props, "a.b=1, c.d = 2 ,e=x,y", true), "");
+    const kafka_properties commas{{"a.b", "1"}, {"c.d", "2"}, {"e", "x,y"}};
+    EXPECT_EQ(props, commas);
+}
+
+TEST(Config, KafkaPropertyErrorsNameTheItemButNeverItsValue) {
+    auto r = load_args({"--kafka-property", "sasl.password:hunter2-secret"});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.err().detail.find("kafka_property: must be KEY=VALUE"), std::string::npos) << r.err().detail;
+    EXPECT_NE(r.err().detail.find("\"sasl.password\""), std::string::npos) << r.err().detail;
+    EXPECT_NE(r.err().detail.find("(from --kafka-property)"), std::string::npos) << r.err().detail;
+    EXPECT_EQ(r.err().detail.find("hunter2"), std::string::npos) << r.err().detail;
+
+    r = load_args({"--kafka-property", "hunter2-secret"});  // a bare value: nothing of it is shown
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().detail.find("hunter2"), std::string::npos) << r.err().detail;
+
+    r = load_args({}, {"HERALD_KAFKA_PROPERTIES=client.id=x\nbad key=hunter2-secret"});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.err().detail.find("item 2"), std::string::npos) << r.err().detail;
+    EXPECT_NE(r.err().detail.find("(from HERALD_KAFKA_PROPERTIES)"), std::string::npos) << r.err().detail;
+    EXPECT_EQ(r.err().detail.find("hunter2"), std::string::npos) << r.err().detail;
+
+    const auto path = temp_file("kafka.bad key = hunter2-secret\n");
+    r = load_args({"--config", path});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.err().detail.find(path + ":1"), std::string::npos) << r.err().detail;
+    EXPECT_EQ(r.err().detail.find("hunter2"), std::string::npos) << r.err().detail;
+    std::remove(path.c_str());
+}
+
+TEST(Config, KafkaCredentialsAreMaskedInTheDescriptionAndHelp) {
+    EXPECT_TRUE(is_secret_kafka_key("sasl.password"));
+    EXPECT_TRUE(is_secret_kafka_key("ssl.key.password"));
+    EXPECT_TRUE(is_secret_kafka_key("ssl.keystore.location"));
+    EXPECT_TRUE(is_secret_kafka_key("sasl.oauthbearer.client.secret"));
+    EXPECT_TRUE(is_secret_kafka_key("Some.TOKEN"));
+    EXPECT_FALSE(is_secret_kafka_key("sasl.username"));
+    EXPECT_FALSE(is_secret_kafka_key("security.protocol"));
+    EXPECT_EQ(shown_kafka_value("sasl.password", "hunter2"), "***");
+    EXPECT_EQ(shown_kafka_value("sasl.username", "alice"), "alice");
+
+    auto r =
+        load_args({"--kafka-property", "sasl.username=alice", "--kafka-property",
+                   "sasl.password=hunter2-secret", "--kafka-property", "ssl.key.pem=-----BEGIN hunter2-pem"});
+    ASSERT_TRUE(r) << r.err().describe();
+    const std::string shown = describe(r->cfg);
+    EXPECT_NE(shown.find("kafka.sasl.username = alice\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("kafka.sasl.password = ***\n"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("kafka.ssl.key.pem = ***\n"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
+    EXPECT_EQ(describe_kafka_properties(r->cfg.kafka),
+              "sasl.username=alice, sasl.password=***, ssl.key.pem=***");
+    const auto help = usage("heraldd");
+    EXPECT_NE(help.find("--kafka-property"), std::string::npos);
+    EXPECT_NE(help.find("HERALD_KAFKA_PROPERTIES"), std::string::npos);
+    EXPECT_NE(help.find("--subscriptions-max-compaction-lag-ms"), std::string::npos);
+}
+
+TEST(Config, SubscriptionsCompactionLagDefaultsToADay) {
+    auto r = load_args({});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->cfg.subscriptions_max_compaction_lag, std::chrono::hours(24));
+    r = load_args({"--subscriptions-max-compaction-lag-ms", "3600000"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->cfg.subscriptions_max_compaction_lag, std::chrono::hours(1));
+    expect_error(load_args({"--subscriptions-max-compaction-lag-ms", "10"}),
+                 "subscriptions_max_compaction_lag_ms: must be an integer in 1000..");
+}
+
 }  // namespace
 }  // namespace herald::config

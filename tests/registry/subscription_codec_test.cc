@@ -991,5 +991,58 @@ TEST(RegistryCsv, MoreThan32TagsIsRefused) {
     EXPECT_THAT(r.errors[0].reason, StartsWith("tags"));
 }
 
+// --- what a dead letter may say ---------------------------------------------
+
+std::string detail_of(std::string_view value, bool json) {
+    auto r = decode_subscription(value, json);
+    return r ? std::string("(accepted)") : public_detail(r.err());
+}
+
+TEST(RegistryPublicDetail, NamesTheRuleNeverTheAddressOrTheRecord) {
+    auto s = valid_webhook();
+    s.set_channel(herald::v1::CHANNEL_WHATSAPP);
+    s.set_address("0171-5550199");
+    EXPECT_EQ(detail_of(s.SerializeAsString(), false), "address: not an E.164 phone number");
+    s.set_channel(herald::v1::CHANNEL_WEBHOOK);
+    s.set_address("ftp://fan.example/hook-7b1");
+    EXPECT_EQ(detail_of(s.SerializeAsString(), false), "address: not an http(s) URL");
+    // A JSON parser's message may quote the record; none of it is kept.
+    const std::string broken = R"({"recipient_id":"f1","address":"+4917655501999",)";
+    const auto detail = detail_of(broken, true);
+    EXPECT_EQ(detail, "not protobuf JSON of herald.v1.Subscription");
+    EXPECT_EQ(detail_of("\x0a\x03", false), "not a herald.v1.Subscription");
+    s = valid_webhook();
+    s.set_recipient_id("+49 176 5550199");  // not a recipient id: not quoted either
+    EXPECT_EQ(detail_of(s.SerializeAsString(), false),
+              "recipient_id: 1..128 characters of [A-Za-z0-9._:@+-]");
+    s = valid_webhook();
+    s.clear_audiences();
+    EXPECT_EQ(detail_of(s.SerializeAsString(), false), "audiences: at least one is required");
+    s = valid_webhook();
+    s.add_audiences("+4917655501999");
+    EXPECT_EQ(detail_of(s.SerializeAsString(), false), "audiences: each 1..128 characters of [a-z0-9._:-]");
+    EXPECT_EQ(public_detail(base::error{std::make_error_code(std::errc::io_error), "x: +4917655501999"}), "");
+}
+
+TEST(RegistryIdentify, TheSubscriberOfARefusedRecordWhenItNamesAValidOne) {
+    auto who = identify(R"({"recipient_id":"fan-9","tenant":"fest","address":"0171","audiences":[]})", true);
+    ASSERT_TRUE(who);
+    EXPECT_EQ(who->tenant, "fest");
+    EXPECT_EQ(who->recipient_id, "fan-9");
+    who = identify(R"({"recipientId":"fan-8","channel":"CHANNEL_NOPE"})", true);
+    ASSERT_TRUE(who);
+    EXPECT_EQ(who->tenant, "default");
+    EXPECT_EQ(who->recipient_id, "fan-8");
+    auto s = valid_webhook();
+    s.set_address("not a url");
+    who = identify(s.SerializeAsString(), false);
+    ASSERT_TRUE(who);
+    EXPECT_EQ(who->recipient_id, "user-1");
+    EXPECT_FALSE(identify(R"({"recipient_id":"has space"})", true));
+    EXPECT_FALSE(identify(R"({"recipient_id":"ok","tenant":"Bad Tenant"})", true));
+    EXPECT_FALSE(identify(R"({"recipient_id":)", true));
+    EXPECT_FALSE(identify(R"({"address":"+4917655501999"})", true));
+}
+
 }  // namespace
 }  // namespace herald::registry

@@ -29,8 +29,10 @@
 #include <vector>
 
 #include "base/audience_name.h"
+#include "config/config.h"
 #include "herald/v1/announcement.pb.h"
 #include "herald/v1/subscription.pb.h"
+#include "kafka/client_config.h"
 #include "net.h"
 #include "registry/subscription_codec.h"
 #include "security/admin_keys.h"
@@ -260,13 +262,57 @@ google::protobuf::Timestamp parse_instant(const std::string& flag, const std::st
     return t;
 }
 
-std::unique_ptr<RdKafka::Conf> kafka_conf(const std::string& brokers) {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::string err;
-    conf->set("bootstrap.servers", brokers, err);
-    conf->set("client.id", "herald-cli", err);
-    conf->set("log_level", "3", err);
-    return conf;
+/// librdkafka properties for the CLI's Kafka clients (security.protocol,
+/// sasl.*, ssl.*): --kafka-properties-file (KEY=VALUE lines, so secrets stay
+/// out of argv), then HERALD_KAFKA_PROPERTIES (newline- or comma-separated),
+/// then --kafka-property KEY=VALUE (repeatable); a later KEY wins. Checked
+/// with librdkafka before use: a property it refuses is a usage error that
+/// names it, with credentials masked.
+kafka::properties kafka_properties(const args& a) {
+    kafka::properties props;
+    if (a.has("kafka-properties-file")) {
+        const std::string path = a.get("kafka-properties-file");
+        std::ifstream in(path);
+        if (!in)
+            throw usage_error("--kafka-properties-file: cannot read " + path);
+        std::string line;
+        int number = 0;
+        while (std::getline(in, line)) {
+            ++number;
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+                line.pop_back();
+            const auto first = line.find_first_not_of(" \t");
+            if (first == std::string::npos || line[first] == '#')
+                continue;
+            if (auto problem = config::add_kafka_properties(props, line, false); !problem.empty())
+                throw usage_error(path + ":" + std::to_string(number) + ": " + problem);
+        }
+    }
+    if (const char* env = std::getenv("HERALD_KAFKA_PROPERTIES"); env != nullptr) {
+        if (auto problem = config::add_kafka_properties(props, env, true); !problem.empty())
+            throw usage_error("HERALD_KAFKA_PROPERTIES: " + problem);
+    }
+    for (const auto& item : a.all("kafka-property")) {
+        if (auto problem = config::add_kafka_properties(props, item, false); !problem.empty())
+            throw usage_error("--kafka-property: " + problem);
+    }
+    static constexpr kafka::owned_key cli_owned[] = {{"bootstrap.servers", "use --brokers"},
+                                                     {"metadata.broker.list", "use --brokers"}};
+    if (auto ok = kafka::validate(props, cli_owned); !ok)
+        throw usage_error(ok.err().detail);
+    return props;
+}
+
+/// A client of `brokers`: the CLI's settings and `extra`, then the operator's properties.
+std::unique_ptr<RdKafka::Conf> kafka_conf(const args& a, const std::string& brokers,
+                                          const kafka::properties& extra = {}) {
+    kafka::properties settings{
+        {"bootstrap.servers", brokers}, {"client.id", "herald-cli"}, {"log_level", "3"}};
+    settings.insert(settings.end(), extra.begin(), extra.end());
+    auto conf = kafka::client_conf(settings, kafka_properties(a));
+    if (!conf)
+        throw usage_error(conf.err().detail);
+    return std::move(*conf);
 }
 
 class delivery_report : public RdKafka::DeliveryReportCb {
@@ -362,7 +408,7 @@ int cmd_announce(const args& a) {
         options.preserve_proto_field_names = true;
         (void)google::protobuf::util::MessageToJsonString(ann, &value, options);
     }
-    auto conf = kafka_conf(where.brokers);
+    auto conf = kafka_conf(a, where.brokers);
     delivery_report report;
     std::string err;
     conf->set("dr_cb", &report, err);
@@ -481,10 +527,9 @@ std::string json_string(const std::string& s) {
 
 int cmd_dlq(const args& a) {
     const info where = kafka_info(a);
-    auto conf = kafka_conf(where.brokers);
+    auto conf =
+        kafka_conf(a, where.brokers, {{"group.id", "herald-cli-dlq"}, {"enable.auto.commit", "false"}});
     std::string err;
-    conf->set("group.id", "herald-cli-dlq", err);
-    conf->set("enable.auto.commit", "false", err);
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer)
         throw runtime_error("kafka: " + err);
@@ -807,11 +852,11 @@ int cmd_receipts(const args& a) {
             topic = r->second.string_value();
     }
     const std::string broadcast = a.get("broadcast");
-    auto conf = kafka_conf(where.brokers);
+    auto conf = kafka_conf(a, where.brokers,
+                           {{"group.id", "herald-cli-receipts"},
+                            {"enable.auto.commit", "false"},
+                            {"enable.partition.eof", "true"}});
     std::string err;
-    conf->set("group.id", "herald-cli-receipts", err);
-    conf->set("enable.auto.commit", "false", err);
-    conf->set("enable.partition.eof", "true", err);
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer)
         throw runtime_error("kafka: " + err);
@@ -982,6 +1027,11 @@ common options:
                    <--data-dir, env HERALD_DATA_DIR, default herald-data>/admin.key
   --client URL     live endpoint for listen (env HERALD_CLIENT_URL, default: ops host, client_port from /v1/info)
   --brokers H:P    Kafka (env HERALD_BROKERS, default: bootstrap_servers from /v1/info)
+  --kafka-property KEY=VALUE      a librdkafka property for announce, dlq and receipts (repeatable):
+                   security.protocol, sasl.*, ssl.*, ...; values of keys containing password, secret,
+                   key or token are never printed
+  --kafka-properties-file F       KEY=VALUE lines (# comments), so secrets need not be in argv
+                   (also env HERALD_KAFKA_PROPERTIES, newline- or comma-separated)
 )";
 
 }  // namespace
