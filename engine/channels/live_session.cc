@@ -674,7 +674,9 @@ void live_session::tick(std::int64_t now_mono_ns, base::wall_time now_wall) {
     const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
         case state::handshake:
-            if (tls_handshaking_ && now_mono_ns - accepted_mono_ns_ > env_.limits.handshake_timeout.count()) {
+            if (tls_handshaking_ &&
+                now_mono_ns - accepted_mono_ns_ > (refuse_status_ != 0 ? std::int64_t{1'000'000'000}
+                                                                        : env_.limits.handshake_timeout.count())) {
                 if (env_.on_tls_failure)
                     env_.on_tls_failure("timeout");
                 close_reason_ = close_reason::handshake_timeout;
