@@ -25,6 +25,7 @@
 #include "ops/http_server.h"
 #include "ops/router.h"
 #include "outbound/checkpoints.h"
+#include "outbound/options.h"
 #include "outbound/receipt_writer.h"
 #include "outbound/router.h"
 #include "outbound/status_board.h"
@@ -159,9 +160,14 @@ std::shared_ptr<const security::admin_keys> application::admin_keys() const {
 }
 
 // The ops port first: /healthz answers while the registry loads, /readyz says why it is not ready yet.
-// Keys and token settings first: a keys file or JWT key that does not parse
-// stops start-up before anything runs (exit 2, like any bad setting).
+// Keys, token settings and trusted CAs first: a keys file, JWT key or CA
+// file that does not parse stops start-up before anything runs (exit 2, like
+// any bad setting).
 base::result<void> application::load_credentials() {
+    if (!cfg_.outbound_ca_file.empty()) {
+        if (auto ok = outbound::check_ca_file(cfg_.outbound_ca_file); !ok)
+            return ok;
+    }
     if (auto loaded = load_admin_keys(); !loaded)
         return loaded;
     return start_live_access();
