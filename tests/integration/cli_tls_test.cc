@@ -37,9 +37,10 @@ class tls_origin {
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
         posix_spawn_file_actions_addclose(&actions, out[0]);
-        std::vector<std::string> argv_s{"/usr/bin/env", "python3",
-                                        std::string(HERALD_SOURCE_DIR) + "/tests/support/tls_origin.py",
-                                        "--port", "0", "--record", record_};
+        std::vector<std::string> argv_s{
+            "/usr/bin/env", "python3", std::string(HERALD_SOURCE_DIR) + "/tests/support/tls_origin.py",
+            "--port",       "0",       "--record",
+            record_};
         if (cert.cert.empty()) {
             argv_s.emplace_back("--plain");
         } else {
@@ -91,9 +92,10 @@ bool contains(const std::string& haystack, const std::string& needle) {
 /// The CLI with an API key from the environment (never argv), no CA from
 /// the caller's environment, and a bound on its run time.
 run_result cli(const std::string& args) {
-    return run_command("env -u HERALD_CA_FILE -u HERALD_OPS_URL -u HERALD_CLIENT_URL HERALD_API_KEY=herald_test "
-                       "HERALD_DATA_DIR=/nonexistent timeout 60 " +
-                       bin_dir() + "/herald " + args);
+    return run_command(
+        "env -u HERALD_CA_FILE -u HERALD_OPS_URL -u HERALD_CLIENT_URL HERALD_API_KEY=herald_test "
+        "HERALD_DATA_DIR=/nonexistent timeout 60 " +
+        bin_dir() + "/herald " + args);
 }
 
 class CliTls : public ::testing::Test {
@@ -216,10 +218,10 @@ TEST_F(CliTls, TlsToAPlaintextPortFailsAndNothingIsSentInPlaintext) {
 }
 
 TEST(CliTlsUsage, UnknownSchemesAndAnUnreadableCaFileAreUsageErrors) {
-    for (const char* args : {"status --ops htps://127.0.0.1:1", "status --ops ws://127.0.0.1:1",
-                             "status --ops 127.0.0.1:1", "listen --audience a --client ftp://127.0.0.1:1",
-                             "listen --audience a --client wsss://127.0.0.1:1",
-                             "status --ops https://127.0.0.1:1 --ca-file /nonexistent/ca.pem"}) {
+    for (const char* args :
+         {"status --ops htps://127.0.0.1:1", "status --ops ws://127.0.0.1:1", "status --ops 127.0.0.1:1",
+          "listen --audience a --client ftp://127.0.0.1:1", "listen --audience a --client wsss://127.0.0.1:1",
+          "status --ops https://127.0.0.1:1 --ca-file /nonexistent/ca.pem"}) {
         const auto r = cli(args);
         EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
     }

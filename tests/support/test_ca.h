@@ -32,9 +32,10 @@ class test_ca {
         dir = tmpl;
         ca_file = dir + "/ca.pem";
         ca_key_ = dir + "/ca.key";
-        ok_ = openssl("req -x509 " + new_key() + " -days 2 -subj '/CN=Herald test CA'" +
-                      " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign" +
-                      " -keyout " + ca_key_ + " -out " + ca_file);
+        ok_ = openssl(
+            "req -x509 " + new_key() + " -days 2 -subj '/CN=Herald test CA'" +
+            " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign" +
+            " -keyout " + ca_key_ + " -out " + ca_file);
     }
     ~test_ca() {
         if (!dir.empty())
@@ -56,11 +57,11 @@ class test_ca {
             std::ofstream ext(base + ".ext");
             ext << "subjectAltName=" << sans << "\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
         }
-        if (!openssl("req -new " + new_key() + " -subj /CN=" + name + " -keyout " + base + ".key -out " + base +
-                     ".csr") ||
-            !openssl("x509 -req -in " + base + ".csr -CA " + ca_file + " -CAkey " + ca_key_ + " -set_serial " +
-                     std::to_string(++serial_) + " -days " + std::to_string(days) + " -extfile " + base +
-                     ".ext -out " + base + ".pem"))
+        if (!openssl("req -new " + new_key() + " -subj /CN=" + name + " -keyout " + base + ".key -out " +
+                     base + ".csr") ||
+            !openssl("x509 -req -in " + base + ".csr -CA " + ca_file + " -CAkey " + ca_key_ +
+                     " -set_serial " + std::to_string(++serial_) + " -days " + std::to_string(days) +
+                     " -extfile " + base + ".ext -out " + base + ".pem"))
             return {};
         return {base + ".pem", base + ".key"};
     }
