@@ -28,6 +28,7 @@
 #include "ops/http_server.h"
 #include "ops/router.h"
 #include "outbound/checkpoints.h"
+#include "outbound/options.h"
 #include "outbound/receipt_writer.h"
 #include "outbound/router.h"
 #include "outbound/status_board.h"
@@ -215,12 +216,17 @@ std::shared_ptr<const security::admin_keys> application::admin_keys() const {
 }
 
 // The ops port first: /healthz answers while the registry loads, /readyz says why it is not ready yet.
-// Keys and token settings first: a keys file or JWT key that does not parse
-// stops start-up before anything runs (exit 2, like any bad setting).
+// Keys, token settings and trusted CAs first: a keys file, JWT key or CA
+// file that does not parse stops start-up before anything runs (exit 2, like
+// any bad setting).
 // The outbound secrets (whatsapp_token_file, webhook_secrets_file,
 // sms_gateway_token_file) were read by config::load: a bad one already
 // stopped start-up there; what is left here is to say what is weak.
 base::result<void> application::load_credentials() {
+    if (!cfg_.outbound_ca_file.empty()) {
+        if (auto ok = outbound::check_ca_file(cfg_.outbound_ca_file); !ok)
+            return ok;
+    }
     if (auto loaded = load_admin_keys(); !loaded)
         return loaded;
     if (auto loaded = load_tls(); !loaded)

@@ -436,6 +436,9 @@ const std::vector<property>& table() {
                      "how often finished outbound recipients are written down; bounds what a crash resends"));
         p.push_back(choice("outbound_tls_verify", &config::outbound_tls_verify,
                            {{"on", true}, {"off", false}}, "verify gateway TLS certificates and host names"));
+        p.push_back(text("outbound_ca_file", &config::outbound_ca_file,
+                         "PEM bundle of CAs trusted for gateway certificates besides the system's (a "
+                         "private gateway's CA); empty = the system's only"));
         p.push_back(
             text("admin_keys_file", &config::admin_keys_file,
                  "ops API keys, one `NAME ROLE TENANT sha256:<hex>` per line (ROLE admin|publisher|viewer, "
@@ -777,7 +780,7 @@ base::result<loaded> load(int argc, const char* const* argv, const std::vector<s
         if (found == nullptr) {
             // Other tools (the herald CLI) read HERALD_* variables of their own.
             if (name != "HERALD_OPS_URL" && name != "HERALD_CLIENT_URL" && name != "HERALD_BROKERS" &&
-                name != "HERALD_API_KEY" && name != "HERALD_TOKEN") {
+                name != "HERALD_API_KEY" && name != "HERALD_TOKEN" && name != "HERALD_CA_FILE") {
                 out.warnings.push_back("ignoring unknown environment variable " + name);
             }
             continue;

@@ -112,6 +112,7 @@ struct config {
     milliseconds outbound_connect_timeout{3000};
     milliseconds outbound_response_timeout{10000};
     bool outbound_tls_verify = true;
+    std::string outbound_ca_file;  // PEM CAs trusted besides the system's ("" = none)
     milliseconds checkpoint_interval{1000};
     // Access control (docs/SECURITY.md).
     std::string admin_keys_file;  // "" = a generated <data_dir>/admin.key

@@ -84,8 +84,14 @@ reply_meaning transport_failure(std::string_view what) {
     // would not change where the name points.
     if (what == "blocked_address")
         return {verdict::failed, "blocked_address", 0};
-    // Which port answered what stays in the logs' metrics, not in receipts
-    // a tenant can read (they would map the network behind Herald).
+    // A refused certificate is the one transport failure a receipt names:
+    // the receiver must fix it (renew, fix the name, or the operator adds
+    // outbound_ca_file), and it says no more than that a TLS server answered
+    // at an address the guard allows. Retried: a renewal may be under way.
+    if (what == "tls_certificate")
+        return {verdict::retry, "transport_error:tls_certificate", 0};
+    // Which port answered what otherwise stays out of receipts a tenant can
+    // read (refused, timed out, reset would map the network behind Herald).
     return {verdict::retry, "transport_error", 0};
 }
 

@@ -39,7 +39,9 @@ struct reply_meaning {
                                                     std::string_view retry_after);
 
 /// The connection failed or timed out before an answer: transient
-/// ("transport_error"), except an address the guard refused ("blocked_address").
+/// ("transport_error"; "transport_error:tls_certificate" when the gateway's
+/// certificate was refused), except an address the guard refused
+/// ("blocked_address").
 [[nodiscard]] reply_meaning transport_failure(std::string_view what);
 
 }  // namespace herald::outbound

@@ -1,5 +1,6 @@
 #include "outbound/http_client.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
@@ -85,7 +86,13 @@ void http_connection::connect() {
                 }
                 self->secure_->async_handshake(asio::ssl::stream_base::client, [self](beast::error_code ec3) {
                     if (ec3) {
-                        self->fail("tls", ec3);
+                        // A refused certificate (expired, another host's, an
+                        // unknown CA) is the receiver's to fix: told apart
+                        // from a handshake that broke down.
+                        const bool refused = ec3.category() == asio::error::get_ssl_category() &&
+                                             ERR_GET_REASON(static_cast<unsigned long>(ec3.value())) ==
+                                                 SSL_R_CERTIFICATE_VERIFY_FAILED;
+                        self->fail(refused ? "tls_certificate" : "tls", ec3);
                         return;
                     }
                     self->connected_ = true;

@@ -1,5 +1,6 @@
 // A keep-alive HTTP/1.1 client connection for outbound gateways, plain or
-// TLS (OpenSSL, verifying the peer against the system CAs and the host name),
+// TLS (OpenSSL, verifying the peer against the system CAs, outbound_ca_file
+// and the host name),
 // with connect and response timeouts. One connection carries one request at
 // a time; the outbound shard keeps a small pool per endpoint. Included only
 // by outbound_shard.cc so Beast is compiled in one translation unit.
@@ -32,7 +33,7 @@ struct http_reply {
     int status = 0;  // 0: no answer, see `error`
     std::string body;
     std::string retry_after;
-    std::string error;  // "blocked_address", "connect", "timeout", "tls", "read", ...
+    std::string error;  // "blocked_address", "connect", "timeout", "tls", "tls_certificate", "read", ...
 };
 
 class http_connection : public std::enable_shared_from_this<http_connection> {

@@ -1,5 +1,11 @@
 #include "outbound/options.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <system_error>
+
 #include "config/config.h"
 
 namespace herald::outbound {
@@ -34,6 +40,7 @@ gateway_options gateway_options::from(const config::config& cfg) {
     g.connect_timeout = cfg.outbound_connect_timeout;
     g.response_timeout = cfg.outbound_response_timeout;
     g.verify_tls = cfg.outbound_tls_verify;
+    g.ca_file = cfg.outbound_ca_file;
     g.retry.max_attempts = cfg.retry_max_attempts;
     g.retry.base_ns = std::chrono::nanoseconds(cfg.retry_base).count();
     g.retry.max_age_ns = std::chrono::nanoseconds(cfg.retry_max_age).count();
@@ -42,6 +49,29 @@ gateway_options gateway_options::from(const config::config& cfg) {
     if (auto guard = security::address_guard::from_list(cfg.outbound_allowed_networks))
         g.guard = std::move(*guard);
     return g;
+}
+
+base::result<void> check_ca_file(const std::string& path) {
+    const auto refused = [&](const char* why) {
+        return base::failure(std::make_error_code(std::errc::invalid_argument),
+                             "outbound_ca_file: " + std::string(why) + " \"" + path + "\"");
+    };
+    BIO* bio = BIO_new_file(path.c_str(), "r");
+    if (bio == nullptr) {
+        ERR_clear_error();
+        return refused("cannot read");
+    }
+    int certificates = 0;
+    // Other PEM blocks (a key by mistake) are skipped: only certificates count.
+    while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        ++certificates;
+        X509_free(cert);
+    }
+    ERR_clear_error();  // the end of the file reads as an error
+    BIO_free(bio);
+    if (certificates == 0)
+        return refused("no PEM certificate in");
+    return {};
 }
 
 }  // namespace herald::outbound

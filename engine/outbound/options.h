@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "herald/v1/receipt.pb.h"
 #include "herald/v1/subscription.pb.h"
 #include "model/broadcast.h"
@@ -62,6 +63,8 @@ struct gateway_options {
     std::chrono::nanoseconds connect_timeout = std::chrono::seconds(3);
     std::chrono::nanoseconds response_timeout = std::chrono::seconds(10);
     bool verify_tls = true;
+    /// PEM CAs trusted besides the system's ("" = none); checked by check_ca_file.
+    std::string ca_file;
     retry_limits retry;
     /// Which addresses deliveries may connect to (default: public ones only).
     security::address_guard guard;
@@ -70,6 +73,11 @@ struct gateway_options {
     /// the secret files and checked the webhook secrets, so they parse).
     [[nodiscard]] static gateway_options from(const config::config& cfg);
 };
+
+/// Reads `path` (outbound_ca_file) now, so a wrong path or a file without a
+/// PEM certificate stops start-up naming the setting instead of failing
+/// every delivery to a private gateway later.
+[[nodiscard]] base::result<void> check_ca_file(const std::string& path);
 
 /// The final word on one recipient of one broadcast.
 struct outcome_event {

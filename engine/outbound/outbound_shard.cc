@@ -1,5 +1,6 @@
 #include "outbound/outbound_shard.h"
 
+#include <openssl/ssl.h>
 #include <prometheus/gauge.h>
 
 #include <algorithm>
@@ -69,6 +70,17 @@ outbound_shard::outbound_shard(const gateway_options& options, status_board& boa
       waiting_gauge_(probe.waiting_gauge(index)),
       rng_(std::random_device{}() + index) {
     io_->tls.set_default_verify_paths();
+    if (!options_.ca_file.empty()) {
+        // check_ca_file read it at start-up; a file changed since then
+        // leaves the system's CAs, and deliveries to a private gateway fail
+        // with transport_error:tls_certificate.
+        beast::error_code ec;
+        io_->tls.load_verify_file(options_.ca_file, ec);
+        if (ec)
+            HERALD_LOG_ERROR("outbound", "outbound_ca_file: cannot load \"", options_.ca_file,
+                             "\": ", ec.message());
+    }
+    SSL_CTX_set_min_proto_version(io_->tls.native_handle(), TLS1_2_VERSION);
     io_->tls.set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
 }
 

@@ -103,8 +103,23 @@ TEST(Config, DurationsAndChoicesAreTyped) {
     expect_error(load_args({"--outbound-tls-verify", "maybe"}), "outbound_tls_verify: must be one of on|off");
 }
 
+TEST(Config, OutboundCaFileComesFromFlagEnvironmentOrFile) {
+    auto r = load_args({"--outbound-ca-file", "/etc/herald/gateways-ca.pem"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.outbound_ca_file, "/etc/herald/gateways-ca.pem");
+    r = load_args({}, {"HERALD_OUTBOUND_CA_FILE=/ca.pem"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.outbound_ca_file, "/ca.pem");
+    EXPECT_TRUE(r->warnings.empty());
+    // Default: the system's CAs only.
+    r = load_args({});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->cfg.outbound_ca_file, "");
+}
+
 TEST(Config, UnknownEnvironmentIsAWarning) {
-    auto r = load_args({}, {"HERALD_NO_SUCH_THING=1", "HERALD_OPS_URL=http://x", "PATH=/bin"});
+    auto r = load_args(
+        {}, {"HERALD_NO_SUCH_THING=1", "HERALD_OPS_URL=http://x", "HERALD_CA_FILE=/ca.pem", "PATH=/bin"});
     ASSERT_TRUE(r);
     ASSERT_EQ(r->warnings.size(), 1u);
     EXPECT_NE(r->warnings[0].find("HERALD_NO_SUCH_THING"), std::string::npos);

@@ -16,6 +16,7 @@
 #include "support/daemon.h"
 #include "support/kafka.h"
 #include "support/standin.h"
+#include "support/test_ca.h"
 
 namespace herald::testing {
 namespace {
@@ -789,7 +790,9 @@ TEST(Outbound, WebhooksOverHttpsVerifyTheCertificate) {
         EXPECT_EQ(number(s, "failed"), 1) << d.log();
         auto receipts = read_topic(d.brokers, "herald.receipts", 1, 15000);
         ASSERT_EQ(receipts.size(), 1u);
-        EXPECT_NE(receipts[0].value.find("attempts_exhausted:transport_error"), std::string::npos)
+        // Unknown CA: the receipt says the certificate was refused, nothing more.
+        EXPECT_NE(receipts[0].value.find("attempts_exhausted:transport_error:tls_certificate"),
+                  std::string::npos)
             << receipts[0].value;
         EXPECT_EQ(arrivals(), 0);
     }
@@ -804,6 +807,87 @@ TEST(Outbound, WebhooksOverHttpsVerifyTheCertificate) {
     EXPECT_EQ(number(s, "sent"), 1) << d.log();
     EXPECT_EQ(arrivals(), 1);
     std::filesystem::remove_all(dir);
+}
+
+/// Lines of a stand-in's --record file with an accepted (200) request.
+int accepted_in(const std::string& record) {
+    std::ifstream in(record);
+    std::string line;
+    int ok = 0;
+    while (std::getline(in, line)) ok += line.find("\"status\": 200") != std::string::npos;
+    return ok;
+}
+
+TEST(Outbound, GatewayCertificatesExpiredOrForAnotherHostAreRefusedAndTheCaFileIsTrusted) {
+    // A private CA (outbound_ca_file) signs three gateways' certificates:
+    // one valid for 127.0.0.1, one expired, one for another host.
+    test_ca ca;
+    ASSERT_TRUE(ca.ok()) << ca.error;
+    const auto valid = ca.issue("valid", "IP:127.0.0.1,DNS:localhost");
+    const auto expired = ca.issue("expired", "IP:127.0.0.1,DNS:localhost", -1);
+    const auto wrong_host = ca.issue("wrong-host", "DNS:wrong.example.invalid");
+    ASSERT_FALSE(valid.cert.empty() || expired.cert.empty() || wrong_host.cert.empty()) << ca.error;
+    const auto standin_args = [&](const test_ca::issued& c, const std::string& record) {
+        return std::vector<std::string>{
+            "--rate", "1000",     "--pair-interval-s",  "0", "--tls-cert", c.cert, "--tls-key",
+            c.key,    "--record", ca.dir + "/" + record};
+    };
+    gateway_standin gw_valid(standin_args(valid, "valid.jsonl"));
+    gateway_standin gw_expired(standin_args(expired, "expired.jsonl"));
+    gateway_standin gw_wrong(standin_args(wrong_host, "wrong-host.jsonl"));
+    ASSERT_TRUE(gw_valid.port != 0 && gw_expired.port != 0 && gw_wrong.port != 0);
+
+    daemon d({"--outbound-ca-file", ca.ca_file, "--retry-max-attempts", "2", "--retry-base-ms", "10"});
+    const auto https = [](const gateway_standin& g, const std::string& who) {
+        return "https://127.0.0.1:" + std::to_string(g.port) + "/webhook/" + who;
+    };
+    const std::string body =
+        subscription("tls-valid", {"certs"}, "webhook", https(gw_valid, "tls-valid")) + "\n" +
+        subscription("tls-expired", {"certs"}, "webhook", https(gw_expired, "tls-expired")) + "\n" +
+        subscription("tls-wrong-host", {"certs"}, "webhook", https(gw_wrong, "tls-wrong-host")) + "\n";
+    auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    kafka_producer producer(d.brokers);
+    ASSERT_TRUE(producer.produce_json("herald.announcements", "certs",
+                                      R"({"id":"c","audience":"certs","text":"x"})"));
+    const auto s = wait_done(d, "c", 30);
+    EXPECT_EQ(number(s, "sent"), 1) << d.log();
+    EXPECT_EQ(number(s, "failed"), 2) << d.log();
+
+    std::map<std::string, std::string> receipt_of;
+    for (const auto& rec : read_topic(d.brokers, "herald.receipts", 3, 15000)) {
+        for (const char* who : {"tls-valid", "tls-expired", "tls-wrong-host"}) {
+            if (rec.value.find(who) != std::string::npos)
+                receipt_of[who] = rec.value;
+        }
+    }
+    ASSERT_EQ(receipt_of.size(), 3u);
+    EXPECT_EQ(receipt_of["tls-valid"].find("transport_error"), std::string::npos) << receipt_of["tls-valid"];
+    for (const char* refused : {"tls-expired", "tls-wrong-host"}) {
+        EXPECT_NE(receipt_of[refused].find("attempts_exhausted:transport_error:tls_certificate"),
+                  std::string::npos)
+            << refused << ": " << receipt_of[refused];
+    }
+    EXPECT_EQ(accepted_in(ca.dir + "/valid.jsonl"), 1);
+    EXPECT_EQ(accepted_in(ca.dir + "/expired.jsonl"), 0);  // the handshake failed: no request reached them
+    EXPECT_EQ(accepted_in(ca.dir + "/wrong-host.jsonl"), 0);
+}
+
+TEST(Outbound, AnUnreadableOrCertificateFreeCaFileStopsStartup) {
+    test_ca ca;
+    ASSERT_TRUE(ca.ok()) << ca.error;
+    const auto issued = ca.issue("server", "IP:127.0.0.1");
+    ASSERT_FALSE(issued.key.empty()) << ca.error;
+    // Ports 0 and a private data dir: were the file accepted, nothing fixed would be taken.
+    const std::string heraldd = "timeout 30 " + bin_dir() +
+                                "/heraldd --client-port 0 --ops-port 0 --client-host 127.0.0.1 " +
+                                "--ops-host 127.0.0.1 --data-dir " + ca.dir + "/data --outbound-ca-file ";
+    auto r = run_command(heraldd + ca.dir + "/no-such-ca.pem");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("outbound_ca_file: cannot read"), std::string::npos) << r.output;
+    r = run_command(heraldd + issued.key);  // a key, not a certificate
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("outbound_ca_file: no PEM certificate"), std::string::npos) << r.output;
 }
 
 TEST(Outbound, TenantLimitHoldsAcrossEndpointsAndPriorityOvertakes) {

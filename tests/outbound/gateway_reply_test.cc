@@ -58,6 +58,14 @@ TEST(GatewayReply, TransportFailuresAreRetriedWithoutSayingWhatAnswered) {
     }
 }
 
+TEST(GatewayReply, ARefusedCertificateIsRetriedAndNamedInTheReceipt) {
+    // The receiver's to fix, so the one transport failure a receipt names;
+    // a TLS handshake that broke down otherwise ("tls") stays unnamed above.
+    const auto m = transport_failure("tls_certificate");
+    EXPECT_EQ(m.what, verdict::retry);
+    EXPECT_EQ(m.reason, "transport_error:tls_certificate");
+}
+
 TEST(GatewayReply, ABlockedAddressFailsAtOnce) {
     const auto m = transport_failure("blocked_address");
     EXPECT_EQ(m.what, verdict::failed);

@@ -183,12 +183,22 @@ std::string api_key(const args& a) {
     return first_line(a.get("data-dir", env_or("HERALD_DATA_DIR", "herald-data")) + "/admin.key");
 }
 
+/// --ca-file / HERALD_CA_FILE: a PEM bundle of CAs trusted for https:// and
+/// wss:// besides the system's ("" = the system's only).
+std::string ca_file(const args& a) {
+    std::string path = a.get("ca-file", env_or("HERALD_CA_FILE", ""));
+    if (!path.empty() && !std::ifstream(path))
+        throw usage_error("--ca-file: cannot read " + path);
+    return path;
+}
+
 url ops_url(const args& a) {
     const std::string text = a.get("ops", env_or("HERALD_OPS_URL", "http://127.0.0.1:8081"));
     auto u = parse_url(text);
-    if (!u)
-        throw usage_error("--ops: not a URL: " + text);
+    if (!u || (u->scheme != "http" && u->scheme != "https"))
+        throw usage_error("--ops: not an http:// or https:// URL: " + text);
     u->credential = api_key(a);
+    u->ca_file = ca_file(a);
     return *u;
 }
 
@@ -448,12 +458,20 @@ int cmd_listen(const args& a) {
     if (!explicit_client.empty()) {
         client = parse_url(explicit_client);
         if (!client)
-            throw usage_error("--client: not a URL: " + explicit_client);
+            throw usage_error("--client: not a ws://, wss://, http:// or https:// URL: " + explicit_client);
+        client->ca_file = ca_file(a);
     } else {
+        // The client port is as secure as the ops port it was learnt from.
         const url ops = ops_url(a);
         std::string error;
         auto i = fetch_info(ops, &error);
-        client = url{"ws", ops.host, std::to_string(i ? i->client_port : 8080), "/", "", ""};
+        client = url{ops.secure() ? "wss" : "ws",
+                     ops.host,
+                     std::to_string(i ? i->client_port : 8080),
+                     "/",
+                     "",
+                     "",
+                     ops.ca_file};
     }
     // A live token (never the ops API key): --token-file, --token, HERALD_TOKEN.
     if (a.has("token-file")) {
@@ -1023,9 +1041,12 @@ keys and tokens:
 
 common options:
   --ops URL        heraldd's ops API (env HERALD_OPS_URL, default http://127.0.0.1:8081)
+  --ca-file F      PEM CA bundle trusted besides the system's for https:// and wss:// (env HERALD_CA_FILE);
+                   https/wss always verify the certificate and host name, TLS 1.2+, never fall back to plaintext
   --api-key-file F the ops API key (or env HERALD_API_KEY; --api-key K works but shows in ps); default:
                    <--data-dir, env HERALD_DATA_DIR, default herald-data>/admin.key
-  --client URL     live endpoint for listen (env HERALD_CLIENT_URL, default: ops host, client_port from /v1/info)
+  --client URL     live endpoint for listen, ws:// or wss:// (env HERALD_CLIENT_URL, default: ops host,
+                   client_port from /v1/info, wss when --ops is https)
   --brokers H:P    Kafka (env HERALD_BROKERS, default: bootstrap_servers from /v1/info)
   --kafka-property KEY=VALUE      a librdkafka property for announce, dlq and receipts (repeatable):
                    security.protocol, sasl.*, ssl.*, ...; values of keys containing password, secret,

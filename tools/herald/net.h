@@ -1,6 +1,11 @@
 // The herald CLI's network side, kept behind a small header so that only
-// net.cc pays Boost.Beast's compile cost: a plain HTTP GET, and a live
+// net.cc pays Boost.Beast's compile cost: an HTTP request, and a live
 // listener over WebSocket or Server-Sent Events.
+//
+// https:// and wss:// mean TLS, verified: the certificate must chain to a
+// system CA (or to `url::ca_file`) and name the host; TLS 1.2 or newer. A
+// refusal is an error that says which host and why; there is no fallback
+// to plaintext, and a scheme this file does not know is refused.
 #pragma once
 
 #include <chrono>
@@ -13,7 +18,7 @@
 namespace herald::cli {
 
 struct url {
-    std::string scheme;  // http, ws
+    std::string scheme;  // http, https, ws, wss
     std::string host;
     std::string port;
     std::string target = "/";
@@ -22,9 +27,15 @@ struct url {
     std::string credential;
     /// Added as ?tenant= to live streams of public audiences ("" = none).
     std::string tenant;
+    /// A PEM bundle of CAs trusted besides the system's (https/wss only; "" = none).
+    std::string ca_file;
+
+    /// https and wss: TLS, verified.
+    [[nodiscard]] bool secure() const { return scheme == "https" || scheme == "wss"; }
 };
 
-/// Parses "http://host:port/path" and "ws://host:port/path".
+/// Parses "SCHEME://host[:port][/path]" for SCHEME http, https, ws or wss
+/// (default ports 80 and 443); anything else is nullopt.
 std::optional<url> parse_url(const std::string& text);
 
 struct http_result {
