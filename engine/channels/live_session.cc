@@ -94,6 +94,8 @@ void live_session::start() {
 }
 
 void live_session::drive_tls_handshake() {
+    if (state_ == state::closed)
+        return;
     switch (tls_->handshake()) {
         case tls::io_status::ok:
             tls_handshaking_ = false;
@@ -120,8 +122,8 @@ ssize_t live_session::write_bytes(const char* data, std::size_t size) {
     if (!tls_user_space_)
         return ::send(socket_.native_handle(), data, size, send_flags);
     const tls::io_result r = tls_->write(data, size);
-    tls_write_blocked_ =
-        r.bytes < size && r.status != tls::io_status::closed && r.status != tls::io_status::failed;
+    tls_write_blocked_ = r.pending > 0;
+    tls_pending_bytes_ = static_cast<std::uint32_t>(r.pending);
     if (r.bytes > 0)
         return static_cast<ssize_t>(r.bytes);
     if (r.status == tls::io_status::want_write || r.status == tls::io_status::want_read) {
@@ -674,9 +676,9 @@ void live_session::tick(std::int64_t now_mono_ns, base::wall_time now_wall) {
     const std::int64_t ping_interval_ns = env_.limits.ping_interval.count();
     switch (state_) {
         case state::handshake:
-            if (tls_handshaking_ &&
-                now_mono_ns - accepted_mono_ns_ > (refuse_status_ != 0 ? std::int64_t{1'000'000'000}
-                                                                        : env_.limits.handshake_timeout.count())) {
+            if (tls_handshaking_ && now_mono_ns - accepted_mono_ns_ >
+                                        (refuse_status_ != 0 ? std::int64_t{1'000'000'000}
+                                                             : env_.limits.handshake_timeout.count())) {
                 if (env_.on_tls_failure)
                     env_.on_tls_failure("timeout");
                 close_reason_ = close_reason::handshake_timeout;
@@ -733,11 +735,19 @@ void live_session::close(std::uint16_t code, std::string_view reason) {
     }
     // Unsent frames are abandoned; a partially written one must be completed
     // first or the close frame would land inside it.
-    // Under TLS a blocked write has already encrypted the queue's first bytes
-    // (up to one record): they must go out unchanged, so nothing is dropped then.
-    if (!queue_.empty() && !tls_write_blocked_) {
-        const bool keep_head = head_offset_ != 0;
-        const std::size_t first = keep_head ? 1 : 0;
+    // Under TLS a blocked write has already sealed the queue's first unsent
+    // bytes (up to one record) into OpenSSL's pending record: the entries
+    // holding them must go out unchanged, the rest may be dropped.
+    if (!queue_.empty()) {
+        std::size_t first = head_offset_ != 0 ? 1 : 0;
+        if (tls_write_blocked_) {
+            std::size_t covered = 0;
+            first = 0;
+            while (first < queue_.size() && covered < tls_pending_bytes_) {
+                covered += queue_[first].size - (first == 0 ? head_offset_ : 0);
+                ++first;
+            }
+        }
         for (std::size_t i = first; i < queue_.size(); ++i) {
             queued_bytes_ -= queue_[i].size;
             if (queue_[i].hold != nullptr) {

@@ -220,6 +220,7 @@ class live_session : public std::enable_shared_from_this<live_session> {
     /// The last TLS write wanted writability: OpenSSL holds an encrypted record
     /// of the queue's head bytes, so those bytes must be offered again unchanged.
     bool tls_write_blocked_ = false;
+    std::uint32_t tls_pending_bytes_ = 0;       // how many of those bytes, from the queue's first unsent one
     std::optional<close_reason> close_reason_;  // why we end it; unset: the peer did
     std::optional<security::ip_address> counted_ip_;
     int refuse_status_ = 0;

@@ -200,9 +200,13 @@ struct http_server::impl {
                     const auto ctx = state.options.tls->current();
                     SSL_CTX_up_ref(ctx.get());
                     asio::ssl::context wrapped(ctx.get());  // owns the reference just taken
-                    std::make_shared<connection<tls_stream>>(
-                        tls_stream(beast::tcp_stream(std::move(socket)), wrapped), state)
-                        ->start();
+                    try {
+                        std::make_shared<connection<tls_stream>>(
+                            tls_stream(beast::tcp_stream(std::move(socket)), wrapped), state)
+                            ->start();
+                    } catch (const std::exception& e) {  // SSL_new failed: out of memory
+                        HERALD_LOG_ERROR("ops", "cannot start a TLS connection: ", e.what());
+                    }
                 } else {
                     std::make_shared<connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
                                                                     state)

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 
@@ -123,9 +124,14 @@ io_result connection::write(const char* data, std::size_t size) {
         const int ret = SSL_write_ex(ssl_, data + total, size - total, &n);
         if (ret != 1) {
             const io_status st = classify(ret, false);
-            if (total > 0 && (st == io_status::want_write || st == io_status::want_read))
-                return {io_status::ok, total};
-            return {st, total};
+            std::size_t pending = 0;
+            if (st == io_status::want_write || st == io_status::want_read)
+                pending = std::min<std::size_t>(
+                    size - total, SSL3_RT_MAX_PLAIN_LENGTH);  // at most one record (a smaller negotiated
+                                                              // fragment only keeps more)
+            if (total > 0 && pending > 0)
+                return {io_status::ok, total, pending};
+            return {st, total, pending};
         }
         total += n;
     }

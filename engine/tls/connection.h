@@ -26,6 +26,9 @@ enum class io_status : std::uint8_t { ok, want_read, want_write, closed, failed 
 struct io_result {
     io_status status;
     std::size_t bytes = 0;
+    /// After a write that wanted the socket: how many bytes after `bytes`
+    /// OpenSSL already sealed into its pending record (they must be offered again first).
+    std::size_t pending = 0;
 };
 
 class connection {

@@ -167,7 +167,9 @@ base::result<server_context::ctx_ptr> server_context::build() const {
         return fail(files_.cert_setting + ": cannot load the certificate chain \"" + files_.cert_file + "\"");
     if (SSL_CTX_use_PrivateKey_file(c, files_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(c) != 1) {
-        if (ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
+        const unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) != ERR_LIB_X509 || (ERR_GET_REASON(e) != X509_R_KEY_VALUES_MISMATCH &&
+                                               ERR_GET_REASON(e) != X509_R_KEY_TYPE_MISMATCH))
             return fail(files_.key_setting + ": cannot load the private key \"" + files_.key_file + "\"");
         return fail(files_.key_setting + ": the private key \"" + files_.key_file +
                     "\" does not match the certificate \"" + files_.cert_file + "\"");
@@ -183,7 +185,12 @@ base::result<server_context::ctx_ptr> server_context::build() const {
         SSL_CTX_set_client_CA_list(c, names);
         SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     }
-    // Session tickets let reconnecting clients skip the full handshake after a restart storm.
+    // No session resumption: ticket keys would live unrotated for the whole
+    // process (weakening forward secrecy) and would not survive a restart or
+    // reload anyway. A full ECDHE handshake with a P-256 key is cheap.
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(c, 0);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     static constexpr unsigned char session_id_context[] = "herald";
     SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1);
     return ctx;

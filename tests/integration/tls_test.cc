@@ -233,6 +233,41 @@ TEST_F(TlsTest, TheOpsPortCanRequireAClientCertificate) {
     EXPECT_EQ(head->rfind("HTTP/1.1 101", 0), 0u) << *head;
 }
 
+// The herald CLI against heraldd over TLS, as an operator would use it:
+// status and announce through https://, listen over wss:// and https:// SSE,
+// trusting the CA with --ca-file; without it, a refusal and no plaintext.
+TEST_F(TlsTest, TheCliSpeaksVerifiedTlsToHeraldd) {
+    auto d = start();
+    const std::string env = "HERALD_OPS_URL=https://127.0.0.1:" + std::to_string(d->ops_port) +
+                            " HERALD_DATA_DIR=" + d->data_dir() + " ";
+    const std::string cli = env + bin_dir() + "/herald ";
+    const std::string ca = " --ca-file " + ca_->ca_file();
+    auto status = run_command(cli + "status" + ca + " 2>&1");
+    EXPECT_EQ(status.exit_code, 0) << status.output;
+    auto refused = run_command(cli + "status 2>&1");
+    EXPECT_NE(refused.exit_code, 0) << refused.output;
+    EXPECT_NE(refused.output.find("unknown CA"), std::string::npos) << refused.output;
+
+    run_result ws_out, sse_out;
+    std::thread ws([&] {
+        ws_out = run_command(cli + "listen --audience lineup.main --count 1 --timeout 30s" + ca + " 2>&1");
+    });
+    std::thread sse([&] {
+        sse_out =
+            run_command(cli + "listen --sse --audience lineup.main --count 1 --timeout 30s" + ca + " 2>&1");
+    });
+    std::this_thread::sleep_for(2s);  // both listeners connected
+    kafka_producer producer(d->brokers);
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", "lineup.main", announcement("cli-1", "lineup.main")));
+    ws.join();
+    sse.join();
+    EXPECT_EQ(ws_out.exit_code, 0) << ws_out.output;
+    EXPECT_NE(ws_out.output.find("Doors open at 18:00"), std::string::npos) << ws_out.output;
+    EXPECT_EQ(sse_out.exit_code, 0) << sse_out.output;
+    EXPECT_NE(sse_out.output.find("Doors open at 18:00"), std::string::npos) << sse_out.output;
+}
+
 TEST_F(TlsTest, BadCertificateSettingsStopStartUpNamingTheSetting) {
     const std::string heraldd = "timeout 60 " + bin_dir() +
                                 "/heraldd --client-port 0 --ops-port 0 --data-dir " +
