@@ -67,7 +67,7 @@ class ShardTlsTest : public ShardTest {
         dir_ = std::filesystem::temp_directory_path() /
                ("herald-shard-tls-" + std::to_string(::getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        ca_ = std::make_unique<testing::test_ca>(dir_, "shard");
+        ca_ = std::make_unique<testing::private_ca>(dir_, "shard");
         const auto server = ca_->server("server", "herald.test");
         auto ctx = tls::server_context::load({server.cert_file, server.key_file, {}}, false);
         ASSERT_TRUE(ctx) << ctx.err().detail;
@@ -95,7 +95,7 @@ class ShardTlsTest : public ShardTest {
     }
 
     std::filesystem::path dir_;
-    std::unique_ptr<testing::test_ca> ca_;
+    std::unique_ptr<testing::private_ca> ca_;
     std::shared_ptr<tls::server_context> server_ctx_;
     std::mutex failures_mu_;
     std::vector<std::string> failures_;

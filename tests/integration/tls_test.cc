@@ -26,7 +26,7 @@ class TlsTest : public ::testing::Test {
         dir_ = std::filesystem::temp_directory_path() /
                ("herald-tls-" + std::to_string(::getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        ca_ = std::make_unique<test_ca>(dir_, "herald");
+        ca_ = std::make_unique<private_ca>(dir_, "herald");
         server_ = ca_->server("server", "herald.test");
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -62,8 +62,8 @@ class TlsTest : public ::testing::Test {
     }
 
     std::filesystem::path dir_;
-    std::unique_ptr<test_ca> ca_;
-    test_ca::issued server_;
+    std::unique_ptr<private_ca> ca_;
+    private_ca::issued server_;
 };
 
 TEST_F(TlsTest, WebSocketAndSseOverTlsGetIdenticalBytes) {
@@ -136,7 +136,7 @@ TEST_F(TlsTest, OldProtocolsPlainHttpAndStrangersAreRefusedAndCounted) {
     EXPECT_TRUE(plain.wait_eof(5000));
     EXPECT_EQ(plain.buffer().find("HTTP/1.1"), std::string::npos);
     // A client that trusts another CA refuses heraldd's certificate; heraldd counts its alert.
-    test_ca stranger(dir_ / "stranger", "stranger");
+    private_ca stranger(dir_ / "stranger", "stranger");
     peer wary(connect_tcp("127.0.0.1", d->client_port));
     EXPECT_NE(wary.start_tls({stranger.ca_file()}).find("certificate"), std::string::npos);
 
@@ -198,7 +198,7 @@ TEST_F(TlsTest, SighupServesARenewedCertificateWhileOpenConnectionsKeepReceiving
 }
 
 TEST_F(TlsTest, TheOpsPortCanRequireAClientCertificate) {
-    test_ca clients(dir_ / "clients", "sre");
+    private_ca clients(dir_ / "clients", "sre");
     const auto prometheus = clients.client("prometheus", "prometheus");
     peer::tls_options with_cert{ca_->ca_file()};
     with_cert.cert_file = prometheus.cert_file;
@@ -207,7 +207,7 @@ TEST_F(TlsTest, TheOpsPortCanRequireAClientCertificate) {
     const std::string url = "https://127.0.0.1:" + std::to_string(d->ops_port) + "/metrics";
     // Without a certificate, and with one from another CA: no answer.
     EXPECT_EQ(curl(url).find("herald_"), std::string::npos);
-    test_ca rogue(dir_ / "rogue", "rogue");
+    private_ca rogue(dir_ / "rogue", "rogue");
     const auto intruder = rogue.client("intruder", "intruder");
     EXPECT_EQ(
         curl("--cert " + intruder.cert_file + " --key " + intruder.key_file + " " + url).find("herald_"),

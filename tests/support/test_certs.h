@@ -18,7 +18,7 @@
 
 namespace herald::testing {
 
-class test_ca {
+class private_ca {
   public:
     struct issued {
         std::string cert_file;
@@ -26,7 +26,7 @@ class test_ca {
     };
 
     /// A CA named `name` whose certificate is written to dir/<name>-ca.pem.
-    test_ca(std::filesystem::path dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {
+    private_ca(std::filesystem::path dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {
         std::filesystem::create_directories(dir_);
         key_ = new_key();
         cert_ = make_cert("CN=" + name_ + " test CA", key_.get(), nullptr, nullptr, -3600, 86400 * 30, true,
