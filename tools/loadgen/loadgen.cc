@@ -15,12 +15,22 @@
 // bottleneck. Raw sockets and epoll: no Boost, a few hundred bytes per
 // connection. With --churn S it instead opens, upgrades and closes
 // connections as fast as the server takes them (connection storms).
+//
+// With --tls-ca-file the subscribers speak wss:// (and requests to the ops
+// port https://): each connection does its own TLS handshake, verifying the
+// server's certificate against that CA and its name (--tls-server-name,
+// default --host), so the figures are fan-out under TLS as a browser would
+// see it. The plaintext path is unchanged: one branch per read decides.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -88,6 +98,8 @@ struct options {
     double churn_s = 0;                   // --churn S: connect/handshake/close storm instead of broadcasts
     int hold_s = 0;  // --hold-s S: keep the connections open and reading, publish nothing
     int churn_inflight = 256;
+    std::string tls_ca_file;      // --tls-ca-file: wss:// subscribers and https:// ops requests, verified
+    std::string tls_server_name;  // the name or address the certificate must carry; default --host
 };
 
 // ---------------------------------------------------------------- plumbing
@@ -120,9 +132,122 @@ bool read_all(int fd, void* data, std::size_t n) {
     return true;
 }
 
+// -------------------------------------------------------------------- TLS
+
+/// The client context every connection of the run shares; nullptr = plaintext.
+/// Made before the workers fork, so a bad CA file stops the run at once.
+SSL_CTX* g_tls = nullptr;
+std::string g_tls_sni;  // sent as SNI when the verified name is a host name, not an address
+
+std::string openssl_error() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0)
+        return "no OpenSSL error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+void make_tls_context(const options& o) {
+    g_tls = SSL_CTX_new(TLS_client_method());
+    if (g_tls == nullptr)
+        die("cannot create a TLS context: " + openssl_error());
+    SSL_CTX_set_min_proto_version(g_tls, TLS1_2_VERSION);
+    if (SSL_CTX_load_verify_locations(g_tls, o.tls_ca_file.c_str(), nullptr) != 1)
+        die("--tls-ca-file: cannot load \"" + o.tls_ca_file + "\": " + openssl_error());
+    SSL_CTX_set_verify(g_tls, SSL_VERIFY_PEER, nullptr);
+    // The certificate must name the server as a browser would check it: an
+    // address against its IP entries, a host name against its DNS entries.
+    const std::string name = o.tls_server_name.empty() ? o.host : o.tls_server_name;
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(g_tls);
+    in6_addr any{};
+    if (inet_pton(AF_INET, name.c_str(), &any) == 1 || inet_pton(AF_INET6, name.c_str(), &any) == 1) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1)
+            die("--tls-server-name: bad address " + name);
+    } else {
+        if (X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0) != 1)
+            die("--tls-server-name: bad host name " + name);
+        g_tls_sni = name;
+    }
+    static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(g_tls, alpn, sizeof alpn);
+    // Read whole socket buffers, not a record header and then its body (two
+    // system calls per record); readers drain OpenSSL until it wants the socket.
+    SSL_CTX_set_read_ahead(g_tls, 1);
+    SSL_CTX_set_mode(g_tls, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+SSL* new_tls(int fd) {
+    SSL* ssl = SSL_new(g_tls);
+    if (ssl == nullptr)
+        die("SSL_new: " + openssl_error());
+    SSL_set_fd(ssl, fd);
+    if (!g_tls_sni.empty())
+        SSL_set_tlsext_host_name(ssl, g_tls_sni.c_str());
+    return ssl;
+}
+
+/// Why a handshake failed, in words; the certificate check is the usual reason.
+std::string tls_failure(SSL* ssl, int ret) {
+    if (const long v = SSL_get_verify_result(ssl); v != X509_V_OK)
+        return std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+    if (SSL_get_error(ssl, ret) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+        return "connection closed during the handshake";
+    return openssl_error();
+}
+
+/// One read: read(2) on plaintext, else the next decrypted bytes. > 0 bytes,
+/// 0 when the peer closed, -1 with errno EAGAIN when it would block.
+ssize_t read_some(int fd, SSL* ssl, char* buf, std::size_t n) {
+    if (ssl == nullptr)
+        return ::read(fd, buf, n);
+    std::size_t got = 0;
+    if (SSL_read_ex(ssl, buf, n, &got) == 1)
+        return static_cast<ssize_t>(got);
+    switch (SSL_get_error(ssl, 0)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+            errno = EAGAIN;
+            return -1;
+        case SSL_ERROR_ZERO_RETURN:
+            return 0;
+        default:
+            ERR_clear_error();
+            errno = EPROTO;
+            return -1;
+    }
+}
+
+/// Writes all of a small message (upgrade request, pong, NATS SUB); under TLS
+/// a full socket is waited out briefly, as write_all's blocking write would.
+bool send_all(int fd, SSL* ssl, const void* data, std::size_t n) {
+    if (ssl == nullptr)
+        return write_all(fd, data, n);
+    const char* p = static_cast<const char*>(data);
+    for (int waits = 0; n > 0;) {
+        std::size_t w = 0;
+        if (SSL_write_ex(ssl, p, n, &w) == 1) {
+            p += w;
+            n -= w;
+            continue;
+        }
+        const int err = SSL_get_error(ssl, 0);
+        if ((err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ) || ++waits > 100) {
+            ERR_clear_error();
+            return false;
+        }
+        pollfd pf{fd, static_cast<short>(err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+        ::poll(&pf, 1, 10);
+    }
+    return true;
+}
+
 std::string g_api_key;  // sent to the ops port
 
-std::string http_get(const std::string& hostport, const std::string& path) {
+/// GET from the ops port (https:// with --tls-ca-file); the body, or "" with
+/// `tls_error` set when the server's certificate was refused.
+std::string http_get(const std::string& hostport, const std::string& path, std::string* tls_error = nullptr) {
     const auto colon = hostport.rfind(':');
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -133,14 +258,27 @@ std::string http_get(const std::string& hostport, const std::string& path) {
         ::close(fd);
         return {};
     }
+    SSL* ssl = nullptr;
+    if (g_tls != nullptr) {
+        ssl = new_tls(fd);
+        if (const int ret = SSL_connect(ssl); ret != 1) {
+            if (tls_error != nullptr)
+                *tls_error = tls_failure(ssl, ret);
+            SSL_free(ssl);
+            ::close(fd);
+            return {};
+        }
+    }
     const std::string req =
         "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
         (g_api_key.empty() ? std::string() : "Authorization: Bearer " + g_api_key + "\r\n") + "\r\n";
-    write_all(fd, req.data(), req.size());
+    send_all(fd, ssl, req.data(), req.size());
     std::string out;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    while ((n = read_some(fd, ssl, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    if (ssl != nullptr)
+        SSL_free(ssl);
     ::close(fd);
     const auto body = out.find("\r\n\r\n");
     return body == std::string::npos ? std::string() : out.substr(body + 4);
@@ -268,10 +406,17 @@ struct report_head {
     double cpu_s;
 };
 
+/// After connecting, each worker also reports what TLS its connections negotiated.
+struct tls_report {
+    char negotiated[64];  // "TLSv1.3 TLS_AES_256_GCM_SHA384", "" for plaintext
+};
+
 struct conn {
     int fd = -1;
-    bool open = false;  // handshake done
-    std::string buf;    // unparsed bytes (usually empty)
+    SSL* ssl = nullptr;  // under TLS
+    bool sent = false;   // upgrade request sent
+    bool open = false;   // handshake done
+    std::string buf;     // unparsed bytes (usually empty)
     std::int64_t got_ns = 0;
     std::int32_t got = 0;  // frames of this round seen
 };
@@ -286,6 +431,15 @@ class worker {
         connect_all();
         report_head head{connected(), 0, 0};
         write_all(report_fd_, &head, sizeof head);
+        tls_report tls{};
+        for (const auto& c : conns_) {
+            if (c.open && c.ssl != nullptr) {
+                std::snprintf(tls.negotiated, sizeof tls.negotiated, "%s %s", SSL_get_version(c.ssl),
+                              SSL_get_cipher_name(c.ssl));
+                break;
+            }
+        }
+        write_all(report_fd_, &tls, sizeof tls);
         for (;;) {
             command c{};
             if (!read_all(cmd_fd_, &c, sizeof c) || c.release_ns == 0)
@@ -304,7 +458,7 @@ class worker {
 
     /// NATS over WebSocket: CONNECT and SUB in one masked binary frame (zero
     /// mask key, so the payload goes as is).
-    void nats_subscribe(int fd) const {
+    void nats_subscribe(const conn& c) const {
         const std::string cmd = "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nSUB " +
                                 o_.nats_subject + " 1\r\n";
         std::string frame;
@@ -312,7 +466,7 @@ class worker {
         frame += static_cast<char>(0x80 | cmd.size());
         frame.append(4, '\0');
         frame += cmd;
-        write_all(fd, frame.data(), frame.size());
+        send_all(c.fd, c.ssl, frame.data(), frame.size());
     }
 
     void connect_all() {
@@ -364,41 +518,75 @@ class worker {
             const int n = epoll_wait(epfd_, events, 512, 100);
             for (int i = 0; i < n; ++i) {
                 conn& c = conns_[events[i].data.u64];
-                if (c.open)
+                if (c.open || c.fd < 0)
                     continue;
-                if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+                const auto wait_for = [&](std::uint32_t what) {
+                    epoll_event ev{};
+                    ev.events = what;
+                    ev.data.u64 = events[i].data.u64;
+                    epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+                };
+                const auto drop = [&] {
                     epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+                    if (c.ssl != nullptr)
+                        SSL_free(c.ssl);
+                    c.ssl = nullptr;
                     ::close(c.fd);
                     c.fd = -1;
                     --in_flight;
+                };
+                if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+                    drop();
                     continue;
                 }
-                if ((events[i].events & EPOLLOUT) && c.buf.empty()) {
+                if (!c.sent && g_tls != nullptr) {
+                    // TLS first: the handshake runs on whatever readiness OpenSSL asks for.
+                    if (c.ssl == nullptr)
+                        c.ssl = new_tls(c.fd);
+                    if (const int ret = SSL_connect(c.ssl); ret != 1) {
+                        const int err = SSL_get_error(c.ssl, ret);
+                        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                            wait_for(err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+                        } else {
+                            tls_refused(tls_failure(c.ssl, ret));
+                            drop();
+                        }
+                        continue;
+                    }
+                    send_all(c.fd, c.ssl, request.data(), request.size());
+                    c.sent = true;
+                    wait_for(EPOLLIN);
+                    continue;
+                }
+                if ((events[i].events & EPOLLOUT) && !c.sent) {
                     write_all(c.fd, request.data(), request.size());
-                    c.buf = "sent";
-                    epoll_event ev{};
-                    ev.events = EPOLLIN;
-                    ev.data.u64 = events[i].data.u64;
-                    epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+                    c.sent = true;
+                    wait_for(EPOLLIN);
                 }
                 if (events[i].events & EPOLLIN) {
                     char tmp[1024];
-                    const ssize_t r = ::read(c.fd, tmp, sizeof tmp);
+                    const ssize_t r = read_some(c.fd, c.ssl, tmp, sizeof tmp);
                     if (r > 0 && std::string_view(tmp, static_cast<std::size_t>(r)).find("101") !=
                                      std::string_view::npos) {
                         c.open = true;
-                        c.buf.clear();
                         --in_flight;
                         if (!o_.nats_subject.empty())
-                            nats_subscribe(c.fd);
+                            nats_subscribe(c);
                     } else if (r == 0 || (r < 0 && errno != EAGAIN)) {
-                        epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
-                        ::close(c.fd);
-                        c.fd = -1;
-                        --in_flight;
+                        drop();
                     }
                 }
             }
+        }
+    }
+
+    /// The first refused TLS handshake of this worker is told (usually every
+    /// connection fails the same way: the wrong CA or name).
+    void tls_refused(const std::string& why) {
+        if (!tls_refusal_told_) {
+            std::fprintf(stderr, "herald-loadgen: TLS handshake with %s:%d refused: %s\n", o_.host.c_str(),
+                         o_.port, why.c_str());
+            tls_refusal_told_ = true;
         }
     }
 
@@ -424,13 +612,20 @@ class worker {
                 conn& x = conns_[events[i].data.u64];
                 if (!x.open)
                     continue;
-                const ssize_t r = ::read(x.fd, tmp, sizeof tmp);
+                ssize_t r = read_some(x.fd, x.ssl, tmp, sizeof tmp);
                 if (r <= 0) {
                     if (r == 0 || errno != EAGAIN)
                         x.open = false;
                     continue;
                 }
                 x.buf.append(tmp, static_cast<std::size_t>(r));
+                if (x.ssl != nullptr) {
+                    // OpenSSL may hold decrypted records epoll cannot see: drain it.
+                    while ((r = read_some(x.fd, x.ssl, tmp, sizeof tmp)) > 0)
+                        x.buf.append(tmp, static_cast<std::size_t>(r));
+                    if (r == 0 || errno != EAGAIN)
+                        x.open = false;  // what arrived before the end still counts
+                }
                 // Walk complete frames; answer pings; find ours.
                 std::size_t pos = 0;
                 while (x.buf.size() - pos >= 2) {
@@ -459,7 +654,7 @@ class worker {
                         pong[1] = static_cast<char>(0x80 | len);
                         std::memset(pong + 2, 0, 4);  // zero mask: payload unchanged
                         std::memcpy(pong + 6, payload.data(), len);
-                        write_all(x.fd, pong, 6 + len);
+                        send_all(x.fd, x.ssl, pong, 6 + len);
                     } else if ((op == 0x1 || op == 0x2) && x.got_ns == 0) {
                         // A peer may pack several messages into one frame (NATS does).
                         for (auto at = payload.find(needle); at != std::string_view::npos;
@@ -496,6 +691,7 @@ class worker {
     int report_fd_;
     int epfd_ = -1;
     std::vector<conn> conns_;
+    bool tls_refusal_told_ = false;
 };
 
 // ------------------------------------------------------------------ parent
@@ -654,6 +850,10 @@ options parse(int argc, char** argv) {
             o.churn_s = std::stod(next());
         else if (a == "--churn-inflight")
             o.churn_inflight = std::max(1, std::stoi(next()));
+        else if (a == "--tls-ca-file")
+            o.tls_ca_file = next();
+        else if (a == "--tls-server-name")
+            o.tls_server_name = next();
         else if (a == "--help") {
             std::printf(
                 "usage: herald-loadgen --connections N [--procs P] [--ops HOST:PORT] [--host H --port "
@@ -667,6 +867,10 @@ options parse(int argc, char** argv) {
                 "nats-server]\n"
                 "       [--churn SECONDS [--churn-inflight K]]   connect, upgrade, close, repeat\n"
                 "       [--hold-s S]   hold the subscribers open, reading everything, for S seconds\n"
+                "       [--tls-ca-file CA.pem [--tls-server-name NAME]]   wss:// subscribers and https:// "
+                "ops\n"
+                "         requests, the server's certificate verified against CA.pem and NAME (default "
+                "--host)\n"
                 "--release-delay-ms 0 publishes without deliver_at; latency then starts at the publish "
                 "call.\n");
             std::exit(0);
@@ -811,6 +1015,11 @@ int run_churn(const options& o) {
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
     signal(SIGPIPE, SIG_IGN);
+    if (!o.tls_ca_file.empty()) {
+        if (o.churn_s > 0)
+            die("--churn does not speak TLS (it measures plaintext upgrade storms); drop --tls-ca-file");
+        make_tls_context(o);
+    }
     const bool kafka = o.trigger == "kafka";
     if (o.path.empty())
         o.path = "/v1/ws?audience=" + o.audience;
@@ -818,7 +1027,12 @@ int main(int argc, char** argv) {
     if (o.tokens.size() == 1)
         o.path += token_sep + o.tokens.front();
     // Announcements produced before heraldd's partition assignment would not be seen.
-    for (int tries = 0; kafka && http_get(o.ops, "/readyz") != "ready\n"; ++tries) {
+    for (int tries = 0; kafka; ++tries) {
+        std::string tls_error;
+        if (http_get(o.ops, "/readyz", &tls_error) == "ready\n")
+            break;
+        if (!tls_error.empty())
+            die("TLS handshake with the ops port " + o.ops + " refused: " + tls_error);
         if (tries == 300)
             die("heraldd at " + o.ops + " did not become ready");
         usleep(100'000);
@@ -869,12 +1083,18 @@ int main(int argc, char** argv) {
         workers.push_back({pid, cmd[1], rep[0]});
     }
     int connected = 0;
+    std::string tls_negotiated;  // as the first worker's connections saw it
     for (auto& w : workers) {
         report_head head{};
-        if (!read_all(w.report_fd, &head, sizeof head))
+        tls_report tls{};
+        if (!read_all(w.report_fd, &head, sizeof head) || !read_all(w.report_fd, &tls, sizeof tls))
             die("worker failed while connecting");
         connected += head.connected;
+        if (tls_negotiated.empty())
+            tls_negotiated.assign(tls.negotiated, strnlen(tls.negotiated, sizeof tls.negotiated));
     }
+    if (g_tls != nullptr && connected == 0)
+        die("no subscriber completed the TLS handshake (see above)");
     usleep(500'000);  // let the server settle (gauges, memory)
     const long rss_after = server_rss_kib(o.server_pid, o.server_name);
     const double rss_per_conn = rss_before > 0 && connected > 0
@@ -902,8 +1122,10 @@ int main(int argc, char** argv) {
 
     if (!o.json) {
         std::printf(
-            "herald-loadgen: %d/%d connections open over %d process(es); server RSS %.0f bytes/connection\n",
-            connected, o.connections, o.procs, rss_per_conn);
+            "herald-loadgen: %d/%d connections open over %d process(es)%s%s; server RSS %.0f "
+            "bytes/connection\n",
+            connected, o.connections, o.procs, tls_negotiated.empty() ? "" : ", TLS ", tls_negotiated.c_str(),
+            rss_per_conn);
         std::printf("%-10s %9s %10s %10s %10s %10s %14s\n", "broadcast", "delivered", "p50 ms", "p99 ms",
                     "max ms", "spread ms", "deliveries/s");
     }
@@ -1008,12 +1230,13 @@ int main(int argc, char** argv) {
 
     if (o.json) {
         std::printf(
-            "{\"connections\":%d,\"connected\":%d,\"procs\":%d,\"rss_idle_per_conn_bytes\":%.0f,"
+            "{\"connections\":%d,\"connected\":%d,\"procs\":%d,\"tls\":\"%s\",\"rss_idle_per_conn_bytes\":%."
+            "0f,"
             "\"broadcasts\":[%s],"
             "\"kafka_to_socket_p50_ms\":%.3f,\"kafka_to_socket_p99_ms\":%.3f,\"loadgen_cpu_s\":%.3f,"
             "\"loadgen_cpu_share\":%.3f,\"wall_s\":%.3f}\n",
-            o.connections, connected, o.procs, rss_per_conn, json_broadcasts.c_str(), idle50, idle99,
-            cpu_total, cpu_total / wall_s, wall_s);
+            o.connections, connected, o.procs, tls_negotiated.c_str(), rss_per_conn, json_broadcasts.c_str(),
+            idle50, idle99, cpu_total, cpu_total / wall_s, wall_s);
     } else {
         std::printf("kafka-to-socket at idle (%d single announcements): p50 %.2f ms, p99 %.2f ms\n",
                     o.idle_samples, idle50, idle99);
