@@ -57,7 +57,7 @@ std::string json_report(const std::string& output) {
 /// second record where epoll cannot see it.
 class split_record_server {
   public:
-    split_record_server(const test_ca::issued& cert, int subscribers) {
+    split_record_server(const private_ca::issued& cert, int subscribers) {
         ctx_ = SSL_CTX_new(TLS_server_method());
         ok_ = SSL_CTX_use_certificate_chain_file(ctx_, cert.cert_file.c_str()) == 1 &&
               SSL_CTX_use_PrivateKey_file(ctx_, cert.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
@@ -186,7 +186,7 @@ class LoadgenTest : public ::testing::Test {
         dir_ = std::filesystem::temp_directory_path() /
                ("herald-loadgen-" + std::to_string(::getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        ca_ = std::make_unique<test_ca>(dir_, "bench");
+        ca_ = std::make_unique<private_ca>(dir_, "bench");
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -205,7 +205,7 @@ class LoadgenTest : public ::testing::Test {
     }
 
     std::filesystem::path dir_;
-    std::unique_ptr<test_ca> ca_;
+    std::unique_ptr<private_ca> ca_;
 };
 
 TEST_F(LoadgenTest, MeasuresFanOutOverWssAsInPlaintext) {
@@ -263,7 +263,7 @@ TEST_F(LoadgenTest, RefusesCertificatesOfAnotherCaOrForAnotherName) {
 
     // Another CA: already the ops port is refused, at once rather than after
     // the readiness wait, naming the port and the reason.
-    test_ca stranger(dir_ / "stranger", "stranger");
+    private_ca stranger(dir_ / "stranger", "stranger");
     auto other_ca = loadgen(d, "--tls-ca-file " + stranger.ca_file() + " --connections 5 --broadcasts 1");
     EXPECT_NE(other_ca.exit_code, 0) << other_ca.output;
     EXPECT_NE(other_ca.output.find("TLS handshake with the ops port 127.0.0.1:" + std::to_string(d.ops_port) +
