@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -181,8 +182,15 @@ void live_session::on_readable() {
     }
     auto& buf = env_.read_buffer;
     const int fd = socket_.native_handle();
+    // A client that never stops sending gets a fair share of the shard:
+    // after this much, the rest is read on a later turn of the loop.
+    std::size_t budget = 4 * buf.size();
     for (;;) {
         if (state_ == state::closed) {
+            return;
+        }
+        if (budget == 0) {
+            boost::asio::post(env_.ioc, [self = shared_from_this()] { self->on_readable(); });
             return;
         }
         ssize_t n = 0;
@@ -204,6 +212,7 @@ void live_session::on_readable() {
             n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
         }
         if (n > 0) {
+            budget -= std::min(budget, static_cast<std::size_t>(n));
             last_rx_mono_ns_ = base::mono_now_ns();
             const std::string_view bytes(buf.data(), static_cast<std::size_t>(n));
             if (state_ == state::handshake) {

@@ -106,7 +106,7 @@ struct session_env {
     /// context current at its accept, so a reload never touches open ones.
     const tls::server_context* tls = nullptr;
     /// A TLS handshake failed (reason: tls::connection::failure_reason, or "timeout").
-    std::function<void(std::string_view reason)> on_tls_failure;
+    std::function<void(std::string_view reason)> on_tls_failure = {};
     /// Shard-local buffer that gathers several small frames into one TLS
     /// record (one encryption and one syscall per connection for a burst).
     std::vector<char> tls_gather_buffer = std::vector<char>(16 * 1024);

@@ -88,10 +88,10 @@ class peer {
     }
 
     struct tls_options {
-        std::string ca_file;             // trust only this CA ("" = do not verify)
+        std::string ca_file{};           // trust only this CA ("" = do not verify)
         std::string host = "127.0.0.1";  // checked against the certificate; SNI when a name
-        std::string cert_file;           // client certificate (mutual TLS)
-        std::string key_file;
+        std::string cert_file{};         // client certificate (mutual TLS)
+        std::string key_file{};
         int max_version = 0;  // e.g. TLS1_1_VERSION to try an old protocol
         int min_version = 0;
         std::string alpn = "http/1.1";
