@@ -344,19 +344,23 @@ const std::string& announcement_consumer::epoch_of(model::kafka_partition partit
     const auto p = static_cast<std::size_t>(std::max(partition.get(), 0));
     if (p >= epochs_.size())
         epochs_.resize(p + 1);
-    if (epochs_[p].empty()) {
-        if (cluster_id_.empty()) {
-            // A record came in, so the metadata (with the cluster id) is known.
-            cluster_id_ = consumer_->clusterid(5000);
-            if (cluster_id_.empty())
-                HERALD_LOG_WARN(options_.name,
-                                "Kafka reported no cluster id; epochs derive from the topic only");
-            else
-                HERALD_LOG_INFO(options_.name, "Kafka cluster id ", cluster_id_);
-        }
-        epochs_[p] = model::epoch_of(cluster_id_, options_.topic, partition.get());
-    }
+    if (epochs_[p].empty())
+        epochs_[p] = epoch_of_any_thread(partition);
     return epochs_[p];
+}
+
+std::string announcement_consumer::epoch_of_any_thread(model::kafka_partition partition) {
+    std::lock_guard lock(cluster_id_mutex_);
+    if (cluster_id_.empty() && consumer_) {
+        // Asked once a record arrived (or a stored broadcast is released),
+        // when the metadata with the cluster id is known.
+        cluster_id_ = consumer_->clusterid(5000);
+        if (cluster_id_.empty())
+            HERALD_LOG_WARN(options_.name, "Kafka reported no cluster id; epochs derive from the topic only");
+        else
+            HERALD_LOG_INFO(options_.name, "Kafka cluster id ", cluster_id_);
+    }
+    return model::epoch_of(cluster_id_, options_.topic, partition.get());
 }
 
 void announcement_consumer::end_refill(std::int32_t partition) {

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,8 @@ class announcement_consumer {
     /// Consumer thread only (inside a handler): the epoch of a partition's
     /// sequence space (model/position.h), from the cluster id Kafka reports.
     [[nodiscard]] const std::string& epoch_of(model::kafka_partition partition);
+    /// The same from any thread (a broadcast released later from a store).
+    [[nodiscard]] std::string epoch_of_any_thread(model::kafka_partition partition);
 
     /// Stops reading new records; completions and commits continue.
     void stop_consuming() noexcept { consuming_.store(false, std::memory_order_release); }
@@ -167,8 +170,9 @@ class announcement_consumer {
     std::chrono::steady_clock::time_point next_lag_{};
     bool paused_ = false;
     std::uint64_t paused_polls_ = 0;
+    std::vector<std::string> epochs_;  // by partition
+    std::mutex cluster_id_mutex_;
     std::string cluster_id_;              // asked once a record arrived (metadata is known then)
-    std::vector<std::string> epochs_;     // by partition
     bool closing_ = false;                // the final commit is done: a revocation commits nothing more
     bool closed_ = false;                 // the group is left
     std::uint64_t commits_sent_ = 0;      // asynchronous commits sent...

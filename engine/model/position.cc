@@ -74,8 +74,8 @@ base::result<std::vector<audience_position>> parse_positions(std::string_view te
         const std::string_view item = text.substr(0, comma);
         text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
         const std::size_t last = item.rfind(':');
-        const std::size_t mid = last == std::string_view::npos || last == 0 ? std::string_view::npos
-                                                                            : item.rfind(':', last - 1);
+        const std::size_t mid =
+            last == std::string_view::npos || last == 0 ? std::string_view::npos : item.rfind(':', last - 1);
         if (mid == std::string_view::npos)
             return refuse("a position is AUDIENCE:EPOCH:SEQ");
         audience_position p;
