@@ -214,25 +214,24 @@ void shard::recover(channels::live_session& s, const std::string& scope,
     // Where the replay starts: just after the client's own broadcast when it
     // is still remembered (release order: a scheduled one released after it
     // comes after it even with a lower seq), else after every seq <= since.
-    bool gap = false;
+    // Another sequence space: nothing compares, everything remembered is new.
+    const bool other_epoch =
+        current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch;
+    bool gap = true;  // nothing released for this audience since start: whether anything came after `since`
+                      // is unknown
     bool found = false;
     auto from = h != nullptr ? h->items.end() : std::deque<model::broadcast_ptr>::const_iterator{};
-    if (current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch) {
-        gap = true;  // another sequence space: nothing compares, everything remembered is new
-    } else if (h != nullptr) {
+    if (h != nullptr && !other_epoch) {
         for (auto i = h->items.end(); i != h->items.begin();) {
             --i;
-            if ((*i)->seq == since.seq) {
+            if ((*i)->seq == since.seq && (since.epoch.empty() || (*i)->epoch == since.epoch)) {
                 from = std::next(i);
                 found = true;
                 break;
             }
         }
-        // Nothing released for this audience since start, or the position
-        // is older than what is remembered: say so.
+        // A position older than what the history is complete from: say so.
         gap = !found && since.seq < h->complete_after;
-    } else {
-        gap = true;  // whether anything came after `since` before the process started is unknown
     }
     if (gap) {
         probe_.recovery(false);
@@ -252,8 +251,7 @@ void shard::recover(channels::live_session& s, const std::string& scope,
     }
     if (h == nullptr)
         return;
-    const bool other_epoch =
-        gap && current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch;
+    gap&& current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch;
     for (auto i = found ? from : h->items.begin(); i != h->items.end(); ++i) {
         const model::broadcast_ptr& b = *i;
         if (other_epoch ? b->epoch != *current_epoch : (!found && b->seq <= since.seq))
