@@ -273,6 +273,7 @@ export class HeraldClient {
         return; // the connection's end handler takes over
       }
       failure = result;
+      if (result.status) break; // refused with a status: the other transport would be too
     }
     if (!failure) {
       this._emit('error', { message: 'no WebSocket or EventSource implementation: pass one in the options' });
@@ -280,9 +281,9 @@ export class HeraldClient {
       return;
     }
     // Never opened: an auth refusal or a bad request is not cured by waiting.
-    const probed = failure.status ? { status: failure.status, body: '' } : await this._probe(token);
+    const probed = await this._probe(token);
     if (gen !== this._generation || this._closed) return;
-    await this._refused(probed.status, { ...failure, body: probed.body }, token, gen);
+    await this._refused(probed.status || failure.status || 0, { ...failure, body: probed.body }, token, gen);
   }
 
   async _refused(status, failure, token, gen) {
