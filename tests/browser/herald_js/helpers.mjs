@@ -144,11 +144,14 @@ export async function until(predicate, ms = 10000, what = 'condition') {
 
 // ---- the real heraldd ----
 
-/** Starts heraldd on ports 0 with the embedded Kafka; extra args appended. */
-export async function startHerald(binDir, extra = []) {
+/**
+ * Starts heraldd with the embedded Kafka and its data in dataDir; clientPort 0
+ * = any (a restart passes the previous one so that clients find it again).
+ */
+export async function startHerald(binDir, dataDir, { clientPort = 0, extra = [] } = {}) {
   const daemon = spawn(`${binDir}/heraldd`,
-    ['--client-port', '0', '--ops-port', '0', '--client-host', '127.0.0.1', '--ops-host', '127.0.0.1',
-      '--shards', '2', ...extra],
+    ['--client-port', String(clientPort), '--ops-port', '0', '--client-host', '127.0.0.1', '--ops-host', '127.0.0.1',
+      '--shards', '2', '--data-dir', dataDir, ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
   const ports = await new Promise((resolve, reject) => {
@@ -170,8 +173,8 @@ export async function startHerald(binDir, extra = []) {
     if (Date.now() > deadline) throw new Error('heraldd never became ready');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const info = await (await fetch(`http://127.0.0.1:${ports.ops}/v1/info`)).json();
-  return { daemon, exited, ports, info, binDir };
+  const env = { ...process.env, HERALD_OPS_URL: `http://127.0.0.1:${ports.ops}`, HERALD_DATA_DIR: dataDir };
+  return { daemon, exited, ports, binDir, env };
 }
 
 export async function stopHerald(h, signal = 'SIGTERM') {
@@ -183,5 +186,5 @@ export async function stopHerald(h, signal = 'SIGTERM') {
 /** Announces through the herald CLI to the instance's Kafka. */
 export function announce(h, audience, id, text) {
   execFileSync(`${h.binDir}/herald`, ['announce', '--audience', audience, '--id', id, '--text', text],
-    { env: { ...process.env, HERALD_OPS_URL: `http://127.0.0.1:${h.ports.ops}` }, stdio: ['ignore', 'ignore', 'inherit'] });
+    { env: h.env, stdio: ['ignore', 'ignore', 'inherit'] });
 }
