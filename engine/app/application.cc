@@ -509,11 +509,12 @@ base::result<void> application::start_consumers() {
     on_stop("outbound consumer", [this] { outbound_consumer_->finish(kafka_grace()); });
     auto started = live_consumer_->start(
         [this](const herald::v1::Announcement& a, model::kafka_position at) {
-            dispatcher_->publish(a, at);
+            dispatcher_->publish(a, at, live_consumer_->epoch_of(at.partition));
             return false;  // finished when every shard is done with it
         },
         [this](const herald::v1::Announcement& a, model::kafka_position at, model::kafka_offset from) {
-            dispatcher_->remember(a, at, from);  // read back for the recovery history
+            // Read back for the recovery history.
+            dispatcher_->remember(a, at, from, live_consumer_->epoch_of(at.partition));
         });
     if (!started)
         return base::failure(started.err());

@@ -310,8 +310,10 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         respond_and_close(400, "Bad Request", "at least one audience= query parameter is required\n");
         return;
     }
-    // Recovery point: ?since=SEQ, or the SSE reconnect header Last-Event-ID.
-    std::optional<model::seq_no> since;
+    // Recovery points: ?since=A:EPOCH:SEQ,..., or the SSE reconnect header
+    // Last-Event-ID (the same list: the id of every event is the
+    // connection's positions). A bare SEQ only for one audience.
+    std::vector<model::audience_position> since;
     std::string since_text;
     if (auto v = req.query_values("since"); !v.empty()) {
         since_text = v.back();
@@ -319,16 +321,29 @@ void live_session::handle_request_bytes(std::string_view bytes) {
         since_text = req.last_event_id;
     }
     if (!since_text.empty()) {
-        std::uint64_t parsed = 0;
-        const auto [end, ec] =
-            std::from_chars(since_text.data(), since_text.data() + since_text.size(), parsed);
-        if (ec != std::errc() || end != since_text.data() + since_text.size()) {
-            respond_and_close(400, "Bad Request",
-                              "since / Last-Event-ID must be a sequence number, got \"" +
-                                  since_text.substr(0, 40) + "\"\n");
+        auto parsed = model::parse_positions(since_text, env_.limits.max_audiences);
+        if (!parsed) {
+            respond_and_close(400, "Bad Request", parsed.err().detail + "\n");
             return;
         }
-        since = model::seq_no(parsed);
+        since = std::move(*parsed);
+        if (since.size() == 1 && since.front().audience.empty()) {
+            if (audiences.size() != 1) {
+                respond_and_close(400, "Bad Request",
+                                  "since=SEQ applies to one audience; with several give "
+                                  "AUDIENCE:EPOCH:SEQ for each, comma-separated\n");
+                return;
+            }
+            since.front().audience = audiences.front();
+        }
+        for (const auto& p : since) {
+            if (std::find(audiences.begin(), audiences.end(), p.audience) == audiences.end()) {
+                respond_and_close(400, "Bad Request",
+                                  "since names audience \"" + p.audience +
+                                      "\", which is not an audience= of this connection\n");
+                return;
+            }
+        }
     }
     if (audiences.size() > env_.limits.max_audiences) {
         respond_and_close(400, "Bad Request",
@@ -399,6 +414,15 @@ void live_session::handle_request_bytes(std::string_view bytes) {
     send_control(std::move(response));
     if (state_ != state::open) {
         return;
+    }
+    // Several audiences over SSE: each event carries this connection's own
+    // id (all its positions), starting from the ones it resumed from.
+    if (!is_ws && audiences.size() > 1) {
+        positions_ = std::make_unique<std::vector<model::audience_position>>();
+        for (auto& p : since) {
+            if (!p.epoch.empty())
+                positions_->push_back(p);
+        }
     }
     env_.on_open(*this, tenant, audiences, since);
     if (is_ws && !leftover.empty()) {
@@ -515,7 +539,8 @@ delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold)
         const ssize_t n = write_bytes(frame.data(), frame.size());
         if (n == static_cast<ssize_t>(frame.size())) {
             stats.count(channel_, delivery_outcome::sent);
-            stats.observe_latency_ns((base::mono_now() - hold.release_at).count());
+            if (hold.measure_latency)
+                stats.observe_latency_ns((base::mono_now() - hold.release_at).count());
             return delivery_outcome::sent;
         }
         if (n < 0 && !would_block(errno) && errno != EINTR) {
@@ -541,6 +566,32 @@ delivery_outcome live_session::deliver(std::string_view frame, frame_hold& hold)
     hold.ref();
     enqueue(frame.data(), static_cast<std::uint32_t>(frame.size()), &hold, nullptr);
     return delivery_outcome::sent;
+}
+
+delivery_outcome live_session::deliver_positioned(std::string_view audience, std::string_view epoch,
+                                                  model::seq_no seq, std::string_view sse_body,
+                                                  frame_hold& hold) {
+    if (state_ != state::open)
+        return delivery_outcome::failed;
+    auto it = std::find_if(positions_->begin(), positions_->end(),
+                           [&](const model::audience_position& p) { return p.audience == audience; });
+    if (it == positions_->end()) {
+        positions_->push_back({std::string(audience), std::string(epoch), seq});
+    } else {
+        it->epoch.assign(epoch);
+        it->seq = seq;
+    }
+    // The id line, then the shared data lines: one event for the client.
+    std::string id = "id: ";
+    for (std::size_t i = 0; i < positions_->size(); ++i) {
+        if (i != 0)
+            id.push_back(',');
+        const auto& p = (*positions_)[i];
+        model::append_position(id, p.audience, p.epoch, p.seq);
+    }
+    id.push_back('\n');
+    send_control(std::move(id));
+    return deliver(sse_body, hold);
 }
 
 void live_session::deliver_merged(std::span<const std::string_view> frames,
@@ -575,7 +626,8 @@ void live_session::deliver_merged(std::span<const std::string_view> frames,
     for (; i < k && remaining >= frames[i].size(); ++i) {
         remaining -= frames[i].size();
         stats.count(channel_, delivery_outcome::sent);
-        stats.observe_latency_ns(now - base::to_ns(holds[i]->release_at));
+        if (holds[i]->measure_latency)
+            stats.observe_latency_ns(now - base::to_ns(holds[i]->release_at));
     }
     if (i == k) {
         return;
@@ -659,7 +711,8 @@ void live_session::flush() {
             queued_bytes_ -= w.size;
             if (w.hold != nullptr) {
                 env_.stats.count(channel_, delivery_outcome::sent);
-                env_.stats.observe_latency_ns(now - base::to_ns(w.hold->release_at));
+                if (w.hold->measure_latency)
+                    env_.stats.observe_latency_ns(now - base::to_ns(w.hold->release_at));
                 w.hold->unref();
                 w.hold = nullptr;
             }

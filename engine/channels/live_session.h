@@ -36,6 +36,7 @@
 #include "channels/delivery_stats.h"
 #include "channels/ws_frame_parser.h"
 #include "model/fundamental.h"
+#include "model/position.h"
 #include "security/address_guard.h"
 #include "security/live_access.h"
 #include "tls/connection.h"
@@ -53,8 +54,10 @@ namespace herald::channels {
 /// without atomics: only the shard thread touches it.
 struct frame_hold {
     std::uint32_t refs = 0;
-    /// When the frame was due: latency is measured from here.
+    /// When the frame was due: latency is measured from here...
     base::mono_time release_at;
+    /// ...unless it is a recovery replay (counted apart, never as latency).
+    bool measure_latency = true;
     void (*on_unused)(frame_hold*) = nullptr;
 
     void ref() noexcept { ++refs; }
@@ -92,9 +95,10 @@ struct session_env {
     /// Who may connect (tokens, audiences, origins); nullptr: everyone, every audience public.
     const security::live_access* access = nullptr;
     /// Handshake done: join these audiences of `tenant`; `since` (from
-    /// ?since=SEQ or SSE's Last-Event-ID) asks for every announcement after SEQ first.
+    /// ?since= or SSE's Last-Event-ID, each naming one of the audiences) asks
+    /// for what each audience released after its position first.
     std::function<void(live_session&, const std::string& tenant, const std::vector<std::string>&,
-                       std::optional<model::seq_no> since)>
+                       const std::vector<model::audience_position>& since)>
         on_open;
     /// Connection gone: leave every audience, drop the shard's reference.
     std::function<void(live_session&)> on_closed;
@@ -137,6 +141,16 @@ class live_session : public std::enable_shared_from_this<live_session> {
     /// instead of one per frame. At most max_merged_frames frames.
     void deliver_merged(std::span<const std::string_view> frames, std::span<frame_hold* const> holds);
     static constexpr std::size_t max_merged_frames = 32;
+
+    /// Whether this connection writes its own SSE event ids (several
+    /// audiences over SSE): then the shard calls deliver_positioned().
+    [[nodiscard]] bool writes_own_ids() const noexcept { return positions_ != nullptr; }
+    /// For such a connection: the event of `audience` at `seq`, with an id
+    /// line naming all of the connection's positions before the shared
+    /// `sse_body` (the broadcast's data lines), so a browser's automatic
+    /// Last-Event-ID reconnect resumes every audience.
+    delivery_outcome deliver_positioned(std::string_view audience, std::string_view epoch, model::seq_no seq,
+                                        std::string_view sse_body, frame_hold& hold);
 
     /// A control message that is not an announcement (e.g. a recovery gap):
     /// a WebSocket text frame, or an SSE event of type `event`.
@@ -225,6 +239,8 @@ class live_session : public std::enable_shared_from_this<live_session> {
     std::optional<security::ip_address> counted_ip_;
     int refuse_status_ = 0;
     base::wall_time token_expires_{};  // epoch: no token, never expires
+    /// SSE with several audiences only: the last position sent per audience.
+    std::unique_ptr<std::vector<model::audience_position>> positions_;
 };
 
 }  // namespace herald::channels

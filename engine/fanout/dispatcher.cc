@@ -12,8 +12,9 @@ namespace herald::fanout {
 dispatcher::dispatcher(std::vector<shard*> shards, probe& probe, completion_handler on_complete)
     : shards_(std::move(shards)), probe_(probe), on_complete_(std::move(on_complete)) {}
 
-model::broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, model::kafka_position source) {
-    auto b = model::build_broadcast(a, sequencer_.next(a.audience(), source), source);
+model::broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, model::kafka_position source,
+                                         std::string_view epoch) {
+    auto b = model::build_broadcast(a, sequencer_.next(a.audience(), source), source, epoch);
     if (b->expired_at(base::wall_now())) {
         b->live.fate.store(static_cast<std::uint8_t>(model::broadcast_fate::expired),
                            std::memory_order_relaxed);
@@ -41,8 +42,8 @@ model::broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, mode
 }
 
 void dispatcher::remember(const herald::v1::Announcement& a, model::kafka_position source,
-                          model::kafka_offset refill_from) {
-    auto b = model::build_broadcast(a, sequencer_.next(a.audience(), source), source);
+                          model::kafka_offset refill_from, std::string_view epoch) {
+    auto b = model::build_broadcast(a, sequencer_.next(a.audience(), source), source, epoch);
     if (b->expired_at(base::wall_now()) || b->release_at > base::mono_now())
         return;
     // Its age in the history counts from when it went out, not from now.

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string_view>
 #include <vector>
 
 #include "fanout/probe.h"
@@ -28,17 +29,18 @@ class dispatcher {
 
     dispatcher(std::vector<shard*> shards, probe& probe, completion_handler on_complete);
 
-    /// Consumer thread: builds the broadcast (encodes its frames once) and
-    /// queues it on every shard. Returns the broadcast, already complete if
-    /// it had expired.
-    model::broadcast_ptr publish(const herald::v1::Announcement& a, model::kafka_position source);
+    /// Consumer thread: builds the broadcast (encodes its frames once, with
+    /// the partition's `epoch`) and queues it on every shard. Returns the
+    /// broadcast, already complete if it had expired.
+    model::broadcast_ptr publish(const herald::v1::Announcement& a, model::kafka_position source,
+                                 std::string_view epoch);
 
     /// Consumer thread: an announcement delivered before this process
     /// started, read back from Kafka so reconnecting clients can recover it.
     /// Every shard keeps it in its history; nobody receives it now. Dropped
     /// when it has expired or is not yet due.
     void remember(const herald::v1::Announcement& a, model::kafka_position source,
-                  model::kafka_offset refill_from);
+                  model::kafka_offset refill_from, std::string_view epoch);
 
     /// The completion path shards call into (last shard only).
     void on_shard_done(const model::broadcast_ptr& b);

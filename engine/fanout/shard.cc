@@ -40,6 +40,35 @@ std::string collapse_slot(const model::broadcast& b) {
     return b.scope + '\n' + b.collapse_key;
 }
 
+/// Priority first, but never ahead of an earlier seq of its own audience: a
+/// broadcast goes with the highest priority of itself and everything after
+/// it of its audience, so a crisis pulls its audience's earlier queue along
+/// instead of overtaking it. Stable: equal ones keep their arrival order.
+template <typename T, typename BroadcastOf>
+void order_for_release(std::span<T> items, BroadcastOf broadcast_of) {
+    const std::size_t n = items.size();
+    const auto mixed = std::any_of(items.begin(), items.end(), [&](const T& x) {
+        return broadcast_of(x).priority != broadcast_of(items.front()).priority;
+    });
+    if (n < 2 || !mixed)
+        return;  // the common case: nothing to reorder
+    std::vector<std::pair<int, T>> keyed(n);
+    for (std::size_t i = n; i-- > 0;) {
+        const model::broadcast& b = broadcast_of(items[i]);
+        keyed[i].first = b.priority;
+        for (std::size_t j = i + 1; j < n; ++j) {
+            if (broadcast_of(items[j]).scope == b.scope) {
+                keyed[i].first = std::max(keyed[i].first, keyed[j].first);  // keyed[j] covers the rest
+                break;
+            }
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i) keyed[i].second = std::move(items[i]);
+    std::stable_sort(keyed.begin(), keyed.end(),
+                     [](const auto& x, const auto& y) { return x.first > y.first; });
+    for (std::size_t i = 0; i < n; ++i) items[i] = std::move(keyed[i].second);
+}
+
 }  // namespace
 
 shard_options shard_options::from(const config::config& cfg) {
@@ -65,7 +94,8 @@ shard::shard(base::shard_id id, const shard_options& options, probe& probe,
       release_timer_(loop_.context()),
       tick_timer_(loop_.context()) {
     env_.on_open = [this](channels::live_session& s, const std::string& tenant,
-                          const std::vector<std::string>& audiences, std::optional<model::seq_no> since) {
+                          const std::vector<std::string>& audiences,
+                          const std::vector<model::audience_position>& since) {
         on_session_open(s, tenant, audiences, since);
     };
     env_.on_closed = [this](channels::live_session& s) { on_session_closed(s); };
@@ -104,7 +134,8 @@ void shard::adopt(channels::accepted_connection c) {
 }
 
 void shard::on_session_open(channels::live_session& s, const std::string& tenant,
-                            const std::vector<std::string>& audiences, std::optional<model::seq_no> since) {
+                            const std::vector<std::string>& audiences,
+                            const std::vector<model::audience_position>& since) {
     HERALD_ASSERT(loop_.is_current());
     // A connection joins its audiences within its tenant only: another
     // tenant's announcement to the same audience name never reaches it.
@@ -114,9 +145,21 @@ void shard::on_session_open(channels::live_session& s, const std::string& tenant
         // Replay runs on the shard thread before any later release, so what
         // was missed arrives first, in order, and the live stream follows
         // without a gap or a duplicate.
-        if (since)
-            recover(s, scope, a, *since);
+        for (const auto& p : since) {
+            if (p.audience == a)
+                recover(s, scope, p);
+        }
     }
+}
+
+void shard::deliver_to(channels::live_session& member, const model::broadcast& b,
+                       channels::frame_hold& hold) {
+    if (member.channel() == channels::live_channel::websocket)
+        member.deliver(b.websocket_frame, hold);
+    else if (!member.writes_own_ids())
+        member.deliver(b.sse_frame, hold);
+    else
+        member.deliver_positioned(b.audience, b.epoch, b.seq, b.sse_body(), hold);
 }
 
 void shard::evict_old(audience_history& h, base::mono_time now) {
@@ -161,41 +204,68 @@ void shard::remember_past(const model::broadcast_ptr& b) {
     evict_old(h, base::mono_now());
 }
 
-void shard::recover(channels::live_session& s, const std::string& scope, const std::string& audience,
-                    model::seq_no since) {
+void shard::recover(channels::live_session& s, const std::string& scope,
+                    const model::audience_position& since) {
     auto it = history_.find(scope);
     if (it != history_.end())
         evict_old(it->second, base::mono_now());
-    // Nothing released for this audience since start: whether anything came
-    // after `since` before the process started is unknown. Say so.
-    const model::seq_no complete_after =
-        it == history_.end() ? model::seq_no(UINT64_MAX) : it->second.complete_after;
-    if (since < complete_after) {
+    const audience_history* h = it == history_.end() ? nullptr : &it->second;
+    const std::string* current_epoch = h != nullptr && !h->items.empty() ? &h->items.back()->epoch : nullptr;
+    // Where the replay starts: just after the client's own broadcast when it
+    // is still remembered (release order: a scheduled one released after it
+    // comes after it even with a lower seq), else after every seq <= since.
+    bool gap = false;
+    bool found = false;
+    auto from = h != nullptr ? h->items.end() : std::deque<model::broadcast_ptr>::const_iterator{};
+    if (current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch) {
+        gap = true;  // another sequence space: nothing compares, everything remembered is new
+    } else if (h != nullptr) {
+        for (auto i = h->items.end(); i != h->items.begin();) {
+            --i;
+            if ((*i)->seq == since.seq) {
+                from = std::next(i);
+                found = true;
+                break;
+            }
+        }
+        // Nothing released for this audience since start, or the position
+        // is older than what is remembered: say so.
+        gap = !found && since.seq < h->complete_after;
+    } else {
+        gap = true;  // whether anything came after `since` before the process started is unknown
+    }
+    if (gap) {
         probe_.recovery(false);
         std::string notice = R"({"type":"gap","audience":)";
-        wire::append_json_string(notice, audience);
-        notice += ",\"since\":" + std::to_string(since.get());
-        if (it != history_.end() && !it->second.items.empty())
-            notice += ",\"oldest_seq\":" + std::to_string(it->second.items.front()->seq.get());
+        wire::append_json_string(notice, since.audience);
+        notice += ",\"since\":" + std::to_string(since.seq.get());
+        if (!since.epoch.empty())
+            notice += ",\"since_epoch\":\"" + since.epoch + "\"";
+        if (current_epoch != nullptr && !current_epoch->empty())
+            notice += ",\"epoch\":\"" + *current_epoch + "\"";
+        if (h != nullptr && !h->items.empty())
+            notice += ",\"oldest_seq\":" + std::to_string(h->items.front()->seq.get());
         notice += "}";
         s.send_notice("gap", notice);
     } else {
         probe_.recovery(true);
     }
-    if (it == history_.end())
+    if (h == nullptr)
         return;
-    for (const auto& b : it->second.items) {
-        if (b->seq <= since)
+    const bool other_epoch =
+        gap && current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch;
+    for (auto i = found ? from : h->items.begin(); i != h->items.end(); ++i) {
+        const model::broadcast_ptr& b = *i;
+        if (other_epoch ? b->epoch != *current_epoch : (!found && b->seq <= since.seq))
             continue;
         auto* hold = new staged();
         hold->b = b;
-        hold->release_at = base::mono_now();  // a replay's latency is not the broadcast's
+        hold->release_at = base::mono_now();
+        hold->measure_latency = false;  // a replay is counted apart, never as latency
         hold->owner = this;
         hold->on_unused = &shard::release_staged;
         hold->ref();
-        s.deliver(s.channel() == channels::live_channel::websocket ? std::string_view(b->websocket_frame)
-                                                                   : std::string_view(b->sse_frame),
-                  *hold);
+        deliver_to(s, *b, *hold);
         hold->unref();
         probe_.recovered_frame();
     }
@@ -247,10 +317,10 @@ void shard::drain() {
             break;
         }
         depth_.fetch_sub(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
-        // Crisis before marketing: within what is waiting, higher priority first.
-        std::stable_sort(batch, batch + n, [](const model::broadcast_ptr& a, const model::broadcast_ptr& b) {
-            return a->priority > b->priority;
-        });
+        // Crisis before marketing: within what is waiting, higher priority
+        // first, each audience still in seq order.
+        order_for_release(std::span(batch, n),
+                          [](const model::broadcast_ptr& p) -> const model::broadcast& { return *p; });
         staged* due[drain_batch];
         std::size_t due_count = 0;
         for (std::size_t i = 0; i < n; ++i) {
@@ -351,9 +421,9 @@ void shard::on_release_timer() {
         }
         due.push_back(s);
     }
-    // Held broadcasts sharing an instant go out together, priority first.
-    std::stable_sort(due.begin(), due.end(),
-                     [](const staged* a, const staged* b) { return a->b->priority > b->b->priority; });
+    // Held broadcasts sharing an instant go out together, priority first
+    // (each audience in seq order).
+    order_for_release(std::span(due), [](const staged* p) -> const model::broadcast& { return *p->b; });
     release_due(due.data(), due.size());
     probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
     arm_release_timer();
@@ -379,7 +449,12 @@ void shard::release(staged* s) {
                 i -= n;
             }
             channels::live_session& member = *members[i];
-            member.deliver(member.channel() == channels::live_channel::websocket ? ws_frame : sse_frame, *s);
+            if (member.channel() == channels::live_channel::websocket)
+                member.deliver(ws_frame, *s);
+            else if (!member.writes_own_ids())
+                member.deliver(sse_frame, *s);
+            else
+                member.deliver_positioned(b.audience, b.epoch, b.seq, b.sse_body(), *s);
         }
         last_write = base::mono_now_ns();
         recipients = n;
@@ -441,6 +516,10 @@ void shard::release_merged(staged** run, std::size_t n) {
                 i -= count;
             }
             channels::live_session& member = *members[i];
+            if (member.writes_own_ids()) {
+                for (std::size_t f = 0; f < n; ++f) deliver_to(member, *run[f]->b, *run[f]);
+                continue;
+            }
             member.deliver_merged(member.channel() == channels::live_channel::websocket ? ws : sse,
                                   hold_span);
         }

@@ -7,7 +7,8 @@
 // same instant. Release walks the audience's members from a rotating start
 // and writes the shared frame to each; per-recipient figures go into
 // shard-local tallies that are folded into Prometheus once per broadcast.
-// Within a batch taken from the queue, higher priority goes first.
+// Within a batch taken from the queue, higher priority goes first — across
+// audiences only: within one audience the order is always seq order.
 #pragma once
 
 #include <concurrentqueue/concurrentqueue.h>
@@ -123,16 +124,21 @@ class shard {
     void finish(const model::broadcast_ptr& b, model::broadcast_fate fate, std::int64_t first_write,
                 std::int64_t last_write, std::uint64_t recipients);
     void on_session_open(channels::live_session& s, const std::string& tenant,
-                         const std::vector<std::string>& audiences, std::optional<model::seq_no> since);
+                         const std::vector<std::string>& audiences,
+                         const std::vector<model::audience_position>& since);
     /// Keeps a released broadcast for clients that reconnect with ?since=.
     void remember(const model::broadcast_ptr& b);
     /// Keeps one read back from Kafka at start-up, in seq order, once.
     void remember_past(const model::broadcast_ptr& b);
-    /// Sends `s` what its audience had after `since`, or says it cannot.
-    void recover(channels::live_session& s, const std::string& scope, const std::string& audience,
-                 model::seq_no since);
+    /// Sends `s` what its audience released after `since`, or says it cannot.
+    void recover(channels::live_session& s, const std::string& scope, const model::audience_position& since);
+    /// Writes one broadcast's frame to one member (its channel's frame; an
+    /// SSE connection of several audiences adds its own id line).
+    static void deliver_to(channels::live_session& member, const model::broadcast& b,
+                           channels::frame_hold& hold);
 
-    /// What one audience released recently, oldest first, and from where it is complete.
+    /// What one audience released recently, in release order (a scheduled
+    /// one keeps its seq but comes at its instant), and from where it is complete.
     struct audience_history {
         std::deque<model::broadcast_ptr> items;
         /// Every broadcast with seq > complete_after is in `items` (or was

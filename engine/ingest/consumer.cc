@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "ingest/offset_tracker.h"
 #include "kafka/client_config.h"
+#include "model/position.h"
 
 namespace herald::ingest {
 namespace {
@@ -336,6 +337,26 @@ base::result<void> announcement_consumer::start(handler on_announcement, history
     loop_.repeat([this] { step(); });
     loop_.start();
     return {};
+}
+
+const std::string& announcement_consumer::epoch_of(model::kafka_partition partition) {
+    HERALD_ASSERT(loop_.is_current());
+    const auto p = static_cast<std::size_t>(std::max(partition.get(), 0));
+    if (p >= epochs_.size())
+        epochs_.resize(p + 1);
+    if (epochs_[p].empty()) {
+        if (cluster_id_.empty()) {
+            // A record came in, so the metadata (with the cluster id) is known.
+            cluster_id_ = consumer_->clusterid(5000);
+            if (cluster_id_.empty())
+                HERALD_LOG_WARN(options_.name,
+                                "Kafka reported no cluster id; epochs derive from the topic only");
+            else
+                HERALD_LOG_INFO(options_.name, "Kafka cluster id ", cluster_id_);
+        }
+        epochs_[p] = model::epoch_of(cluster_id_, options_.topic, partition.get());
+    }
+    return epochs_[p];
 }
 
 void announcement_consumer::end_refill(std::int32_t partition) {

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/loop_thread.h"
 #include "base/result.h"
@@ -119,6 +120,10 @@ class announcement_consumer {
         return assigned_.load(std::memory_order_acquire) && refilling_.load(std::memory_order_acquire) == 0;
     }
 
+    /// Consumer thread only (inside a handler): the epoch of a partition's
+    /// sequence space (model/position.h), from the cluster id Kafka reports.
+    [[nodiscard]] const std::string& epoch_of(model::kafka_partition partition);
+
     /// Stops reading new records; completions and commits continue.
     void stop_consuming() noexcept { consuming_.store(false, std::memory_order_release); }
 
@@ -162,6 +167,8 @@ class announcement_consumer {
     std::chrono::steady_clock::time_point next_lag_{};
     bool paused_ = false;
     std::uint64_t paused_polls_ = 0;
+    std::string cluster_id_;              // asked once a record arrived (metadata is known then)
+    std::vector<std::string> epochs_;     // by partition
     bool closing_ = false;                // the final commit is done: a revocation commits nothing more
     bool closed_ = false;                 // the group is left
     std::uint64_t commits_sent_ = 0;      // asynchronous commits sent...

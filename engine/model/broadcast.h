@@ -56,6 +56,9 @@ struct broadcast {
     std::string scope;
     std::string collapse_key;
     seq_no seq;
+    /// The sequence space `seq` belongs to (model/position.h); empty for
+    /// outbound-only broadcasts.
+    std::string epoch;
     int priority = 2;  // herald.v1.Priority, unspecified mapped to normal
     /// Release instant; latency is measured from here.
     base::mono_time release_at;
@@ -70,7 +73,15 @@ struct broadcast {
 
     /// The encoded frames every recipient receives, byte for byte.
     std::string websocket_frame;
+    /// "id: AUDIENCE:EPOCH:SEQ\n" (one-audience connections take it whole)...
     std::string sse_frame;
+    /// ...where its data lines start: a connection of several audiences
+    /// writes its own id line (all its positions), then the shared rest.
+    std::uint32_t sse_body_offset = 0;
+
+    [[nodiscard]] std::string_view sse_body() const noexcept {
+        return std::string_view(sse_frame).substr(sse_body_offset);
+    }
 
     /// For outbound gateways: the live frame's JSON object, the text payload,
     /// and the WhatsApp template choice from the labels "whatsapp.template",

@@ -1,5 +1,6 @@
 #include "model/build.h"
 
+#include "model/position.h"
 #include "wire/frame_codec.h"
 
 namespace herald::model {
@@ -9,7 +10,7 @@ base::wall_time wall_of(const google::protobuf::Timestamp& t) noexcept {
 }
 
 std::shared_ptr<broadcast> build_broadcast(const herald::v1::Announcement& a, seq_no seq,
-                                           kafka_position source) {
+                                           kafka_position source, std::string_view epoch) {
     auto b = std::make_shared<broadcast>();
     b->id = a.id();
     b->tenant = a.tenant().empty() ? "default" : a.tenant();
@@ -17,6 +18,7 @@ std::shared_ptr<broadcast> build_broadcast(const herald::v1::Announcement& a, se
     b->scope = scope_of(b->tenant, b->audience);
     b->collapse_key = a.collapse_key();
     b->seq = seq;
+    b->epoch = std::string(epoch);
     b->priority =
         a.priority() == herald::v1::PRIORITY_UNSPECIFIED ? herald::v1::PRIORITY_NORMAL : a.priority();
     b->source = source;
@@ -24,9 +26,15 @@ std::shared_ptr<broadcast> build_broadcast(const herald::v1::Announcement& a, se
         b->expires_at = wall_of(a.expires_at());
     b->release_at = a.has_deliver_at() ? base::to_mono(wall_of(a.deliver_at())) : base::mono_now();
 
-    std::string json = wire::encode_live_json(a, seq.get());
+    std::string json = wire::encode_live_json(a, seq.get(), epoch);
     b->websocket_frame = wire::websocket_frame(wire::ws_opcode::text, json);
-    b->sse_frame = wire::sse_event(seq.get(), json);
+    std::string sse_id;
+    if (epoch.empty())
+        sse_id = std::to_string(seq.get());
+    else
+        append_position(sse_id, b->audience, epoch, seq);
+    b->sse_frame = wire::sse_event(sse_id, json);
+    b->sse_body_offset = static_cast<std::uint32_t>(b->sse_frame.find('\n') + 1);
     b->payload_json = std::move(json);
     b->announcement_pb = a.SerializeAsString();
     b->text = a.text();

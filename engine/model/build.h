@@ -12,10 +12,11 @@
 
 namespace herald::model {
 
-/// Builds (and encodes) the broadcast of `a` at `seq`. A deliver_at is
-/// mapped to the monotonic clock now; without one the release is now.
+/// Builds (and encodes) the broadcast of `a` at `seq` in `epoch` (empty:
+/// none, outbound only). A deliver_at is mapped to the monotonic clock now;
+/// without one the release is now.
 [[nodiscard]] std::shared_ptr<broadcast> build_broadcast(const herald::v1::Announcement& a, seq_no seq,
-                                                         kafka_position source);
+                                                         kafka_position source, std::string_view epoch = {});
 
 /// An announcement's wall instant from its protobuf timestamp.
 [[nodiscard]] base::wall_time wall_of(const google::protobuf::Timestamp& t) noexcept;

@@ -103,7 +103,7 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
-std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t seq) {
+std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t seq, std::string_view epoch) {
     std::string out;
     out.reserve(160 + a.text().size() + a.binary().size() * 4 / 3);
     out.append("{\"id\":");
@@ -111,6 +111,8 @@ std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t se
     out.append(",\"audience\":");
     append_json_string(out, a.audience());
     out.append(",\"seq\":").append(std::to_string(seq));
+    if (!epoch.empty())
+        out.append(",\"epoch\":\"").append(epoch).append("\"");
     out.append(",\"tenant\":");
     append_json_string(out, a.tenant().empty() ? std::string_view("default") : std::string_view(a.tenant()));
     out.append(",\"priority\":\"").append(priority_name(a.priority())).append("\"");
@@ -202,10 +204,10 @@ std::string websocket_close_frame(std::uint16_t code, std::string_view reason) {
     return websocket_frame(ws_opcode::close, payload);
 }
 
-std::string sse_event(std::uint64_t seq, std::string_view json) {
+std::string sse_event(std::string_view id, std::string_view json) {
     std::string out;
-    out.reserve(json.size() + 32);
-    out.append("id: ").append(std::to_string(seq)).push_back('\n');
+    out.reserve(json.size() + id.size() + 16);
+    out.append("id: ").append(id).push_back('\n');
     std::size_t pos = 0;
     while (pos <= json.size()) {
         const std::size_t nl = json.find('\n', pos);

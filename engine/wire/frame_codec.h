@@ -12,10 +12,12 @@
 
 namespace herald::wire {
 
-/// {"id":..,"audience":..,"seq":N,"tenant":..,"priority":..,"created_at":..,
+/// {"id":..,"audience":..,"seq":N,"epoch":"E"?,"tenant":..,"priority":..,"created_at":..,
 ///  "deliver_at":..?,"expires_at":..?,"collapse_key":..?,"labels":{..}?,
 ///  then one of "text":"..." | "json":{...} | "binary":"<base64>","content_type":".."}
-[[nodiscard]] std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t seq);
+/// `epoch` (model/position.h) is left out when empty (outbound payloads).
+[[nodiscard]] std::string encode_live_json(const herald::v1::Announcement& a, std::uint64_t seq,
+                                           std::string_view epoch = {});
 
 /// RFC 8259 string (with quotes) appended to `out`.
 void append_json_string(std::string& out, std::string_view s);
@@ -28,7 +30,7 @@ enum class ws_opcode : std::uint8_t { text = 0x1, binary = 0x2, close = 0x8, pin
 /// Close frame; the reason is cut to 123 bytes (control frames carry at most 125).
 [[nodiscard]] std::string websocket_close_frame(std::uint16_t code, std::string_view reason);
 
-/// "id: <seq>\n" + one "data: " line per line of `json` + "\n".
-[[nodiscard]] std::string sse_event(std::uint64_t seq, std::string_view json);
+/// "id: <id>\n" + one "data: " line per line of `json` + "\n".
+[[nodiscard]] std::string sse_event(std::string_view id, std::string_view json);
 
 }  // namespace herald::wire

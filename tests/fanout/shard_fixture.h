@@ -118,8 +118,25 @@ class ShardTest : public ::testing::Test {
         a.set_text(text);
         if (edit)
             edit(a);
-        return dispatcher_->publish(a, at(offset));
+        return dispatcher_->publish(a, at(offset), epoch_);
     }
+
+    /// announce() on another partition (its own sequence space and epoch).
+    broadcast_ptr announce_on(std::int32_t partition, const std::string& id, const std::string& audience,
+                              const std::string& text, std::int64_t offset,
+                              std::function<void(herald::v1::Announcement&)> edit = {}) {
+        herald::v1::Announcement a;
+        a.set_id(id);
+        a.set_audience(audience);
+        a.set_text(text);
+        if (edit)
+            edit(a);
+        return dispatcher_->publish(a, {model::kafka_partition(partition), model::kafka_offset(offset)},
+                                    model::epoch_of("test-cluster", "herald.announcements", partition));
+    }
+
+    /// The sequence space announce() publishes in (a restarted cluster: change it).
+    std::string epoch_ = model::epoch_of("test-cluster", "herald.announcements", 0);
 
     bool wait_done(std::size_t n, int timeout_ms = 5000) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

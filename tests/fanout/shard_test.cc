@@ -3,6 +3,7 @@
 // handshake over socketpairs, broadcasts built by the dispatcher.
 #include "fanout/shard.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -71,7 +72,9 @@ TEST_F(ShardTest, EveryMemberGetsIdenticalBytesAndOthersNothing) {
     }
 }
 
-TEST_F(ShardTest, SseGetsEventWithSequenceAsId) {
+// A one-audience SSE connection takes the shared event whole: its id is the
+// audience's position, which Last-Event-ID brings back at a reconnect.
+TEST_F(ShardTest, SseGetsEventWithPositionAsId) {
     peer sse = subscribe_sse(0, "audience=news.ticker");
     settle();
     auto b = announce("t1", "news.ticker", "1:0 in minute 67", 6);
@@ -79,7 +82,8 @@ TEST_F(ShardTest, SseGetsEventWithSequenceAsId) {
     auto ev = sse.read_sse_event();
     ASSERT_TRUE(ev);
     EXPECT_EQ(*ev, b->sse_frame);
-    EXPECT_EQ(ev->rfind("id: 7\n", 0), 0u) << *ev;
+    EXPECT_EQ(ev->rfind("id: news.ticker:" + epoch_ + ":7\n", 0), 0u) << *ev;
+    EXPECT_NE(ev->find("\"seq\":7,\"epoch\":\"" + epoch_ + "\""), std::string::npos) << *ev;
 }
 
 TEST_F(ShardTest, DeliverAtHoldsThenReleasesTogether) {
@@ -130,21 +134,32 @@ TEST_F(ShardTest, NewerCollapseKeySupersedesPendingOlder) {
     ASSERT_TRUE(wait_done(2));
 }
 
-TEST_F(ShardTest, CriticalOvertakesQueuedLowPriority) {
+// Priority moves a crisis ahead of other audiences' queued work, never ahead
+// of an earlier seq of its own audience: a client that keeps the last seq it
+// saw per audience must never be able to skip one.
+TEST_F(ShardTest, CriticalOvertakesOtherAudiencesButNotItsOwnEarlierSeq) {
     make_shards(1, {});
-    peer p = subscribe_ws(0, "audience=site");
+    peer p = subscribe_ws(0, "audience=site&audience=camp&audience=shop");
     settle();
-    // Block the shard thread so the queue builds up, then enqueue low before critical.
+    // Block the shard thread so the queue builds up.
     std::promise<void> release_gate;
     auto gate = release_gate.get_future().share();
     boost::asio::post(shards_[0]->io_context(), [gate] { gate.wait(); });
-    announce("m1", "site", "marketing", 0, [](auto& a) { a.set_priority(herald::v1::PRIORITY_LOW); });
-    announce("c1", "site", "leave the camping area", 1,
+    announce("shop1", "shop", "merch", 0, [](auto& a) { a.set_priority(herald::v1::PRIORITY_LOW); });
+    announce("camp1", "camp", "quiet hours", 1);
+    announce("camp2", "camp", "leave the camping area", 2,
              [](auto& a) { a.set_priority(herald::v1::PRIORITY_CRITICAL); });
+    announce("site1", "site", "map update", 3, [](auto& a) { a.set_priority(herald::v1::PRIORITY_HIGH); });
     release_gate.set_value();
-    auto first = p.read_data_frame();
-    ASSERT_TRUE(first);
-    EXPECT_NE(first->payload.find("\"id\":\"c1\""), std::string::npos) << first->payload;
+    std::vector<std::string> order;
+    for (int i = 0; i < 4; ++i) {
+        auto f = p.read_data_frame();
+        ASSERT_TRUE(f);
+        const auto at = f->payload.find("\"id\":\"");
+        order.push_back(f->payload.substr(at + 6, f->payload.find('"', at + 6) - at - 6));
+    }
+    // camp1 rides with its audience's crisis, in seq order; then high, then low.
+    EXPECT_EQ(order, (std::vector<std::string>{"camp1", "camp2", "site1", "shop1"}));
 }
 
 // A burst that queued up while the shard was busy goes out as merged writes
@@ -272,7 +287,7 @@ TEST_F(ShardTest, ReadBackHistoryIsRememberedNotSentAndServesRecoveryOnce) {
         a.set_id("old" + std::to_string(offset));
         a.set_audience("news");
         a.set_text("before the restart");
-        dispatcher_->remember(a, at(offset), model::kafka_offset(20));
+        dispatcher_->remember(a, at(offset), model::kafka_offset(20), epoch_);
     }
     settle();
     EXPECT_FALSE(live.read_data_frame(200)) << "a read-back announcement was delivered again";
@@ -416,6 +431,188 @@ TEST_F(ShardTest, NoPerRecipientAllocation) {
     const auto large = measure(2000, "large");
     EXPECT_LE(large, small + 2) << "allocations grew with recipients: " << small << " for 10, " << large
                                 << " for 2000";
+}
+
+// The value of a field of a frame's JSON ("seq":N or "epoch":"E").
+std::string json_field(const std::string& json, const std::string& name) {
+    const auto at = json.find("\"" + name + "\":");
+    if (at == std::string::npos)
+        return {};
+    auto from = at + name.size() + 3;
+    if (json[from] == '"')
+        return json.substr(from + 1, json.find('"', from + 1) - from - 1);
+    return json.substr(from, json.find_first_of(",}", from) - from);
+}
+
+std::string position(const broadcast_ptr& b) {
+    std::string out;
+    model::append_position(out, b->audience, b->epoch, b->seq);
+    return out;
+}
+
+// Two audiences on different partitions (independent seq spaces): the
+// client resumes each from its own position and gets exactly what each
+// missed, in order — WebSocket with since=, SSE with the Last-Event-ID its
+// browser would send (the last event's id, naming every position).
+TEST_F(ShardTest, TwoAudiencesInDifferentPartitionsResumeEachFromItsOwnPosition) {
+    make_shards(2, {});
+    peer ws = subscribe_ws(0, "audience=lineup.main&audience=ticker.football");
+    peer sse = subscribe_sse(1, "audience=lineup.main&audience=ticker.football");
+    settle();
+    // lineup.main lives on partition 0 at offsets 100..; ticker.football on 3 at 7..
+    std::vector<broadcast_ptr> lineup, ticker;
+    lineup.push_back(announce_on(0, "l0", "lineup.main", "stage A", 100));
+    ticker.push_back(announce_on(3, "t0", "ticker.football", "1:0", 7));
+    ticker.push_back(announce_on(3, "t1", "ticker.football", "2:0", 8));
+    ASSERT_TRUE(wait_done(3));
+    EXPECT_NE(lineup[0]->epoch, ticker[0]->epoch);
+    std::string last_ws_lineup, last_ws_ticker;
+    for (int i = 0; i < 3; ++i) {
+        auto f = ws.read_data_frame();
+        ASSERT_TRUE(f);
+        const std::string aud = json_field(f->payload, "audience");
+        std::string pos = aud + ":" + json_field(f->payload, "epoch") + ":" + json_field(f->payload, "seq");
+        (aud == "lineup.main" ? last_ws_lineup : last_ws_ticker) = pos;
+    }
+    EXPECT_EQ(last_ws_lineup, position(lineup[0]));
+    EXPECT_EQ(last_ws_ticker, position(ticker[1]));
+    std::string last_event_id;
+    for (int i = 0; i < 3; ++i) {
+        auto ev = sse.read_sse_event();
+        ASSERT_TRUE(ev);
+        ASSERT_EQ(ev->rfind("id: ", 0), 0u) << *ev;
+        last_event_id = ev->substr(4, ev->find('\n') - 4);
+    }
+    // The last event (ticker) still names lineup's position.
+    EXPECT_EQ(last_event_id, position(lineup[0]) + "," + position(ticker[1]));
+
+    // Both disconnect; each audience gets more.
+    ws.close();
+    sse.close();
+    lineup.push_back(announce_on(0, "l1", "lineup.main", "stage B", 101));
+    ticker.push_back(announce_on(3, "t2", "ticker.football", "2:1", 9));
+    lineup.push_back(announce_on(0, "l2", "lineup.main", "stage C", 102));
+    ASSERT_TRUE(wait_done(6));
+
+    const std::vector<std::string> expected_ids{"l1", "t2", "l2"};
+    peer ws2 = subscribe_ws(
+        1, "audience=lineup.main&audience=ticker.football&since=" + last_ws_lineup + "," + last_ws_ticker);
+    peer sse2 = connect(0);
+    ASSERT_TRUE(sse2.sse_handshake("/v1/sse?audience=lineup.main&audience=ticker.football",
+                                   "Last-Event-ID: " + last_event_id + "\r\n"));
+    settle();
+    std::vector<std::string> ws_got, sse_got;
+    for (int i = 0; i < 3; ++i) {
+        auto f = ws2.read_data_frame();
+        ASSERT_TRUE(f) << "missed frame " << i;
+        EXPECT_EQ(json_field(f->payload, "type"), "") << f->payload;
+        ws_got.push_back(json_field(f->payload, "id"));
+        auto ev = sse2.read_sse_event();
+        ASSERT_TRUE(ev) << "missed event " << i;
+        EXPECT_EQ(ev->find("event: gap"), std::string::npos) << *ev;
+        sse_got.push_back(json_field(*ev, "id"));
+    }
+    // Per audience in order (the audiences' replays may come in either order).
+    const auto per_audience = [](const std::vector<std::string>& got, char prefix) {
+        std::vector<std::string> out;
+        for (const auto& id : got)
+            if (id[0] == prefix)
+                out.push_back(id);
+        return out;
+    };
+    for (const auto* got : {&ws_got, &sse_got}) {
+        EXPECT_EQ(per_audience(*got, 'l'), (std::vector<std::string>{"l1", "l2"}));
+        EXPECT_EQ(per_audience(*got, 't'), (std::vector<std::string>{"t2"}));
+    }
+    EXPECT_FALSE(ws2.read_data_frame(150)) << "a duplicate";
+    EXPECT_FALSE(sse2.read_sse_event(150)) << "a duplicate";
+    const std::string m = registry_.render();
+    EXPECT_NE(m.find("herald_recoveries_total{result=\"complete\"} 4"), std::string::npos) << m;
+    EXPECT_NE(m.find("herald_recovered_frames_total 6"), std::string::npos) << m;
+}
+
+// Sequence numbers restarted (the embedded cluster restarted, a topic was
+// recreated): a position from the old epoch is never compared with the new
+// numbers; the client is told `gap` with both epochs and gets what the
+// current epoch still has.
+TEST_F(ShardTest, APositionFromAnotherEpochIsAGapNeverSilence) {
+    std::vector<broadcast_ptr> sent;
+    for (int i = 0; i < 3; ++i)
+        sent.push_back(announce("n" + std::to_string(i), "news", "item " + std::to_string(i), i));
+    ASSERT_TRUE(wait_done(3));
+    const std::string old_epoch = model::epoch_of("the-cluster-before", "herald.announcements", 0);
+    // seq 2 of the old epoch is also a seq in the new one: without the epoch
+    // the client would silently get only what came after it.
+    peer p = subscribe_ws(0, "audience=news&since=news:" + old_epoch + ":2");
+    auto notice = p.read_data_frame();
+    ASSERT_TRUE(notice);
+    EXPECT_EQ(json_field(notice->payload, "type"), "gap") << notice->payload;
+    EXPECT_EQ(json_field(notice->payload, "since_epoch"), old_epoch);
+    EXPECT_EQ(json_field(notice->payload, "epoch"), epoch_);
+    EXPECT_EQ(json_field(notice->payload, "oldest_seq"), std::to_string(sent[0]->seq.get()));
+    for (const auto& b : sent) {
+        auto f = p.read_data_frame();
+        ASSERT_TRUE(f);
+        EXPECT_EQ(p.raw_last_, b->websocket_frame);
+    }
+    EXPECT_FALSE(p.read_data_frame(150));
+}
+
+// Recovery follows release order: a scheduled announcement keeps its seq (its
+// Kafka position) but goes out at its instant, after later seqs; a client
+// that saw those and reconnects still gets it.
+TEST_F(ShardTest, AScheduledAnnouncementReleasedAfterHigherSeqsIsRecovered) {
+    auto held = announce("doors", "lineup.x", "Doors open", 10, [](auto& a) {
+        *a.mutable_deliver_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+            base::to_ns(base::wall_now()) + 300'000'000);
+    });
+    auto later = announce("late", "lineup.x", "stage change", 11);
+    ASSERT_TRUE(wait_done(1));
+    EXPECT_LT(held->seq, later->seq);
+    // The client saw seq 12 ("late") and left; then "doors" (seq 11) went out.
+    ASSERT_TRUE(wait_done(2, 5000));
+    peer p = subscribe_ws(0, "audience=lineup.x&since=" + position(later));
+    auto f = p.read_data_frame();
+    ASSERT_TRUE(f) << "the scheduled announcement released after the client's position was not replayed";
+    EXPECT_EQ(p.raw_last_, held->websocket_frame);
+    EXPECT_FALSE(p.read_data_frame(150));
+}
+
+// Positions are checked before anything is joined: a bare seq for several
+// audiences, or a position for an audience the connection does not join,
+// is a 400 that says why.
+TEST_F(ShardTest, PositionsThatCannotBeMeantAreRefused) {
+    for (const std::string query :
+         {"audience=a&audience=b&since=5", "audience=a&since=b:00000000000000e1:5",
+          "audience=a&since=a:nothex:5",
+          "audience=a&audience=b&since=a:00000000000000e1:5,a:00000000000000e1:6"}) {
+        peer p = connect(0);
+        auto head = p.websocket_handshake("/v1/ws?" + query);
+        ASSERT_TRUE(head) << query;
+        EXPECT_EQ(head->rfind("HTTP/1.1 400", 0), 0u) << query << ": " << *head;
+    }
+}
+
+// A replay is counted as recovered frames, never as delivery latency (its
+// latency would be the time since the original release, or zero).
+TEST_F(ShardTest, ReplaysStayOutOfTheLatencyHistogram) {
+    peer live = subscribe_ws(0, "audience=news");
+    settle();
+    auto b = announce("n0", "news", "item", 0);
+    ASSERT_TRUE(wait_done(1));
+    ASSERT_TRUE(live.read_data_frame());
+    const auto latency_count = [this] {
+        const std::string m = registry_.render();
+        const auto at = m.find("herald_delivery_latency_seconds_count");
+        return at == std::string::npos ? std::string("none") : m.substr(at, m.find('\n', at) - at);
+    };
+    const std::string before = latency_count();
+    peer again = subscribe_ws(1, "audience=news&since=news:" + epoch_ + ":0");
+    ASSERT_TRUE(again.read_data_frame());
+    EXPECT_EQ(again.raw_last_, b->websocket_frame);
+    settle();
+    EXPECT_EQ(latency_count(), before);
+    EXPECT_NE(registry_.render().find("herald_recovered_frames_total 1"), std::string::npos);
 }
 
 }  // namespace

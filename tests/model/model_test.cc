@@ -10,6 +10,7 @@
 #include "model/broadcast.h"
 #include "model/build.h"
 #include "model/fundamental.h"
+#include "model/position.h"
 #include "model/sequencer.h"
 #include "wire/frame_codec.h"
 
@@ -322,4 +323,64 @@ TEST(BuildBroadcast, LiveProgressStartsEmpty) {
 }
 
 }  // namespace
+// Positions: AUDIENCE:EPOCH:SEQ, parsed from the right because audience
+// names may contain ':'; the bare SEQ of old clients; refusals that say why.
+TEST(Positions, ParseListsBareSeqsAndAudiencesWithColons) {
+    auto one = parse_positions("41", 16);
+    ASSERT_TRUE(one);
+    ASSERT_EQ(one->size(), 1u);
+    EXPECT_EQ((*one)[0], (audience_position{"", "", seq_no(41)}));
+    auto two = parse_positions("lineup.main:0123456789abcdef:42,cup:final:0000000000000001:7", 16);
+    ASSERT_TRUE(two);
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0], (audience_position{"lineup.main", "0123456789abcdef", seq_no(42)}));
+    EXPECT_EQ((*two)[1], (audience_position{"cup:final", "0000000000000001", seq_no(7)}));
+    std::string text;
+    append_position(text, "cup:final", "0000000000000001", seq_no(7));
+    EXPECT_EQ(text, "cup:final:0000000000000001:7");
+}
+
+TEST(Positions, RefusesWhatCannotBeMeant) {
+    for (const char* bad :
+         {"", "yesterday", "-1", "a:0123456789abcdef:", "a:0123456789ABCDEF:1", "a:0123:1",
+          ":0123456789abcdef:1", "A:0123456789abcdef:1", "a:0123456789abcdef:1,a:0123456789abcdef:2",
+          "a:0123456789abcdef:1,,b:0123456789abcdef:2", "a:0123456789abcdef:x"}) {
+        auto p = parse_positions(bad, 16);
+        EXPECT_FALSE(p) << bad;
+        if (!p)
+            EXPECT_FALSE(p.err().detail.empty()) << bad;
+    }
+    EXPECT_FALSE(parse_positions("a:0123456789abcdef:1,b:0123456789abcdef:2", 1));
+}
+
+// The epoch names a partition's sequence space: the same on every instance
+// and every start against one cluster, different for another cluster, topic
+// or partition.
+TEST(Positions, EpochIsStableAndChangesWithClusterTopicAndPartition) {
+    const std::string e = epoch_of("kIt6aQ", "herald.announcements", 3);
+    EXPECT_EQ(e.size(), 16u);
+    EXPECT_EQ(e, epoch_of("kIt6aQ", "herald.announcements", 3));
+    EXPECT_NE(e, epoch_of("other", "herald.announcements", 3));
+    EXPECT_NE(e, epoch_of("kIt6aQ", "herald.announcements2", 3));
+    EXPECT_NE(e, epoch_of("kIt6aQ", "herald.announcements", 4));
+    EXPECT_NE(epoch_of("ab", "c", 0), epoch_of("a", "bc", 0));
+    EXPECT_TRUE(parse_positions("a:" + e + ":1", 1));
+}
+
+// The SSE id of a broadcast is its position, and the body after it is what a
+// connection of several audiences writes after its own id line.
+TEST(Positions, BroadcastCarriesEpochInJsonAndPositionAsSseId) {
+    herald::v1::Announcement a;
+    a.set_id("x");
+    a.set_audience("news");
+    a.set_text("hello");
+    const auto b = build_broadcast(a, seq_no(5), kafka_position{}, "00000000000000aa");
+    EXPECT_EQ(b->epoch, "00000000000000aa");
+    EXPECT_NE(b->payload_json.find(R"("seq":5,"epoch":"00000000000000aa")"), std::string::npos);
+    EXPECT_EQ(b->sse_frame.rfind("id: news:00000000000000aa:5\n", 0), 0u) << b->sse_frame;
+    EXPECT_EQ(b->sse_body().rfind("data: {", 0), 0u);
+    const auto outbound = build_broadcast(a, seq_no(5), kafka_position{});
+    EXPECT_EQ(outbound->payload_json.find("epoch"), std::string::npos);
+}
+
 }  // namespace herald::model

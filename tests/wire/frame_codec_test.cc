@@ -73,8 +73,8 @@ TEST(FrameCodec, CloseFrame) {
 }
 
 TEST(FrameCodec, SseEvent) {
-    EXPECT_EQ(sse_event(7, R"({"a":1})"), "id: 7\ndata: {\"a\":1}\n\n");
-    EXPECT_EQ(sse_event(8, "x\ny"), "id: 8\ndata: x\ndata: y\n\n");
+    EXPECT_EQ(sse_event("7", R"({"a":1})"), "id: 7\ndata: {\"a\":1}\n\n");
+    EXPECT_EQ(sse_event("8", "x\ny"), "id: 8\ndata: x\ndata: y\n\n");
 }
 
 }  // namespace
