@@ -1,7 +1,8 @@
 // `herald listen --resume FILE` against the real daemon: the first run
 // writes each audience's position to FILE; announcements made while nobody
 // listens are printed by the next run exactly, per audience in order, none
-// twice; a third run prints nothing; a position from another epoch gets a
+// twice; a third run prints nothing (stderr goes to its own file: the
+// commands run in a subshell, as run_command adds 2>&1); a position from another epoch gets a
 // gap notice on stderr, never on stdout.
 #include <gtest/gtest.h>
 
@@ -44,8 +45,9 @@ std::vector<std::string> ids_of(const std::string& text) {
 }
 
 void produce(kafka_producer& producer, const std::string& audience, const std::string& id) {
-    ASSERT_TRUE(producer.produce_json("herald.announcements", audience,
-                                      R"({"id":")" + id + R"(","audience":")" + audience + R"(","text":"x"})"));
+    ASSERT_TRUE(
+        producer.produce_json("herald.announcements", audience,
+                              R"({"id":")" + id + R"(","audience":")" + audience + R"(","text":"x"})"));
 }
 
 void wait_released(const daemon& d, double total) {
@@ -62,14 +64,16 @@ TEST(CliResume, ListenResumesEachAudienceExactlyFromItsFile) {
     const std::string file = d.data_dir() + "/positions.txt";
     const std::string out = d.data_dir() + "/listen.out";
     const std::string err = d.data_dir() + "/listen.err";
-    const std::string listen = d.cli_env() + bin_dir() +
-                               "/herald listen --audience lineup.x --audience ticker.y --resume " + file;
+    const std::string listen =
+        d.cli_env() + bin_dir() + "/herald listen --audience lineup.x --audience ticker.y --resume " + file;
 
     // Run 1: no file yet, live edge; two announcements, then it stops (--count).
     run_result first;
-    std::thread runner([&] { first = run_command(listen + " --count 2 --timeout 20s >" + out + " 2>" + err); });
+    std::thread runner(
+        [&] { first = run_command(listen + " --count 2 --timeout 20s >" + out + " 2>" + err); });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (read_file(err).find("listening on") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    while (read_file(err).find("listening on") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     produce(producer, "lineup.x", "a1");
     produce(producer, "ticker.y", "b1");
@@ -89,7 +93,7 @@ TEST(CliResume, ListenResumesEachAudienceExactlyFromItsFile) {
     wait_released(d, 6);
 
     // Run 2: exactly the missed ones, each audience in order.
-    auto second = run_command(listen + " --count 4 --timeout 15s 2>" + err);
+    auto second = run_command("(" + listen + " --count 4 --timeout 15s 2>" + err + ")");
     ASSERT_EQ(second.exit_code, 0) << second.output << read_file(err);
     auto ids = ids_of(second.output);
     ASSERT_EQ(ids.size(), 4u) << second.output;
@@ -101,7 +105,7 @@ TEST(CliResume, ListenResumesEachAudienceExactlyFromItsFile) {
     EXPECT_EQ(read_file(err).find("gap"), std::string::npos) << read_file(err);
 
     // Run 3: nothing new, nothing printed (it times out).
-    auto third = run_command(listen + " --timeout 2s 2>" + err);
+    auto third = run_command("(" + listen + " --timeout 2s 2>" + err + ")");
     EXPECT_EQ(third.exit_code, 1);
     EXPECT_TRUE(ids_of(third.output).empty()) << third.output;
 
@@ -110,8 +114,8 @@ TEST(CliResume, ListenResumesEachAudienceExactlyFromItsFile) {
         std::ofstream f(file, std::ios::trunc);
         f << "lineup.x:00000000000000aa:1\n";
     }
-    auto fourth = run_command(d.cli_env() + bin_dir() + "/herald listen --audience lineup.x --resume " + file +
-                              " --count 3 --timeout 15s 2>" + err);
+    auto fourth = run_command("(" + d.cli_env() + bin_dir() + "/herald listen --audience lineup.x --resume " +
+                              file + " --count 3 --timeout 15s 2>" + err + ")");
     EXPECT_EQ(fourth.exit_code, 0) << fourth.output << read_file(err);
     EXPECT_NE(read_file(err).find("gap: {\"type\":\"gap\""), std::string::npos) << read_file(err);
     EXPECT_EQ(fourth.output.find("\"type\""), std::string::npos) << fourth.output;
