@@ -13,6 +13,7 @@
 
 #include "base/audience_name.h"
 #include "base/clock.h"
+#include "channels/herald_js.h"
 #include "channels/http_request.h"
 #include "config/config.h"
 #include "security/credentials.h"
@@ -277,6 +278,12 @@ void live_session::handle_request_bytes(std::string_view bytes) {
     }
     if (req.path == "/" || req.path == "/demo") {
         respond_and_close(200, "OK", env_.demo_page, "text/html; charset=utf-8");
+        return;
+    }
+    // The client library (clients/js/herald.js, embedded at build time): the
+    // demo page imports it, and so can any page of the same site.
+    if (req.path == "/herald.js") {
+        respond_and_close(200, "OK", herald_js, "text/javascript; charset=utf-8");
         return;
     }
     const bool is_ws = req.path == "/v1/ws";

@@ -127,8 +127,8 @@ try {
   await refused.goto(`http://127.0.0.1:${herald.ports.client}/?audience=lineup.rock-am-ring`);
   await refused.waitForFunction(() => window.heraldCloseCodes.length > 0, null, { timeout: 15000 });
   check(await refused.evaluate(() => document.getElementById('status').textContent !== 'connected' &&
-                                     window.heraldCloseCodes[0] === 1006),
-        'no token: the WebSocket never opens (1006)');
+                                     window.heraldCloseCodes[0] === 4401),
+        'no token: the stream never opens, and the page\'s client library reports the 401 as close 4401');
 
   // 3. Another origin, even on a public audience: refused (WebSocket and SSE).
   foreignHerald = herald.ports.client;

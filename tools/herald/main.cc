@@ -14,13 +14,18 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <cctype>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -445,6 +450,115 @@ int cmd_announce(const args& a) {
     return 0;
 }
 
+// `listen --resume FILE`: the positions of every audience (the since list,
+// `AUDIENCE:EPOCH:SEQ,...`) kept in a file between runs, so that the next
+// run gets exactly what this one did not. Rewritten after each frame by
+// write + rename, so a kill leaves either the old or the new list.
+class resume_file {
+  public:
+    explicit resume_file(std::string path) : path_(std::move(path)) {
+        std::ifstream in(path_);
+        if (!in)
+            return;  // no file yet: start at the live edge
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+        std::stringstream items(text);
+        std::string item;
+        while (std::getline(items, item, ',')) {
+            // Audience names may hold ':', so the last two fields are taken from the right.
+            const auto last = item.rfind(':');
+            const auto middle =
+                last == std::string::npos || last == 0 ? std::string::npos : item.rfind(':', last - 1);
+            std::uint64_t seq = 0;
+            const std::string seq_text = last == std::string::npos ? "" : item.substr(last + 1);
+            const auto [end, ec] = std::from_chars(seq_text.data(), seq_text.data() + seq_text.size(), seq);
+            if (middle == std::string::npos || middle == 0 || ec != std::errc() ||
+                end != seq_text.data() + seq_text.size())
+                throw usage_error("--resume " + path_ + ": \"" + item + "\" is not AUDIENCE:EPOCH:SEQ");
+            remember(item.substr(0, middle), item.substr(middle + 1, last - middle - 1), seq);
+        }
+    }
+
+    /// The since= value for a connection joining `audiences` ("" = none known).
+    [[nodiscard]] std::string since_for(const std::vector<std::string>& audiences) const {
+        std::string out;
+        for (const auto& a : audiences) {
+            const auto it = positions_.find(a);
+            if (it == positions_.end())
+                continue;
+            // A server without epochs takes only a bare seq, on one audience.
+            if (it->second.epoch.empty()) {
+                if (audiences.size() == 1)
+                    return std::to_string(it->second.seq);
+                continue;
+            }
+            if (!out.empty())
+                out += ',';
+            out += a + ":" + it->second.epoch + ":" + std::to_string(it->second.seq);
+        }
+        return out;
+    }
+
+    /// Records a received announcement; false if it was already seen (a duplicate).
+    bool remember(const std::string& audience, const std::string& epoch, std::uint64_t seq) {
+        auto& p = positions_[audience];
+        if (p.epoch != epoch || p.seen.empty()) {
+            p.epoch = epoch;
+            p.seen.clear();
+            p.order.clear();
+        }
+        if (!p.seen.insert(seq).second)
+            return false;
+        p.order.push_back(seq);
+        if (p.order.size() > 1024) {
+            p.seen.erase(p.order.front());
+            p.order.erase(p.order.begin());
+        }
+        // The last frame received, not the highest seq: a scheduled
+        // announcement is released later with its older seq.
+        p.seq = seq;
+        return true;
+    }
+
+    /// Writes every position to FILE (temp file + rename).
+    void save() const {
+        std::string text;
+        for (const auto& [a, p] : positions_) {
+            if (!text.empty())
+                text += ',';
+            text += a + ":" + p.epoch + ":" + std::to_string(p.seq);
+        }
+        const std::string tmp = path_ + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::trunc);
+            out << text << "\n";
+            out.flush();
+            if (!out)
+                throw runtime_error("--resume: cannot write " + tmp);
+        }
+        if (std::rename(tmp.c_str(), path_.c_str()) != 0)
+            throw runtime_error("--resume: cannot rename " + tmp + " to " + path_ + ": " +
+                                std::strerror(errno));
+    }
+
+  private:
+    struct position {
+        std::string epoch;
+        std::uint64_t seq = 0;
+        std::set<std::uint64_t> seen;
+        std::vector<std::uint64_t> order;
+    };
+    std::string path_;
+    std::map<std::string, position> positions_;
+};
+
+/// A string field of a JSON object ("" if absent or not a string).
+std::string string_field(const google::protobuf::Struct& s, const std::string& name) {
+    const auto it = s.fields().find(name);
+    return it != s.fields().end() && it->second.has_string_value() ? it->second.string_value()
+                                                                   : std::string();
+}
+
 int cmd_listen(const args& a) {
     const auto audiences = a.all("audience");
     if (audiences.empty())
@@ -471,7 +585,8 @@ int cmd_listen(const args& a) {
                      "/",
                      "",
                      "",
-                     ops.ca_file};
+                     ops.ca_file,
+                     ""};
     }
     // A live token (never the ops API key): --token-file, --token, HERALD_TOKEN.
     if (a.has("token-file")) {
@@ -482,6 +597,11 @@ int cmd_listen(const args& a) {
         client->credential = a.get("token", env_or("HERALD_TOKEN", ""));
     }
     client->tenant = a.get("tenant");
+    std::optional<resume_file> resume;
+    if (a.has("resume")) {
+        resume.emplace(a.get("resume"));
+        client->since = resume->since_for(audiences);
+    }
     const long count = a.has("count") ? std::stol(a.get("count")) : 0;
     const auto timeout =
         a.has("timeout") ? parse_duration("--timeout", a.get("timeout")) : std::chrono::milliseconds(0);
@@ -489,7 +609,28 @@ int cmd_listen(const args& a) {
     const auto r = listen(
         *client, audiences, a.has("sse"), timeout,
         [&](const std::string& frame) {
+            if (!resume) {
+                std::cout << frame << std::endl;
+                return count == 0 || ++seen < count;
+            }
+            google::protobuf::Struct parsed;
+            if (!google::protobuf::util::JsonStringToMessage(frame, &parsed).ok()) {
+                std::cerr << "herald: unparsable frame: " << frame.substr(0, 200) << "\n";
+                return true;
+            }
+            if (parsed.fields().contains("type")) {
+                // Notices are not announcements; a gap says history was lost.
+                std::cerr << string_field(parsed, "type") << ": " << frame << std::endl;
+                return true;
+            }
+            const auto seq_it = parsed.fields().find("seq");
+            if (seq_it != parsed.fields().end() && seq_it->second.has_number_value()) {
+                const auto seq = static_cast<std::uint64_t>(seq_it->second.number_value());
+                if (!resume->remember(string_field(parsed, "audience"), string_field(parsed, "epoch"), seq))
+                    return true;  // already printed by an earlier run or this one
+            }
             std::cout << frame << std::endl;
+            resume->save();
             return count == 0 || ++seen < count;
         },
         [](const std::string& target) { std::cerr << "listening on " << target << std::endl; });
@@ -1017,7 +1158,7 @@ commands:
            [--id ID] [--tenant T] [--priority low|normal|high|critical]
            [--deliver-at RFC3339|+10s] [--expires-at RFC3339|+30s] [--ttl 30s]
            [--collapse-key K] [--label k=v]... [--protobuf] [--topic T]
-  listen   --audience A [--audience B]... [--sse] [--count N] [--timeout 10s]
+  listen   --audience A [--audience B]... [--sse] [--count N] [--timeout 10s] [--resume FILE]
            [--token-file F | --token JWT] [--tenant T]     (env HERALD_TOKEN)
   status   [BROADCAST_ID] [--tenant T] [--json]   heraldd itself, or one broadcast's progress
   dlq      [--from-beginning] [--count N] [--timeout 10s]

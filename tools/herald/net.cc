@@ -288,6 +288,8 @@ std::string stream_target(const std::string& path, const std::vector<std::string
     }
     if (!base.tenant.empty())
         t += "&tenant=" + percent_encode(base.tenant);
+    if (!base.since.empty())
+        t += "&since=" + percent_encode(base.since);
     if (!base.credential.empty())
         t += "&token=" + percent_encode(base.credential);
     return t;

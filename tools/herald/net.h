@@ -29,6 +29,8 @@ struct url {
     std::string tenant;
     /// A PEM bundle of CAs trusted besides the system's (https/wss only; "" = none).
     std::string ca_file;
+    /// Added as ?since= to live streams: the positions to resume from ("" = live edge).
+    std::string since;
 
     /// https and wss: TLS, verified.
     [[nodiscard]] bool secure() const { return scheme == "https" || scheme == "wss"; }
