@@ -320,29 +320,40 @@ void live_session::handle_request_bytes(std::string_view bytes) {
     } else if (is_sse && !req.last_event_id.empty()) {
         since_text = req.last_event_id;
     }
+    const bool from_last_event_id = req.query_values("since").empty();
     if (!since_text.empty()) {
         auto parsed = model::parse_positions(since_text, env_.limits.max_audiences);
+        std::string refusal;
         if (!parsed) {
-            respond_and_close(400, "Bad Request", parsed.err().detail + "\n");
+            refusal = parsed.err().detail;
+        } else {
+            since = std::move(*parsed);
+            if (since.size() == 1 && since.front().audience.empty()) {
+                if (audiences.size() == 1)
+                    since.front().audience = audiences.front();
+                else
+                    refusal =
+                        "since=SEQ applies to one audience; with several give AUDIENCE:EPOCH:SEQ for each, "
+                        "comma-separated";
+            }
+            for (const auto& p : since) {
+                if (refusal.empty() &&
+                    std::find(audiences.begin(), audiences.end(), p.audience) == audiences.end())
+                    refusal = "since names audience \"" + p.audience +
+                              "\", which is not an audience= of this connection";
+            }
+        }
+        if (!refusal.empty() && !from_last_event_id) {
+            respond_and_close(400, "Bad Request", refusal + "\n");
             return;
         }
-        since = std::move(*parsed);
-        if (since.size() == 1 && since.front().audience.empty()) {
-            if (audiences.size() != 1) {
-                respond_and_close(400, "Bad Request",
-                                  "since=SEQ applies to one audience; with several give "
-                                  "AUDIENCE:EPOCH:SEQ for each, comma-separated\n");
-                return;
-            }
-            since.front().audience = audiences.front();
-        }
-        for (const auto& p : since) {
-            if (std::find(audiences.begin(), audiences.end(), p.audience) == audiences.end()) {
-                respond_and_close(400, "Bad Request",
-                                  "since names audience \"" + p.audience +
-                                      "\", which is not an audience= of this connection\n");
-                return;
-            }
+        if (!refusal.empty()) {
+            // A browser's automatic reconnect with an id this connection
+            // cannot use (one from before an upgrade, other audiences): a 400
+            // would end its EventSource for good, so every audience is
+            // resumed from nothing instead — a gap notice, then what is left.
+            since.clear();
+            for (const auto& a : audiences) since.push_back({a, {}, model::seq_no(0)});
         }
     }
     if (audiences.size() > env_.limits.max_audiences) {
@@ -573,6 +584,49 @@ delivery_outcome live_session::deliver_positioned(std::string_view audience, std
                                                   frame_hold& hold) {
     if (state_ != state::open)
         return delivery_outcome::failed;
+    // The id line and the body are one event: both are queued or neither
+    // (an id line without its body would claim a position never received).
+    std::string id = "id: ";
+    append_positions(id, audience, epoch, seq);
+    id.push_back('\n');
+    const auto& limits = env_.limits;
+    if (!queue_.empty() && (queue_.size() + 2 > limits.send_queue_frames ||
+                            queued_bytes_ + id.size() + sse_body.size() > limits.send_queue_bytes)) {
+        env_.stats.count(channel_, delivery_outcome::dropped_slow_consumer);
+        if (limits.close_slow_consumers) {
+            close_reason_ = close_reason::slow_consumer;
+            close(1008, "slow consumer: send queue full");
+        }
+        return delivery_outcome::dropped_slow_consumer;
+    }
+    note_position(audience, epoch, seq);
+    send_control(std::move(id));
+    return deliver(sse_body, hold);
+}
+
+void live_session::append_positions(std::string& out, std::string_view audience, std::string_view epoch,
+                                    model::seq_no seq) const {
+    bool first = true;
+    bool seen = audience.empty();
+    for (const auto& p : *positions_) {
+        if (!first)
+            out.push_back(',');
+        first = false;
+        if (p.audience == audience) {
+            model::append_position(out, audience, epoch, seq);
+            seen = true;
+        } else {
+            model::append_position(out, p.audience, p.epoch, p.seq);
+        }
+    }
+    if (!seen) {
+        if (!first)
+            out.push_back(',');
+        model::append_position(out, audience, epoch, seq);
+    }
+}
+
+void live_session::note_position(std::string_view audience, std::string_view epoch, model::seq_no seq) {
     auto it = std::find_if(positions_->begin(), positions_->end(),
                            [&](const model::audience_position& p) { return p.audience == audience; });
     if (it == positions_->end()) {
@@ -581,17 +635,28 @@ delivery_outcome live_session::deliver_positioned(std::string_view audience, std
         it->epoch.assign(epoch);
         it->seq = seq;
     }
-    // The id line, then the shared data lines: one event for the client.
-    std::string id = "id: ";
-    for (std::size_t i = 0; i < positions_->size(); ++i) {
-        if (i != 0)
-            id.push_back(',');
-        const auto& p = (*positions_)[i];
-        model::append_position(id, p.audience, p.epoch, p.seq);
+}
+
+void live_session::start_positions(const std::vector<model::audience_position>& current) {
+    if (positions_ == nullptr || state_ != state::open)
+        return;
+    bool added = false;
+    for (const auto& p : current) {
+        const bool known =
+            std::any_of(positions_->begin(), positions_->end(),
+                        [&](const model::audience_position& q) { return q.audience == p.audience; });
+        if (!known) {
+            positions_->push_back(p);
+            added = true;
+        }
     }
-    id.push_back('\n');
+    if (!added)
+        return;
+    // An id-only block: sets the browser's Last-Event-ID, fires no event.
+    std::string id = "id: ";
+    append_positions(id, {}, {}, model::seq_no(0));
+    id.append("\n\n");
     send_control(std::move(id));
-    return deliver(sse_body, hold);
 }
 
 void live_session::deliver_merged(std::span<const std::string_view> frames,

@@ -151,6 +151,10 @@ class live_session : public std::enable_shared_from_this<live_session> {
     /// Last-Event-ID reconnect resumes every audience.
     delivery_outcome deliver_positioned(std::string_view audience, std::string_view epoch, model::seq_no seq,
                                         std::string_view sse_body, frame_hold& hold);
+    /// For such a connection, once its audiences are joined: the audiences'
+    /// current positions it has none for yet, sent as an id-only block (no
+    /// event fires), so a reconnect before their first event still resumes them.
+    void start_positions(const std::vector<model::audience_position>& current);
 
     /// A control message that is not an announcement (e.g. a recovery gap):
     /// a WebSocket text frame, or an SSE event of type `event`.
@@ -203,6 +207,10 @@ class live_session : public std::enable_shared_from_this<live_session> {
     void shutdown_socket();
     void finish();
     void drive_tls_handshake();
+    /// The connection's positions with `audience` at `seq` (added if new).
+    void append_positions(std::string& out, std::string_view audience, std::string_view epoch,
+                          model::seq_no seq) const;
+    void note_position(std::string_view audience, std::string_view epoch, model::seq_no seq);
     /// One write of `size` bytes: bytes taken, or -1 with errno (EAGAIN: wait
     /// for writability). Plaintext and kernel TLS use send(2); TLS encrypts here.
     ssize_t write_bytes(const char* data, std::size_t size);

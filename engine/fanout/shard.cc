@@ -150,6 +150,17 @@ void shard::on_session_open(channels::live_session& s, const std::string& tenant
                 recover(s, scope, p);
         }
     }
+    if (s.writes_own_ids()) {
+        // Where each audience stands now, so the browser's Last-Event-ID
+        // resumes even an audience that sends nothing before a disconnect.
+        std::vector<model::audience_position> current;
+        for (const auto& a : audiences) {
+            const auto it = history_.find(model::scope_of(tenant, a));
+            if (it != history_.end() && !it->second.items.empty())
+                current.push_back({a, it->second.items.back()->epoch, it->second.items.back()->seq});
+        }
+        s.start_positions(current);
+    }
 }
 
 void shard::deliver_to(channels::live_session& member, const model::broadcast& b,
@@ -179,6 +190,7 @@ void shard::remember(const model::broadcast_ptr& b) {
     if (inserted)
         h.complete_after = model::seq_no(b->seq.get() - 1);
     h.items.push_back(b);
+    h.epoch = b->epoch;
     evict_old(h, base::mono_now());
 }
 
@@ -194,12 +206,24 @@ void shard::remember_past(const model::broadcast_ptr& b) {
         // read-back covers everything from its start up to them.
         h.complete_after = std::min(h.complete_after, b->history_complete_after);
     }
+    if (std::any_of(h.items.begin(), h.items.end(),
+                    [&](const model::broadcast_ptr& x) { return x->seq == b->seq && x->epoch == b->epoch; }))
+        return;  // already remembered (a partition assigned again)
+    // Release order, as if this process had released them: by seq, except
+    // that a scheduled one went out at its instant, after whatever was
+    // released before that (read in seq order, so it is placed as found and
+    // later ones go before it when they came out earlier).
     auto pos = h.items.end();
-    while (pos != h.items.begin() && (*std::prev(pos))->seq >= b->seq) {
+    while (pos != h.items.begin()) {
+        const model::broadcast& prev = **std::prev(pos);
+        const bool released_after =
+            prev.scheduled || b->scheduled ? prev.release_at > b->release_at : prev.seq > b->seq;
+        if (!released_after)
+            break;
         --pos;
-        if ((*pos)->seq == b->seq)
-            return;  // already remembered
     }
+    if (pos == h.items.end())
+        h.epoch = b->epoch;
     h.items.insert(pos, b);
     evict_old(h, base::mono_now());
 }
@@ -210,7 +234,7 @@ void shard::recover(channels::live_session& s, const std::string& scope,
     if (it != history_.end())
         evict_old(it->second, base::mono_now());
     const audience_history* h = it == history_.end() ? nullptr : &it->second;
-    const std::string* current_epoch = h != nullptr && !h->items.empty() ? &h->items.back()->epoch : nullptr;
+    const std::string* current_epoch = h != nullptr && !h->epoch.empty() ? &h->epoch : nullptr;
     // Where the replay starts: just after the client's own broadcast when it
     // is still remembered (release order: a scheduled one released after it
     // comes after it even with a lower seq), else after every seq <= since.
@@ -220,6 +244,7 @@ void shard::recover(channels::live_session& s, const std::string& scope,
     bool gap = true;  // nothing released for this audience since start: whether anything came after `since`
                       // is unknown
     bool found = false;
+    bool replay_all = other_epoch;
     auto from = h != nullptr ? h->items.end() : std::deque<model::broadcast_ptr>::const_iterator{};
     if (h != nullptr && !other_epoch) {
         for (auto i = h->items.end(); i != h->items.begin();) {
@@ -232,6 +257,10 @@ void shard::recover(channels::live_session& s, const std::string& scope,
         }
         // A position older than what the history is complete from: say so.
         gap = !found && since.seq < h->complete_after;
+        // The client's own broadcast was evicted (first in, first out in
+        // release order): everything still here came after it, even a
+        // scheduled one with a lower seq.
+        replay_all = !found && h->evicted && since.seq <= h->complete_after;
     }
     if (gap) {
         probe_.recovery(false);
@@ -254,7 +283,7 @@ void shard::recover(channels::live_session& s, const std::string& scope,
     gap&& current_epoch != nullptr && !since.epoch.empty() && since.epoch != *current_epoch;
     for (auto i = found ? from : h->items.begin(); i != h->items.end(); ++i) {
         const model::broadcast_ptr& b = *i;
-        if (other_epoch ? b->epoch != *current_epoch : (!found && b->seq <= since.seq))
+        if (other_epoch ? b->epoch != *current_epoch : (!found && !replay_all && b->seq <= since.seq))
             continue;
         auto* hold = new staged();
         hold->b = b;

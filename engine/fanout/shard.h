@@ -148,6 +148,8 @@ class shard {
         model::seq_no complete_after;
         /// complete_after was raised by an eviction (a refill may not lower it then).
         bool evicted = false;
+        /// The sequence space of the newest one (kept when age empties `items`).
+        std::string epoch;
     };
     void evict_old(audience_history& h, base::mono_time now);
     void on_session_closed(channels::live_session& s);

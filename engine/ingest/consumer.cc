@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -351,14 +352,22 @@ const std::string& announcement_consumer::epoch_of(model::kafka_partition partit
 
 std::string announcement_consumer::epoch_of_any_thread(model::kafka_partition partition) {
     std::lock_guard lock(cluster_id_mutex_);
-    if (cluster_id_.empty() && consumer_) {
-        // Asked once a record arrived (or a stored broadcast is released),
-        // when the metadata with the cluster id is known.
-        cluster_id_ = consumer_->clusterid(5000);
-        if (cluster_id_.empty())
-            HERALD_LOG_WARN(options_.name, "Kafka reported no cluster id; epochs derive from the topic only");
-        else
+    if (cluster_id_.empty()) {
+        // Asked once, when a record arrived (or a stored broadcast is
+        // released): the metadata with the cluster id is known by then.
+        if (consumer_)
+            cluster_id_ = consumer_->clusterid(5000);
+        if (cluster_id_.empty()) {
+            // Without it, numbers from this start must never be compared with
+            // another start's: an id of this process alone (clients get `gap`).
+            std::random_device random;
+            cluster_id_ = "unknown-" + std::to_string(random()) + "-" + std::to_string(random());
+            HERALD_LOG_WARN(options_.name,
+                            "Kafka reported no cluster id; epochs are this process's own (clients resuming "
+                            "across a restart are told gap)");
+        } else {
             HERALD_LOG_INFO(options_.name, "Kafka cluster id ", cluster_id_);
+        }
     }
     return model::epoch_of(cluster_id_, options_.topic, partition.get());
 }

@@ -70,6 +70,9 @@ struct broadcast {
     /// read back too (the partition's refill started there).
     seq_no history_complete_after;
     bool history_only = false;
+    /// It had a deliver_at: released at that instant, possibly after
+    /// announcements with higher seqs (recovery follows release order).
+    bool scheduled = false;
 
     /// The encoded frames every recipient receives, byte for byte.
     std::string websocket_frame;

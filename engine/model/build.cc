@@ -25,6 +25,7 @@ std::shared_ptr<broadcast> build_broadcast(const herald::v1::Announcement& a, se
     if (a.has_expires_at())
         b->expires_at = wall_of(a.expires_at());
     b->release_at = a.has_deliver_at() ? base::to_mono(wall_of(a.deliver_at())) : base::mono_now();
+    b->scheduled = a.has_deliver_at();
 
     std::string json = wire::encode_live_json(a, seq.get(), epoch);
     b->websocket_frame = wire::websocket_frame(wire::ws_opcode::text, json);

@@ -578,6 +578,42 @@ TEST_F(ShardTest, AScheduledAnnouncementReleasedAfterHigherSeqsIsRecovered) {
     EXPECT_FALSE(p.read_data_frame(150));
 }
 
+// The same when the client's own broadcast has already left the history
+// (first in, first out in release order): everything still remembered came
+// after it, the scheduled one with its lower seq too.
+TEST_F(ShardTest, AScheduledAnnouncementIsRecoveredAfterTheClientsOwnWasEvicted) {
+    shard_options opts;
+    opts.history_max_per_audience = 3;
+    make_shards(1, opts);
+    announce("a", "x", "a", 10);
+    auto seen = announce("b", "x", "b", 11);
+    auto held = announce("s", "x", "scheduled", 12, [](auto& a) {
+        *a.mutable_deliver_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+            base::to_ns(base::wall_now()) + 300'000'000);
+    });
+    ASSERT_TRUE(wait_done(2));
+    // The client saw b (seq 12) and left before s went out.
+    auto c = announce("c", "x", "c", 13);
+    ASSERT_TRUE(wait_done(3));
+    auto after_s_wait = wait_done(4, 5000);
+    ASSERT_TRUE(after_s_wait);
+    auto d = announce("d", "x", "d", 14);
+    ASSERT_TRUE(wait_done(5));
+    // Release order a, b, c, s, d; kept: c, s, d. b was evicted.
+    peer p = subscribe_ws(0, "audience=x&since=" + position(seen));
+    std::vector<std::string> got;
+    for (int i = 0; i < 3; ++i) {
+        auto f = p.read_data_frame();
+        ASSERT_TRUE(f) << "after " << got.size();
+        got.push_back(json_field(f->payload, "id"));
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"c", "s", "d"}));
+    EXPECT_FALSE(p.read_data_frame(150));
+    (void)held;
+    (void)c;
+    (void)d;
+}
+
 // Positions are checked before anything is joined: a bare seq for several
 // audiences, or a position for an audience the connection does not join,
 // is a 400 that says why.
@@ -610,6 +646,8 @@ TEST_F(ShardTest, ReplaysStayOutOfTheLatencyHistogram) {
     peer again = subscribe_ws(1, "audience=news&since=news:" + epoch_ + ":0");
     ASSERT_TRUE(again.read_data_frame());
     EXPECT_EQ(again.raw_last_, b->websocket_frame);
+    // The shard folds its tallies into Prometheus on its next tick (250 ms).
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
     settle();
     EXPECT_EQ(latency_count(), before);
     EXPECT_NE(registry_.render().find("herald_recovered_frames_total 1"), std::string::npos);
