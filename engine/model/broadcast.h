@@ -67,6 +67,10 @@ struct broadcast {
     /// read back too (the partition's refill started there).
     seq_no history_complete_after;
     bool history_only = false;
+    /// Released from the live schedule store: its Kafka offset was finished
+    /// when it was written there, so its completion removes it from the
+    /// store instead of committing anything.
+    bool from_schedule = false;
 
     /// The encoded frames every recipient receives, byte for byte.
     std::string websocket_frame;
@@ -91,6 +95,10 @@ struct broadcast {
     }
 
     mutable live_progress live;
+    /// Set once by a cancel record (any thread): outbound shards suppress its
+    /// remaining deliveries ("cancelled"); a live shard that dropped it for
+    /// this reason lets its offset be committed (a drain's cancel does not).
+    mutable std::atomic<bool> cancelled{false};
 };
 
 using broadcast_ptr = std::shared_ptr<const broadcast>;
