@@ -2,8 +2,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace herald::app {
 
@@ -18,10 +18,9 @@ class cancel_writer::reports : public RdKafka::DeliveryReportCb {
     std::string error;
 };
 
-base::result<std::unique_ptr<cancel_writer>> cancel_writer::create(const std::string& bootstrap_servers,
-                                                                   const std::string& client_id,
-                                                                   std::string topic,
-                                                                   const kafka::properties& kafka_properties) {
+base::result<std::unique_ptr<cancel_writer>> cancel_writer::create(
+    const std::string& bootstrap_servers, const std::string& client_id, std::string topic,
+    const kafka::properties& kafka_properties) {
     std::unique_ptr<cancel_writer> w(new cancel_writer());
     w->reports_ = std::make_unique<reports>();
     auto conf = kafka::client_conf({{"bootstrap.servers", bootstrap_servers},
@@ -71,8 +70,9 @@ base::result<void> cancel_writer::write(const std::string& audience, const std::
         return base::failure(std::make_error_code(std::errc::timed_out),
                              "Kafka did not acknowledge the cancel record in time");
     if (!reports_->error.empty())
-        return base::failure(std::make_error_code(std::errc::io_error),
-                             "Kafka refused the cancel record: " + kafka::scrub(reports_->error, kafka_properties_));
+        return base::failure(
+            std::make_error_code(std::errc::io_error),
+            "Kafka refused the cancel record: " + kafka::scrub(reports_->error, kafka_properties_));
     return {};
 }
 

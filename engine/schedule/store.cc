@@ -36,8 +36,9 @@ constexpr std::int64_t retention_ns =
 }  // namespace
 
 base::failure store::error(const std::string& what) const {
-    return base::failure(std::make_error_code(std::errc::io_error),
-                         what + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "not open") + " (" + path_ + ")");
+    return base::failure(
+        std::make_error_code(std::errc::io_error),
+        what + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "not open") + " (" + path_ + ")");
 }
 
 base::result<void> store::exec(const char* sql) {
