@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/cancel_writer.h"
 #include "app/ops_api.h"
 #include "app/overload.h"
 #include "base/clock.h"
@@ -34,6 +35,8 @@
 #include "outbound/status_board.h"
 #include "registry/feed.h"
 #include "registry/store.h"
+#include "schedule/probe.h"
+#include "schedule/scheduler.h"
 #include "security/admin_keys.h"
 #include "security/live_access.h"
 #include "tls/probe.h"
@@ -114,9 +117,10 @@ void application::run_stops() {
 base::result<void> application::start() {
     HERALD_LOG_INFO("app", "heraldd ", HERALD_VERSION, " starting: ", cfg_.shards, " shard(s), instance ",
                     cfg_.instance_id);
-    for (auto step : {&application::check_kafka_properties, &application::load_credentials,
-                      &application::start_kafka, &application::start_ops, &application::start_outbound,
-                      &application::start_live, &application::start_consumers}) {
+    for (auto step :
+         {&application::check_kafka_properties, &application::load_credentials, &application::start_kafka,
+          &application::start_ops, &application::open_schedules, &application::start_outbound,
+          &application::start_live, &application::start_consumers}) {
         if (auto ok = (this->*step)(); !ok) {
             run_stops();
             return ok;
@@ -339,6 +343,29 @@ base::result<void> application::start_ops() {
     return {};
 }
 
+// The live schedule store, before outbound: a broadcast cancelled before a
+// crash is not resumed there. Its thread starts with the shards (start_live).
+base::result<void> application::open_schedules() {
+    auto opened = schedule::store::open(cfg_.data_dir);
+    if (!opened)
+        return start_error("data_dir: " + opened.err().describe());
+    schedule_probe_ = std::make_unique<schedule::probe>(metrics_);
+    // Released this long before the instant (the shards hold it the rest of
+    // the way): the horizon, and never less than a second, so a release is
+    // not late because the scheduler's thread waited for a core.
+    const auto lead = std::max<std::chrono::nanoseconds>(cfg_.schedule_horizon, std::chrono::seconds(1));
+    scheduler_ = std::make_unique<schedule::scheduler>(std::move(*opened), *schedule_probe_, lead);
+    HERALD_LOG_INFO("app", "live schedule store ", scheduler_->path(), ": ", scheduler_->size(),
+                    " broadcast(s) scheduled; beyond ", cfg_.schedule_horizon.count(),
+                    " s ahead a broadcast waits there");
+    auto cancels = cancel_writer::create(kafka_->bootstrap_servers(), "heraldd-" + cfg_.instance_id,
+                                         cfg_.topic_announcements, cfg_.kafka);
+    if (!cancels)
+        return base::failure(cancels.err());
+    cancels_ = std::move(*cancels);
+    return {};
+}
+
 // Outbound: the durable registry, its change feed, gateway delivery, receipts.
 base::result<void> application::start_outbound() {
     auto store = registry::store::open(cfg_.data_dir);
@@ -402,6 +429,13 @@ base::result<void> application::start_outbound() {
         herald::v1::Announcement a;
         if (!a.ParseFromString(u.announcement))
             continue;
+        // Cancelled before the crash (its cancel record may be committed):
+        // left off the board, so the flusher finishes its checkpoint.
+        if (scheduler_->ended(a.tenant().empty() ? "default" : a.tenant(), a.id()) ==
+            schedule::ending::cancelled) {
+            HERALD_LOG_INFO("app", "not resuming cancelled outbound broadcast ", a.id());
+            continue;
+        }
         if (a.has_deliver_at() && model::wall_of(a.deliver_at()) <= base::wall_now())
             a.clear_deliver_at();
         outbound_->resume(model::build_broadcast(a, u.seq, {}), u.done);
@@ -416,6 +450,7 @@ base::result<void> application::start_outbound() {
     add_registry_routes(*routes_, *feed_, outbound::gateway_options::from(cfg_).guard,
                         cfg_.allow_insecure_webhooks);
     add_broadcast_routes(*routes_, *board_);
+    add_schedule_routes(*routes_, *scheduler_, *board_, *cancels_);
     return {};
 }
 
@@ -462,11 +497,35 @@ base::result<void> application::start_live() {
             const model::live_progress& live = b->live;
             board_->live_delivered(b->id, b->tenant, b->audience,
                                    live.recipients.load(std::memory_order_relaxed));
-            // A cancelled one stays uncommitted: delivered after a restart.
-            if (live.final_fate() != model::broadcast_fate::cancelled)
+            // Dropped by a cancel record: done for good. Dropped by a drain:
+            // not done (uncommitted, or kept in the schedule store), so it is
+            // delivered after the restart.
+            const bool cancel_record = b->cancelled.load(std::memory_order_relaxed);
+            if (cancel_record)
+                (void)board_->cancel(b->id, b->tenant);
+            const bool done = live.final_fate() != model::broadcast_fate::cancelled || cancel_record;
+            if (b->from_schedule)
+                scheduler_->done(b->tenant, b->id, done);
+            else if (done)
                 live_consumer_->finished(b->source);
         });
     for (auto& s : shards_) s->start();
+    // Scheduled broadcasts go to the shards shortly before their instant,
+    // with the seq they got when they were consumed.
+    scheduler_->start([this](const schedule::entry& e) {
+        herald::v1::Announcement a;
+        if (!a.ParseFromString(e.announcement)) {
+            HERALD_LOG_ERROR("app", "scheduled broadcast ", e.id, " is unreadable in ", scheduler_->path(),
+                             "; dropped");
+            scheduler_->done(e.tenant, e.id, true);
+            return;
+        }
+        auto b = model::build_broadcast(a, e.seq, e.source,
+                                        live_consumer_->epoch_of_any_thread(e.source.partition));
+        b->from_schedule = true;
+        (void)dispatcher_->release(std::move(b));
+    });
+    on_stop("scheduler", [this] { scheduler_->stop(); });
     // Drained (1001) by drain(); this only ends threads a failed start left running.
     on_stop("shards", [this] {
         for (auto& s : shards_) s->shutdown(1001, "server shutting down", std::chrono::milliseconds(200));
@@ -491,6 +550,10 @@ base::result<void> application::start_consumers() {
     // Outbound: the router writes each announcement down before returning;
     // then its offset may be committed.
     const auto on_outbound = [this](const herald::v1::Announcement& a, model::kafka_position at) {
+        if (!a.cancel().empty()) {
+            cancel_outbound(a);
+            return true;
+        }
         const model::seq_no seq = outbound_seq_.next(a.audience(), at);
         // Nobody behind a gateway ever subscribed to it, or it expired: its
         // outbound part is done here, with nobody targeted.
@@ -509,11 +572,25 @@ base::result<void> application::start_consumers() {
     on_stop("outbound consumer", [this] { outbound_consumer_->finish(kafka_grace()); });
     auto started = live_consumer_->start(
         [this](const herald::v1::Announcement& a, model::kafka_position at) {
+            if (!a.cancel().empty()) {
+                cancel_live(a);
+                return true;
+            }
+            switch (schedule_live(a, at)) {
+                case live_route::finished:
+                    return true;  // written to the schedule store (or ended before): committable now
+                case live_route::held:
+                    return false;
+                case live_route::publish:
+                    break;
+            }
             dispatcher_->publish(a, at, live_consumer_->epoch_of(at.partition));
             return false;  // finished when every shard is done with it
         },
         [this](const herald::v1::Announcement& a, model::kafka_position at, model::kafka_offset from) {
-            // Read back for the recovery history.
+            // Read back for the recovery history: never a cancel, nor what one cancelled.
+            if (!a.cancel().empty() || scheduler_->ended(a.tenant(), a.id()) == schedule::ending::cancelled)
+                return;
             dispatcher_->remember(a, at, from, live_consumer_->epoch_of(at.partition));
         });
     if (!started)
@@ -521,6 +598,70 @@ base::result<void> application::start_consumers() {
     on_stop("live consumer", [this] { live_consumer_->finish(kafka_grace()); });
     consumers_started_.store(true);
     return {};
+}
+
+application::live_route application::schedule_live(const herald::v1::Announcement& a,
+                                                   model::kafka_position at) {
+    if (!a.has_deliver_at())
+        return live_route::publish;
+    // Released or cancelled from the store before: this record was consumed
+    // again (its commit had not landed before a crash).
+    if (scheduler_->ended(a.tenant(), a.id()))
+        return live_route::finished;
+    const base::wall_time when = model::wall_of(a.deliver_at());
+    if (when <= base::wall_now() + cfg_.schedule_horizon)
+        return live_route::publish;  // near: the shards hold it, as any deliver_at
+    schedule::entry e;
+    e.tenant = a.tenant();
+    e.id = a.id();
+    e.audience = a.audience();
+    e.deliver_at_ns = when.time_since_epoch().count();
+    e.created_at_ns =
+        a.has_created_at() ? model::wall_of(a.created_at()).time_since_epoch().count() : base::wall_now_ns();
+    e.seq = dispatcher_->next_seq(a, at);
+    e.source = at;
+    e.announcement = a.SerializeAsString();
+    switch (scheduler_->add(e)) {
+        case schedule::scheduler::added::scheduled:
+        case schedule::scheduler::added::known:
+            return live_route::finished;
+        case schedule::scheduler::added::failed:
+            break;
+    }
+    // The store failed: held in the shards (with the seq it got), its offset
+    // uncommitted until its release, as before the store existed.
+    (void)dispatcher_->publish(a, at, e.seq, live_consumer_->epoch_of(at.partition));
+    return live_route::held;
+}
+
+void application::cancel_live(const herald::v1::Announcement& c) {
+    std::string audience;
+    const auto r = scheduler_->cancel(c.tenant(), c.cancel(), &audience);
+    if (r == schedule::scheduler::cancel_result::waiting || r == schedule::scheduler::cancel_result::released)
+        board_->cancelled(c.cancel(), c.tenant(), audience);
+    // Held in the shards: under the horizon, or released from the store already.
+    for (auto& s : shards_) s->cancel_held(c.tenant(), c.cancel());
+    // Unknown to the store and the board. (One held in the shards under the
+    // horizon is not on the board yet and counts here too.)
+    if (r == schedule::scheduler::cancel_result::unknown && !board_->get(c.cancel(), c.tenant()))
+        schedule_probe_->cancel_unknown(true);
+    HERALD_LOG_INFO("app", "cancel of ", c.cancel(), " (tenant ", c.tenant(), ") applied to live delivery");
+}
+
+void application::cancel_outbound(const herald::v1::Announcement& c) {
+    // Durable first: a broadcast cancelled here is not resumed after a crash.
+    std::string audience;
+    const auto r = scheduler_->cancel(c.tenant(), c.cancel(), &audience);
+    if (r == schedule::scheduler::cancel_result::waiting || r == schedule::scheduler::cancel_result::released)
+        board_->cancelled(c.cancel(), c.tenant(), audience);
+    const auto stopped = outbound_->cancel(c.tenant(), c.cancel());
+    // (The live consumer may have met the same record first: "already" then
+    // only says that it remembered the cancel.)
+    if (stopped == outbound::outbound_router::cancel_result::unknown &&
+        r != schedule::scheduler::cancel_result::waiting && r != schedule::scheduler::cancel_result::released)
+        schedule_probe_->cancel_unknown(false);
+    if (stopped == outbound::outbound_router::cancel_result::stopped)
+        HERALD_LOG_INFO("app", "outbound broadcast ", c.cancel(), " (tenant ", c.tenant(), ") cancelled");
 }
 
 std::string application::not_ready() const {
@@ -631,6 +772,10 @@ void application::drain() {
         live_consumer_->stop_consuming();
     if (outbound_consumer_)
         outbound_consumer_->stop_consuming();
+    // Nothing more leaves the schedule store: what the shards hold of it is
+    // cancelled by their shutdown and stays in the store for the next start.
+    if (scheduler_)
+        scheduler_->stop();
     if (dispatcher_) {
         while (!dispatcher_->queues_empty() && std::chrono::steady_clock::now() < drain_deadline_)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -4,8 +4,9 @@
 // stops). Each step registers the stop of what it started right where it
 // starts it, so shutdown order is never a hand-kept list.
 //
-//   start():  kafka properties -> credentials -> kafka -> ops server -> outbound (registry, checkpoints,
-//             receipts, gateways) -> live (shards, dispatcher) -> consumers
+//   start():  kafka properties -> credentials -> kafka -> ops server -> schedule store -> outbound
+//             (registry, checkpoints, receipts, gateways) -> live (shards, dispatcher, scheduler)
+//             -> consumers
 //   wait_for_signal(): SIGTERM / SIGINT
 //   drain():  /readyz 503, stop consuming, let dispatched broadcasts finish,
 //             close clients with 1001 (held broadcasts stay uncommitted),
@@ -25,6 +26,7 @@
 #include "channels/client_listener.h"
 #include "channels/per_ip_limiter.h"
 #include "config/config.h"
+#include "herald/v1/announcement.pb.h"
 #include "metrics/registry.h"
 #include "model/sequencer.h"
 
@@ -64,8 +66,14 @@ class probe;
 class server_context;
 }  // namespace herald::tls
 
+namespace herald::schedule {
+class probe;
+class scheduler;
+}  // namespace herald::schedule
+
 namespace herald::app {
 
+class cancel_writer;
 class overload_monitor;
 
 class application {
@@ -90,6 +98,7 @@ class application {
     base::result<void> load_credentials();
     base::result<void> start_kafka();
     base::result<void> start_ops();
+    base::result<void> open_schedules();
     base::result<void> start_outbound();
     base::result<void> start_live();
     base::result<void> start_live_access();
@@ -102,6 +111,18 @@ class application {
     /// destructor, last registered first.
     void on_stop(std::string what, std::function<void()> stop);
     void run_stops();
+    /// Live consumer thread: a cancel record (the shards drop it if they hold it).
+    void cancel_live(const herald::v1::Announcement& cancel);
+    /// Outbound consumer thread: a cancel record.
+    void cancel_outbound(const herald::v1::Announcement& cancel);
+    /// What the live consumer does with an announcement.
+    enum class live_route : std::uint8_t {
+        publish,   // to the shards now (no deliver_at, or one within the horizon)
+        finished,  // written to the schedule store, or released/cancelled from it before: committable
+        held,      // the store failed: published with its seq, committed at its release
+    };
+    /// Live consumer thread.
+    live_route schedule_live(const herald::v1::Announcement& a, model::kafka_position at);
     /// Why heraldd is not ready ("" when it is), for /readyz.
     [[nodiscard]] std::string not_ready() const;
     /// How long the final Kafka commits may wait.
@@ -139,6 +160,10 @@ class application {
     std::unique_ptr<outbound::status_board> board_;
     std::unique_ptr<outbound::outbound_router> outbound_;
     std::unique_ptr<registry::subscription_feed> feed_;
+
+    std::unique_ptr<schedule::probe> schedule_probe_;
+    std::unique_ptr<schedule::scheduler> scheduler_;
+    std::unique_ptr<cancel_writer> cancels_;
 
     std::unique_ptr<fanout::probe> fanout_probe_;
     channels::connection_budget budget_;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <variant>
 
+#include "app/cancel_writer.h"
 #include "base/clock.h"
 #include "outbound/endpoint.h"
 #include "registry/subscription_codec.h"
@@ -249,6 +250,98 @@ void add_broadcast_routes(ops::router& routes, const outbound::status_board& boa
                    }
                    return http_response::json(200, all.front().to_json(base::mono_now_ns()));
                });
+}
+
+namespace {
+
+std::string rfc3339(std::int64_t wall_ns) {
+    return google::protobuf::util::TimeUtil::ToString(
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(wall_ns));
+}
+
+bool valid_id(std::string_view id) {
+    return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+    });
+}
+
+}  // namespace
+
+void add_schedule_routes(ops::router& routes, const schedule::scheduler& scheduler,
+                         const outbound::status_board& board, cancel_writer& cancels) {
+    routes.add("GET", "/v1/broadcasts", ops::access::read,
+               [&scheduler](const http_request& req, const route_match& m) {
+                   if (req.query_value("state").value_or("") != "scheduled")
+                       return http_response::error(400, "state: only state=scheduled can be listed");
+                   const ops::caller& who = *m.who;
+                   std::optional<std::string> tenant = req.query_value("tenant");
+                   if (tenant && !who.may_act_for(*tenant))
+                       return http_response::error(
+                           403, "tenant: this key may not see tenant " + *tenant + "'s broadcasts");
+                   if (!tenant && !who.all_tenants())
+                       tenant = who.tenant;
+                   boost::json::array out;
+                   for (const auto& e : scheduler.list()) {
+                       if (tenant && e.tenant != *tenant)
+                           continue;
+                       out.push_back(boost::json::object{{"id", e.id},
+                                                         {"tenant", e.tenant},
+                                                         {"audience", e.audience},
+                                                         {"deliver_at", rfc3339(e.deliver_at_ns)},
+                                                         {"seq", e.seq.get()},
+                                                         {"created_at", rfc3339(e.created_at_ns)}});
+                   }
+                   const auto n = out.size();
+                   return http_response::json(200, {{"broadcasts", std::move(out)}, {"count", n}});
+               });
+    routes.add_blocking(
+        "DELETE", "/v1/broadcasts/{id}", ops::access::publish,
+        [&scheduler, &board, &cancels](const http_request& req, const route_match& m) {
+            const std::string& id = m.param("id");
+            const ops::caller& who = *m.who;
+            const std::string tenant = who.tenant_for(req.query_value("tenant").value_or(""));
+            if (!security::is_valid_tenant(tenant))
+                return http_response::error(400, "not a tenant: " + tenant);
+            if (!valid_id(id))
+                return http_response::error(400,
+                                            "not an announcement id: 1..128 characters of [A-Za-z0-9._:-]");
+            // Another tenant's broadcast does not exist for this key.
+            const auto unknown = [&] {
+                return http_response::error(404, "unknown broadcast " + id + " of tenant " + tenant);
+            };
+            if (!who.may_act_for(tenant))
+                return unknown();
+            const auto conflict = [&](const std::string& why) {
+                return http_response::error(409, "broadcast " + id + " of tenant " + tenant + " " + why);
+            };
+            std::string audience;
+            std::string was;
+            const auto ended = scheduler.ended(tenant, id);
+            if (const auto e = scheduler.find(tenant, id)) {
+                audience = e->audience;
+                was = "scheduled";
+            } else if (ended == schedule::ending::cancelled) {
+                return conflict("is cancelled already");
+            } else if (const auto p = board.get(id, tenant)) {
+                if (p->cancelled)
+                    return conflict("is cancelled already");
+                if (!p->outbound_known || p->done())
+                    return conflict("was delivered already (nothing left to cancel)");
+                audience = p->audience;
+                was = "running";
+            } else if (ended == schedule::ending::released) {
+                return conflict("was delivered already (nothing left to cancel)");
+            } else {
+                return unknown();
+            }
+            if (auto written = cancels.write(audience, tenant, id, write_timeout); !written)
+                return http_response::error(503, written.err().detail);
+            return http_response::json(202, {{"cancel", id},
+                                             {"tenant", tenant},
+                                             {"audience", audience},
+                                             {"was", was},
+                                             {"state", "cancelling"}});
+        });
 }
 
 void add_authentication(ops::router& routes, metrics::registry& metrics,

@@ -7,6 +7,8 @@
 //   DELETE /v1/subscriptions/{recipient}              forget the person everywhere
 //   GET    /v1/broadcasts/{id}[?tenant=T]             targeted/sent/failed/suppressed/pending, ETA
 //                                                     (409 when the id exists for several tenants)
+//   GET    /v1/broadcasts?state=scheduled[&tenant=T]  live broadcasts waiting in the schedule store
+//   DELETE /v1/broadcasts/{id}[?tenant=T]             cancel: a cancel record to herald.announcements
 // Registry writes go through the herald.subscriptions topic and answer once
 // this instance has applied them (on the ops server's worker thread).
 //
@@ -25,6 +27,7 @@
 #include "ops/router.h"
 #include "outbound/status_board.h"
 #include "registry/feed.h"
+#include "schedule/scheduler.h"
 #include "security/address_guard.h"
 #include "security/admin_keys.h"
 
@@ -51,5 +54,13 @@ void add_registry_routes(ops::router& routes, registry::subscription_feed& feed,
                          const security::address_guard& guard, bool allow_insecure_webhooks);
 
 void add_broadcast_routes(ops::router& routes, const outbound::status_board& board);
+
+class cancel_writer;
+/// GET /v1/broadcasts?state=scheduled (this instance's schedule store) and
+/// DELETE /v1/broadcasts/{id}[?tenant=T]: 202 once the cancel record is in
+/// Kafka, 404 unknown (or another tenant's), 409 delivered, finished or
+/// cancelled already. A tenant's key sees and cancels only its own.
+void add_schedule_routes(ops::router& routes, const schedule::scheduler& scheduler,
+                         const outbound::status_board& board, cancel_writer& cancels);
 
 }  // namespace herald::app

@@ -352,6 +352,10 @@ const std::vector<property>& table() {
         p.push_back(integer("history_refill_max_records", &config::history_refill_max_records, 0, 10000000,
                             "announcements per partition read back from Kafka at start-up into the "
                             "recovery history (no older than history_max_age_s); 0 = start empty"));
+        p.push_back(duration("schedule_horizon_s", &config::schedule_horizon, 0, 86400,
+                             "a live broadcast whose deliver_at lies further ahead is written to "
+                             "<data_dir>/schedules.sqlite3 (its Kafka offset committed at once) and "
+                             "released from there shortly before its instant"));
         p.push_back(text("data_dir", &config::data_dir,
                          "directory of the durable outbound registry (registry.sqlite3)", check_nonempty));
         p.push_back(integer("outbound_shards", &config::outbound_shards, 1, 64,

@@ -75,6 +75,7 @@ struct config {
     std::uint32_t history_max_per_audience = 1000;
     seconds history_max_age{3600};
     std::uint32_t history_refill_max_records = 10000;
+    seconds schedule_horizon{5};  // deliver_at further ahead: written to the schedule store
     // Outbound subscribers and gateways.
     std::string data_dir = "herald-data";
     std::uint32_t outbound_shards = 2;

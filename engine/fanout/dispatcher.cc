@@ -14,7 +14,15 @@ dispatcher::dispatcher(std::vector<shard*> shards, probe& probe, completion_hand
 
 model::broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, model::kafka_position source,
                                          std::string_view epoch) {
-    auto b = model::build_broadcast(a, sequencer_.next(a.audience(), source), source, epoch);
+    return release(model::build_broadcast(a, sequencer_.next(a.audience(), source), source, epoch));
+}
+
+model::broadcast_ptr dispatcher::publish(const herald::v1::Announcement& a, model::kafka_position source,
+                                         model::seq_no seq, std::string_view epoch) {
+    return release(model::build_broadcast(a, seq, source, epoch));
+}
+
+model::broadcast_ptr dispatcher::release(std::shared_ptr<model::broadcast> b) {
     if (b->expired_at(base::wall_now())) {
         b->live.fate.store(static_cast<std::uint8_t>(model::broadcast_fate::expired),
                            std::memory_order_relaxed);

@@ -34,6 +34,20 @@ class dispatcher {
     /// broadcast, already complete if it had expired.
     model::broadcast_ptr publish(const herald::v1::Announcement& a, model::kafka_position source,
                                  std::string_view epoch);
+    /// The same with the seq next_seq() gave it already.
+    model::broadcast_ptr publish(const herald::v1::Announcement& a, model::kafka_position source,
+                                 model::seq_no seq, std::string_view epoch);
+
+    /// Consumer thread: the seq `a` at `source` gets (what publish() would give it),
+    /// for a broadcast written to the schedule store instead of published now.
+    [[nodiscard]] model::seq_no next_seq(const herald::v1::Announcement& a, model::kafka_position source) {
+        return sequencer_.next(a.audience(), source);
+    }
+
+    /// Any thread (the scheduler's): queues a broadcast built elsewhere (a
+    /// scheduled one, with its stored seq) on every shard, which hold it to
+    /// its instant. Completes like a published one.
+    model::broadcast_ptr release(std::shared_ptr<model::broadcast> b);
 
     /// Consumer thread: an announcement delivered before this process
     /// started, read back from Kafka so reconnecting clients can recover it.

@@ -650,4 +650,37 @@ void shard::shutdown(std::uint16_t code, std::string_view reason, std::chrono::m
     loop_.stop();
 }
 
+void shard::cancel_held(std::string tenant, std::string id) {
+    loop_.post([this, tenant = std::move(tenant), id = std::move(id)] {
+        const auto find = [&] {
+            return std::find_if(pending_.begin(), pending_.end(), [&](const auto& p) {
+                return p.second->b->id == id && p.second->b->tenant == tenant;
+            });
+        };
+        auto it = find();
+        // The broadcast was queued before the cancel was posted, but a busy
+        // shard may not have taken it from its queue yet: take what waits
+        // there first (a bounded number of rounds: newer work keeps coming).
+        for (int round = 0; it == pending_.end() && round < 8 && depth_.load(std::memory_order_relaxed) > 0;
+             ++round) {
+            drain();
+            it = find();
+        }
+        if (it != pending_.end()) {
+            staged* s = it->second;
+            s->b->cancelled.store(true, std::memory_order_relaxed);
+            if (const auto slot = pending_by_collapse_key_.find(collapse_slot(*s->b));
+                slot != pending_by_collapse_key_.end() && slot->second == s) {
+                pending_by_collapse_key_.erase(slot);
+            }
+            pending_.erase(it);
+            s->pending = false;
+            finish(s->b, model::broadcast_fate::cancelled, 0, 0, 0);
+            s->unref();
+            probe_.set_pending_releases(id_.get(), static_cast<double>(pending_.size()));
+            arm_release_timer();
+        }
+    });
+}
+
 }  // namespace herald::fanout

@@ -180,6 +180,12 @@ class shard {
     boost::asio::steady_timer release_timer_;
     boost::asio::steady_timer tick_timer_;
     bool stopping_ = false;
+
+  public:
+    /// Any thread: drops the held (not yet released) broadcast `id` of
+    /// `tenant`, if this shard holds it, marked cancelled so its offset is
+    /// committed and nobody receives it (a cancel record). Asynchronous.
+    void cancel_held(std::string tenant, std::string id);
 };
 
 }  // namespace herald::fanout

@@ -100,8 +100,34 @@ bool is_json_content_type(std::string_view v) noexcept {
     return true;
 }
 
+// A cancel names an earlier announcement; nothing of it is delivered, so
+// only what identifies its target is checked (and a payload, which would
+// make it look like an announcement that then silently goes nowhere, refused).
+static base::result<void> validate_cancel(herald::v1::Announcement& a) {
+    if (a.cancel().size() > 128 || !chars_in(a.cancel(), id_char)) {
+        return fail(errc::invalid_id,
+                    "cancel " + quoted(a.cancel()) + " must be 1..128 characters of [A-Za-z0-9._:-]");
+    }
+    if (a.tenant().empty()) {
+        a.set_tenant("default");
+    } else if (a.tenant().size() > 64 || !chars_in(a.tenant(), tenant_char)) {
+        return fail(errc::invalid_field,
+                    "tenant " + quoted(a.tenant()) + " must be 0..64 characters of [a-z0-9._-]");
+    }
+    if (!a.audience().empty() && !base::is_valid_audience(a.audience())) {
+        return fail(errc::invalid_audience,
+                    "audience " + quoted(a.audience()) +
+                        " must be 1..128 characters of [a-z0-9._:-], starting with a letter or digit");
+    }
+    if (a.payload_case() != herald::v1::Announcement::PAYLOAD_NOT_SET)
+        return fail(errc::invalid_field, "a cancel record carries no text, json or binary");
+    return {};
+}
+
 static base::result<void> validate_announcement(herald::v1::Announcement& a, const limits& lim,
                                                 std::int64_t now_wall_ns) {
+    if (!a.cancel().empty())
+        return validate_cancel(a);
     if (a.id().empty())
         return fail(errc::missing_id, "id is required");
     if (a.id().size() > 128 || !chars_in(a.id(), id_char)) {

@@ -2,7 +2,9 @@
 // says precisely why not. Everything a producer controls is checked here,
 // before anything is allocated per recipient: syntax of ids and audiences,
 // payload size, timestamps that make sense. An expires_at in the past is
-// not an error (expiry is counted downstream, not dead-lettered).
+// not an error (expiry is counted downstream, not dead-lettered). A record
+// with `cancel` set is a cancel: only its target (cancel id, tenant, an
+// optional audience) is checked, and it must carry no payload.
 #pragma once
 
 #include <cstdint>

@@ -73,6 +73,10 @@ struct broadcast {
     /// It had a deliver_at: released at that instant, possibly after
     /// announcements with higher seqs (recovery follows release order).
     bool scheduled = false;
+    /// Released from the live schedule store: its Kafka offset was finished
+    /// when it was written there, so its completion removes it from the
+    /// store instead of committing anything.
+    bool from_schedule = false;
 
     /// The encoded frames every recipient receives, byte for byte.
     std::string websocket_frame;
@@ -105,6 +109,10 @@ struct broadcast {
     }
 
     mutable live_progress live;
+    /// Set once by a cancel record (any thread): outbound shards suppress its
+    /// remaining deliveries ("cancelled"); a live shard that dropped it for
+    /// this reason lets its offset be committed (a drain's cancel does not).
+    mutable std::atomic<bool> cancelled{false};
 };
 
 using broadcast_ptr = std::shared_ptr<const broadcast>;

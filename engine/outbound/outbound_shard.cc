@@ -188,13 +188,22 @@ void outbound_shard::on_deliver(const model::broadcast_ptr& b, const done_set& d
         // deliver_at ahead: list the recipients at the release instant.
         auto timer = std::make_shared<asio::steady_timer>(loop_.context());
         timer->expires_at(b->release_at);
+        held_.insert(b.get());
         timer->async_wait([this, b, done, timer](const beast::error_code& ec) {
-            if (!ec)
+            // Not held any more: a cancel listed it already.
+            if (held_.erase(b.get()) != 0 && !ec)
                 admit_or_wait(b, done);
         });
         return;
     }
     admit_or_wait(b, done);
+}
+
+void outbound_shard::cancel(model::broadcast_ptr b) {
+    loop_.post([this, b = std::move(b)] {
+        if (held_.erase(b.get()) != 0)
+            admit_or_wait(b, {});
+    });
 }
 
 void outbound_shard::admit_or_wait(const model::broadcast_ptr& b, const done_set& done) {

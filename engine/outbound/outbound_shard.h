@@ -73,6 +73,10 @@ class outbound_shard {
     /// Any thread: deliver `b` to this shard's members of its audience
     /// (except those in `done`), at its release instant.
     void deliver(model::broadcast_ptr b, done_set done = {});
+    /// Any thread: `b` was cancelled (its flag is set). Held for a later
+    /// instant, it is listed now, so its recipients get their "cancelled"
+    /// outcomes at once instead of at the instant.
+    void cancel(model::broadcast_ptr b);
 
     /// Subscribers known here.
     std::atomic<std::uint64_t> recipients{0};
@@ -163,6 +167,8 @@ class outbound_shard {
     static constexpr std::size_t max_collapse_keys = 65536;
     std::unordered_map<std::string, model::seq_no> newest_by_collapse_key_;
     std::mt19937_64 rng_;
+    /// Broadcasts waiting on their timer for a later instant (cancel lists them early).
+    std::unordered_set<const model::broadcast*> held_;
 };
 
 }  // namespace herald::outbound

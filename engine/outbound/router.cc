@@ -104,6 +104,7 @@ deliver_result outbound_router::deliver(const model::broadcast_ptr& b) {
                    options_.webhook_rate);
     if (checkpoints_ != nullptr && durable)
         checkpoints_->opened(key);
+    track(b);
     for (auto& s : shards_) s->deliver(b);
     return durable ? deliver_result::written_down : deliver_result::not_durable;
 }
@@ -112,7 +113,36 @@ void outbound_router::resume(const model::broadcast_ptr& b,
                              std::shared_ptr<const std::unordered_set<std::string>> done) {
     board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
                    options_.webhook_rate);
+    track(b);
     for (auto& s : shards_) s->deliver(b, done);
+}
+
+void outbound_router::track(const model::broadcast_ptr& b) {
+    std::lock_guard lock(running_mutex_);
+    running_[checkpoints::key(b->tenant, b->id)] = b;
+    if (running_.size() >= next_sweep_) {
+        std::erase_if(running_, [](const auto& r) { return r.second.expired(); });
+        next_sweep_ = std::max<std::size_t>(1024, running_.size() * 2);
+    }
+}
+
+outbound_router::cancel_result outbound_router::cancel(const std::string& tenant, const std::string& id) {
+    model::broadcast_ptr b;
+    {
+        std::lock_guard lock(running_mutex_);
+        const auto it = running_.find(checkpoints::key(tenant, id));
+        if (it == running_.end())
+            return board_.get(id, tenant) ? cancel_result::finished : cancel_result::unknown;
+        b = it->second.lock();
+        running_.erase(it);
+    }
+    const auto progress = board_.get(id, tenant);
+    if (!b || (progress && progress->done()))
+        return progress ? cancel_result::finished : cancel_result::unknown;
+    b->cancelled.store(true, std::memory_order_relaxed);
+    (void)board_.cancel(id, tenant);
+    for (auto& s : shards_) s->cancel(b);
+    return cancel_result::stopped;
 }
 
 std::uint64_t outbound_router::recipients() const noexcept {

@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -58,6 +60,17 @@ class outbound_router {
     /// After a restart: continue an interrupted broadcast for everyone not in `done`.
     void resume(const model::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
 
+    enum class cancel_result : std::uint8_t {
+        stopped,   // scheduled or running here: the rest of its recipients get "cancelled"
+        finished,  // known here, but every recipient had an outcome already
+        unknown,   // never delivered by this instance (or forgotten since)
+    };
+    /// Any thread: a cancel record for `tenant`/`id`. A scheduled broadcast
+    /// is expanded at once (its recipients get their "cancelled" receipts
+    /// now, not at its instant); a running one's queued deliveries are
+    /// suppressed as they come up; the board shows it cancelled.
+    cancel_result cancel(const std::string& tenant, const std::string& id);
+
     /// Subscribers known (opted in or not), all shards.
     [[nodiscard]] std::uint64_t recipients() const noexcept;
     /// Deliveries queued or in flight, all shards.
@@ -74,6 +87,12 @@ class outbound_router {
     std::vector<std::unique_ptr<outbound_shard>> shards_;
     mutable std::shared_mutex audiences_mutex_;
     std::unordered_set<std::string> audiences_;  // scopes named by any subscription since start
+    /// Broadcasts handed to the shards, by checkpoints::key, for cancel: a
+    /// weak reference, so a finished broadcast is not kept alive by it.
+    void track(const model::broadcast_ptr& b);
+    std::mutex running_mutex_;
+    std::unordered_map<std::string, std::weak_ptr<const model::broadcast>> running_;
+    std::size_t next_sweep_ = 1024;
 };
 
 }  // namespace herald::outbound

@@ -8,6 +8,8 @@ decision decide(const delivery& d, const recipient* r, lane_kind kind, token_buc
     const model::broadcast& b = *d.b;
     if (r == nullptr)
         return {step::suppress, "forgotten", false, {}};
+    if (b.cancelled.load(std::memory_order_relaxed))
+        return {step::suppress, "cancelled", false, {}};
     if (!r->member_of(b.audience))
         return {step::suppress, "opted_out", false, {}};
     if (b.expired_at(wall))

@@ -7,8 +7,8 @@
 //
 // The rules, in order:
 //   1. nobody to send to any more: suppress (forgotten, opted_out), or the
-//      announcement itself is void (expired, superseded by a newer one with
-//      the same collapse key);
+//      announcement itself is void (cancelled by a cancel record, expired,
+//      superseded by a newer one with the same collapse key);
 //   2. too long after the release instant to still mean anything: fail
 //      (too_old), likewise free text outside WhatsApp's 24-hour window;
 //   3. the recipient had a message less than the pair limit ago: wait for

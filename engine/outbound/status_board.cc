@@ -33,9 +33,10 @@ boost::json::object broadcast_progress::to_json(std::int64_t now_mono_ns) const 
     return {{"id", id},
             {"tenant", tenant},
             {"audience", audience},
-            {"state", !outbound_known ? "live_only"
-                      : done()        ? "done"
-                                      : "running"},
+            {"state", cancelled         ? "cancelled"
+                      : !outbound_known ? "live_only"
+                      : done()          ? "done"
+                                        : "running"},
             {"targeted", targeted},
             {"sent", sent},
             {"failed", failed},
@@ -132,6 +133,23 @@ void status_board::suppressed(const std::string& id, const std::string& tenant, 
     ++e.suppressed;
     ++e.suppressed_reasons[reason];
     e.last_outcome_mono_ns = base::mono_now_ns();
+}
+
+bool status_board::cancel(const std::string& id, const std::string& tenant) {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(key_of(tenant, id));
+    if (it == entries_.end())
+        return false;
+    it->second.cancelled = true;
+    return true;
+}
+
+void status_board::cancelled(const std::string& id, const std::string& tenant, const std::string& audience) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id, tenant);
+    if (e.audience.empty())
+        e.audience = audience;
+    e.cancelled = true;
 }
 
 void status_board::live_delivered(const std::string& id, const std::string& tenant,

@@ -37,6 +37,8 @@ struct broadcast_progress {
     bool outbound_known = false;
     std::uint64_t live_connections = 0;
     bool live_done = false;
+    /// A cancel record stopped it (its remaining recipients get "cancelled").
+    bool cancelled = false;
     std::int64_t started_mono_ns = 0;
     std::int64_t first_sent_mono_ns = 0;
     std::int64_t last_outcome_mono_ns = 0;
@@ -67,6 +69,11 @@ class status_board {
     void sent(const std::string& id, const std::string& tenant);
     void failed(const std::string& id, const std::string& tenant);
     void suppressed(const std::string& id, const std::string& tenant, const std::string& reason);
+    /// A cancel record stopped it; false when the board does not know it.
+    bool cancel(const std::string& id, const std::string& tenant);
+    /// The same for one the board may not know yet (a scheduled live one
+    /// cancelled before its release): shown as cancelled from now on.
+    void cancelled(const std::string& id, const std::string& tenant, const std::string& audience);
     /// The live channels finished it, having written to `connections`.
     void live_delivered(const std::string& id, const std::string& tenant, const std::string& audience,
                         std::uint64_t connections);

@@ -404,4 +404,17 @@ TEST(Config, SubscriptionsCompactionLagDefaultsToADay) {
 }
 
 }  // namespace
+
+TEST(Config, ScheduleHorizonDefaultsToFiveSecondsAndIsBounded) {
+    auto r = load_args({});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->cfg.schedule_horizon, std::chrono::seconds(5));
+    r = load_args({}, {"HERALD_SCHEDULE_HORIZON_S=30"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->cfg.schedule_horizon, std::chrono::seconds(30));
+    expect_error(load_args({"--schedule-horizon-s", "soon"}),
+                 "schedule_horizon_s: must be an integer in 0..86400");
+    expect_error(load_args({"--schedule-horizon-s", "-1"}), "schedule_horizon_s:");
+}
+
 }  // namespace herald::config

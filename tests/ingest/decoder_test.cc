@@ -117,5 +117,30 @@ TEST(Decoder, ContentTypeDetection) {
     EXPECT_FALSE(is_json_content_type(""));
 }
 
+TEST(Decoder, CancelRecordNeedsOnlyItsTarget) {
+    auto r = json(R"({"cancel":"doors-open","tenant":"rock.fest"})");
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cancel(), "doors-open");
+    EXPECT_EQ(r->tenant(), "rock.fest");
+    auto d = json(R"({"cancel":"doors-open"})");
+    ASSERT_TRUE(d) << d.err().describe();
+    EXPECT_EQ(d->tenant(), "default") << "a cancel without a tenant is the default tenant's";
+    herald::v1::Announcement pb;
+    pb.set_cancel("p1");
+    pb.set_audience("news");
+    auto b = decode_announcement(pb.SerializeAsString(), false, {}, now);
+    ASSERT_TRUE(b) << b.err().describe();
+    EXPECT_EQ(b->cancel(), "p1");
+}
+
+TEST(Decoder, BadCancelRecordsAreRefusedWithTheirReason) {
+    EXPECT_EQ(reason(json(R"({"cancel":"has space"})")), errc::invalid_id);
+    EXPECT_EQ(reason(json(R"({"cancel":")" + std::string(129, 'x') + R"("})")), errc::invalid_id);
+    EXPECT_EQ(reason(json(R"({"cancel":"a1","tenant":"Upper"})")), errc::invalid_field);
+    EXPECT_EQ(reason(json(R"({"cancel":"a1","audience":"-bad"})")), errc::invalid_audience);
+    EXPECT_EQ(reason(json(R"({"cancel":"a1","text":"hello"})")), errc::invalid_field)
+        << "a cancel with a payload is ambiguous";
+}
+
 }  // namespace
 }  // namespace herald::ingest

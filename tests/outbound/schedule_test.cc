@@ -145,6 +145,20 @@ TEST_F(Schedule, SupersededAnnouncementIsSuppressed) {
     EXPECT_EQ(d.reason, "superseded");
 }
 
+TEST_F(Schedule, CancelledAnnouncementIsSuppressedEvenWhenEverythingElseWouldSend) {
+    b->cancelled.store(true);
+    auto d = run();
+    EXPECT_EQ(d.what, step::suppress);
+    EXPECT_EQ(d.reason, "cancelled");
+    EXPECT_FALSE(d.exhausted);
+    // Before the pair limit and the buckets: a cancelled delivery never waits.
+    r.next_allowed = now + 10s;
+    lane = empty_bucket();
+    d = run();
+    EXPECT_EQ(d.what, step::suppress);
+    EXPECT_EQ(d.reason, "cancelled");
+}
+
 TEST_F(Schedule, TooLongAfterReleaseFailsExhausted) {
     rules.max_age = 1h;
     b->release_at = now - 1h - 1ns;

@@ -32,6 +32,26 @@ TEST(StatusBoard, CountsOutcomesUntilNothingIsPending) {
     EXPECT_EQ(json.at("eta_seconds").to_number<std::int64_t>(), 0) << json;
 }
 
+TEST(StatusBoard, ACancelShowsCancelledAndOnlyForWhatTheBoardKnowsUnlessAsked) {
+    status_board board;
+    EXPECT_FALSE(board.cancel("nobody", "default")) << "an unknown id is not made up";
+    EXPECT_FALSE(board.get("nobody", "default"));
+    board.started("a1", "default", "lineup.x", 1, 100);
+    board.expanded("a1", "default", 2);
+    board.sent("a1", "default");
+    EXPECT_TRUE(board.cancel("a1", "default"));
+    board.suppressed("a1", "default", "cancelled");
+    auto json = board.get("a1", "default")->to_json(0);
+    EXPECT_EQ(json.at("state").as_string(), "cancelled") << json;
+    EXPECT_EQ(json.at("suppressed_reasons"), (boost::json::object{{"cancelled", 1}})) << json;
+    EXPECT_FALSE(board.get("a1", "other")) << "tenants stay apart";
+    // A scheduled live one cancelled before the board heard of it.
+    board.cancelled("s1", "t", "doors.main");
+    json = board.get("s1", "t")->to_json(0);
+    EXPECT_EQ(json.at("state").as_string(), "cancelled") << json;
+    EXPECT_EQ(json.at("audience").as_string(), "doors.main") << json;
+}
+
 TEST(StatusBoard, EtaFromTheConfiguredRateBeforeAnySend) {
     broadcast_progress p;
     p.targeted = 1000;

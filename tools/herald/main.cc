@@ -5,6 +5,7 @@
 //   herald dlq                                 print dead-lettered records with their reasons
 //   herald subscribe/unsubscribe/forget/import  manage outbound subscribers (ops API)
 //   herald status ID / receipts --broadcast ID  follow an outbound broadcast
+//   herald scheduled / cancel ID               what waits for its deliver_at; stop a broadcast
 // It finds heraldd's Kafka (the embedded cluster's port is random) through
 // GET /v1/info on the ops port, so with a local heraldd no flags are needed.
 #include <google/protobuf/struct.pb.h>
@@ -1002,6 +1003,54 @@ int cmd_broadcast_status(const args& a, const std::string& id) {
     return 0;
 }
 
+// --- schedules and cancel ------------------------------------------------
+
+int cmd_scheduled(const args& a) {
+    const auto r =
+        ops_call(a, "GET",
+                 "/v1/broadcasts?state=scheduled" +
+                     (a.has("tenant") ? "&tenant=" + path_escape(a.get("tenant")) : std::string()));
+    if (r.status != 200)
+        throw runtime_error(error_of(r));
+    if (a.has("json")) {
+        std::cout << r.body;
+        return 0;
+    }
+    google::protobuf::Struct s;
+    (void)google::protobuf::util::JsonStringToMessage(r.body, &s);
+    const auto& list = s.fields().at("broadcasts").list_value().values();
+    if (list.empty()) {
+        std::cout << "nothing scheduled\n";
+        return 0;
+    }
+    std::printf("%-30s %-16s %-28s %-30s %s\n", "ID", "TENANT", "AUDIENCE", "DELIVER_AT", "SEQ");
+    for (const auto& v : list) {
+        const auto& f = v.struct_value().fields();
+        std::printf("%-30s %-16s %-28s %-30s %lld\n", f.at("id").string_value().c_str(),
+                    f.at("tenant").string_value().c_str(), f.at("audience").string_value().c_str(),
+                    f.at("deliver_at").string_value().c_str(),
+                    static_cast<long long>(f.at("seq").number_value()));
+    }
+    return 0;
+}
+
+int cmd_cancel(const args& a, const std::vector<std::string>& positional) {
+    if (positional.empty())
+        throw usage_error("cancel needs the announcement ID");
+    const std::string& id = positional.front();
+    const auto r = ops_call(a, "DELETE", broadcast_path(a, id));
+    if (r.status == 202) {
+        google::protobuf::Struct s;
+        (void)google::protobuf::util::JsonStringToMessage(r.body, &s);
+        const auto& f = s.fields();
+        std::cout << "cancelling " << id << " (tenant " << f.at("tenant").string_value() << ", "
+                  << f.at("was").string_value() << ", audience " << f.at("audience").string_value() << ")\n";
+        return 0;
+    }
+    std::cerr << "herald: " << error_of(r) << "\n";
+    return exit_runtime;
+}
+
 int cmd_receipts(const args& a) {
     const info where = kafka_info(a);
     std::string topic = "herald.receipts";
@@ -1162,6 +1211,8 @@ commands:
            [--token-file F | --token JWT] [--tenant T]     (env HERALD_TOKEN)
   status   [BROADCAST_ID] [--tenant T] [--json]   heraldd itself, or one broadcast's progress
   dlq      [--from-beginning] [--count N] [--timeout 10s]
+  scheduled [--tenant T] [--json]                 live broadcasts waiting for their deliver_at
+  cancel   ID [--tenant T]                        stop a scheduled or running broadcast (a cancel record)
 
 outbound subscribers:
   subscribe    --recipient R --audience A [--audience B]... --channel webhook|whatsapp|sms
@@ -1222,6 +1273,10 @@ int main(int argc, char** argv) {
             const auto a = parse(argc, argv, first, {"json", "help"});
             return positional.empty() ? cmd_status(a) : cmd_broadcast_status(a, positional.front());
         }
+        if (command == "scheduled")
+            return cmd_scheduled(parse(argc, argv, 2, {"json", "help"}));
+        if (command == "cancel")
+            return cmd_cancel(parse(argc, argv, first, {"help"}), positional);
         if (command == "subscribe")
             return cmd_subscribe(parse(argc, argv, 2, {"help"}));
         if (command == "unsubscribe")
