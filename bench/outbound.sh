@@ -10,7 +10,8 @@
 # through the sink as the SMS gateway (each delivery marked started in
 # outbound.sqlite3 before it is sent, docs/OUTBOUND.md "At most once");
 # HERALDD_EXTRA="--resend-unknown-channels sms" turns that marking off.
-# HERALDD=path runs another heraldd binary (an A/B against an older build).
+# HERALD_BIN_DIR=dir runs the heraldd and herald in dir instead of building
+# build/bin (an A/B against an older build kept aside).
 #
 # The sink is nginx answering 200 on keep-alive (bench/outbound/nginx-sink.conf).
 # 1. throughput: heraldd --webhook-rate 1000000, RECIPIENTS webhook subscribers
@@ -27,8 +28,9 @@ recipients=${2:-20000}
 rate=${3:-1000}
 registry_n=${4:-1000000}
 tools/setup --bench >/dev/null
-tools/build heraldd herald >/dev/null
-heraldd=${HERALDD:-build/bin/heraldd}
+bin=${HERALD_BIN_DIR:-build/bin}
+[ -n "${HERALD_BIN_DIR:-}" ] || tools/build heraldd herald >/dev/null
+heraldd=$bin/heraldd
 channel=${OUTBOUND_CHANNEL:-webhook}
 read -r -a extra <<<"${HERALDD_EXTRA:-}"
 work=$(mktemp -d)
@@ -75,7 +77,9 @@ PY
 announce_and_wait() {  # $1 = id; prints seconds from produce to done
   local t0 t1
   t0=$(date +%s.%N)
-  build/bin/herald announce --ops "http://$ops" --audience bench.out --id "$1" --text "Gates open at 10" >/dev/null
+  # --data-dir: the CLI reads heraldd's generated admin.key there (the ops API needs a key).
+  "$bin/herald" announce --ops "http://$ops" --data-dir "$work/data" --audience bench.out --id "$1" \
+    --text "Gates open at 10" >/dev/null || { echo "herald announce failed" >&2; exit 1; }
   until curl -fsS -H "Authorization: Bearer $(cat "$work/data/admin.key")" "http://$ops/v1/broadcasts/$1" 2>/dev/null |
     grep -q '"state":"done"'; do sleep 0.02; done
   t1=$(date +%s.%N)
@@ -98,7 +102,9 @@ for r in $(seq 1 "$runs"); do
   t_done=$(date +%s.%N)
   until [ "$(curl -fsS "http://$ops/metrics" | awk '/^herald_receipt_records_total\{result="written"\}/ {print int($NF)}')" -ge "$sent" ]; do sleep 0.02; done
   lag+=("$(python3 -c "print(round(($(date +%s.%N) - $t_done) * 1000))")")
-  echo "run $r: $sent sent in $s s, receipts all acknowledged ${lag[-1]} ms after done" >&2
+  # Started marks (SMS/WhatsApp): transactions and deliveries per transaction.
+  marks=$(curl -fsS "http://$ops/metrics" | awk '/^herald_outbound_start_marks_total / {m=$NF} /^herald_outbound_start_batches_total / {b=$NF} END {if (b > 0) printf "%d marks in %d transactions (%.1f per transaction)", m, b, m / b; else print "no started marks"}')
+  echo "run $r: $sent sent in $s s, receipts all acknowledged ${lag[-1]} ms after done; $marks" >&2
   stop_herald; stop_sink
 done
 
