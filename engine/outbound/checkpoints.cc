@@ -81,12 +81,23 @@ base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& 
     // or finished in a race with the mark: nothing would ever read them.
     if (auto r = c->exec("DELETE FROM started WHERE broadcast_id NOT IN (SELECT id FROM broadcasts)"); !r)
         return base::failure(r.err());
-    if (sqlite3_prepare_v2(c->db_,
-                           "INSERT OR IGNORE INTO started (broadcast_id, recipient_id, channel) "
-                           "VALUES (?1 || char(31) || ?2, ?3, ?4)",
-                           -1, &c->mark_, nullptr) != SQLITE_OK)
-        return base::failure(std::make_error_code(std::errc::io_error),
-                             std::string("cannot prepare the started marks of ") + c->path_);
+    const std::pair<const char*, sqlite3_stmt**> prepared[] = {
+        {"INSERT OR IGNORE INTO started (broadcast_id, recipient_id, channel) "
+         "VALUES (?1 || char(31) || ?2, ?3, ?4)",
+         &c->mark_},
+        // Not for a broadcast already deleted as done: its last recipients'
+        // rows can arrive after the flush that found it done.
+        {"INSERT OR IGNORE INTO finished (broadcast_id, recipient_id) SELECT ?1, ?2 "
+         "WHERE EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1)",
+         &c->finish_},
+        {"DELETE FROM started WHERE broadcast_id = ?1 AND recipient_id = ?2", &c->unstart_},
+        {"BEGIN", &c->begin_},
+        {"COMMIT", &c->commit_}};
+    for (const auto& [sql, stmt] : prepared) {
+        if (sqlite3_prepare_v2(c->db_, sql, -1, stmt, nullptr) != SQLITE_OK)
+            return base::failure(std::make_error_code(std::errc::io_error),
+                                 std::string("cannot prepare the started marks of ") + c->path_);
+    }
     return c;
 }
 
@@ -148,7 +159,7 @@ checkpoints::~checkpoints() {
     // The status board behind is_done_ may already be gone on an early exit.
     is_done_ = nullptr;
     flush();
-    sqlite3_finalize(mark_);
+    for (sqlite3_stmt* s : {mark_, finish_, unstart_, begin_, commit_}) sqlite3_finalize(s);
     sqlite3_close(db_);
 }
 
@@ -259,27 +270,22 @@ void checkpoints::give_back(pairs& finished, pairs& unstarted) {
 }
 
 bool checkpoints::write_pending(pairs& finished, pairs& unstarted) {
+    const auto run = [](sqlite3_stmt* s, const std::string& b, const std::string& r) {
+        sqlite3_bind_text(s, 1, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, r.data(), static_cast<int>(r.size()), SQLITE_STATIC);
+        const bool ok = sqlite3_step(s) == SQLITE_DONE;
+        sqlite3_reset(s);
+        return ok;
+    };
     bool ok = true;
-    if (!unstarted.empty()) {
-        statement del(db_, "DELETE FROM started WHERE broadcast_id = ?1 AND recipient_id = ?2");
-        for (const auto& [b, r] : unstarted) {
-            del.text(1, b);
-            del.text(2, r);
-            ok = del.step_done() && ok;
-        }
-    }
-    if (!finished.empty()) {
-        // Not for a broadcast already deleted as done: its last recipients'
-        // rows can arrive after the flush that found it done.
-        statement ins(db_,
-                      "INSERT OR IGNORE INTO finished (broadcast_id, recipient_id) SELECT ?1, ?2 "
-                      "WHERE EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1)");
-        for (const auto& [b, r] : finished) {
-            ins.text(1, b);
-            ins.text(2, r);
-            ok = ins.step_done() && ok;
-        }
-    }
+    for (const auto& [b, r] : unstarted) ok = run(unstart_, b, r) && ok;
+    for (const auto& [b, r] : finished) ok = run(finish_, b, r) && ok;
+    return ok;
+}
+
+bool checkpoints::step(sqlite3_stmt* s) {
+    const bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_reset(s);
     return ok;
 }
 
@@ -288,7 +294,7 @@ base::result<void> checkpoints::mark_started(const std::vector<start_mark>& batc
     pairs unstarted;
     std::lock_guard lock(db_mutex_);
     take_pending(finished, unstarted);
-    bool ok = static_cast<bool>(exec("BEGIN"));
+    bool ok = step(begin_);
     ok = write_pending(finished, unstarted) && ok;
     for (const start_mark& m : batch) {
         sqlite3_bind_text(mark_, 1, m.tenant.data(), static_cast<int>(m.tenant.size()), SQLITE_STATIC);
@@ -300,7 +306,7 @@ base::result<void> checkpoints::mark_started(const std::vector<start_mark>& batc
         ok = sqlite3_step(mark_) == SQLITE_DONE && ok;
         sqlite3_reset(mark_);
     }
-    ok = ok && static_cast<bool>(exec("COMMIT"));
+    ok = ok && step(commit_);
     if (!ok) {
         std::string detail = std::string("started marks: ") + sqlite3_errmsg(db_) + " (" + path_ + ")";
         (void)exec("ROLLBACK");

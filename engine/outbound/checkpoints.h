@@ -145,6 +145,7 @@ class checkpoints {
     bool write_pending(pairs& finished, pairs& unstarted);
     void take_pending(pairs& finished, pairs& unstarted);
     void give_back(pairs& finished, pairs& unstarted);
+    bool step(sqlite3_stmt* s);  // runs a prepared statement to its end and resets it
 
     sqlite3* db_ = nullptr;
     std::string path_;
@@ -153,7 +154,13 @@ class checkpoints {
     std::mutex pending_mutex_;
     pairs pending_;
     pairs unstarted_;
-    sqlite3_stmt* mark_ = nullptr;  // the started insert, prepared once (db_mutex_)
+    // Prepared once (db_mutex_): a batch of marks is a few dozen
+    // microseconds, and preparing the statements each time was a share of it.
+    sqlite3_stmt* mark_ = nullptr;     // the started insert
+    sqlite3_stmt* finish_ = nullptr;   // the finished insert
+    sqlite3_stmt* unstart_ = nullptr;  // the started delete
+    sqlite3_stmt* begin_ = nullptr;
+    sqlite3_stmt* commit_ = nullptr;
     std::atomic<std::uint64_t> start_batches_{0};
     std::vector<std::string> open_;  // broadcasts started and not yet found done
     std::function<bool(const std::string&)> is_done_;
