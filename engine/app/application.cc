@@ -424,7 +424,12 @@ base::result<void> application::start_outbound() {
     // Outbound broadcasts a crash or a stop interrupted: continue them for
     // everyone not checkpointed as finished. One scheduled for later keeps
     // its instant; one whose instant passed goes now.
+    // A WhatsApp or SMS request that may have left before the crash is not
+    // sent again (those gateways do not de-duplicate): receipt `unknown`.
     const auto interrupted = checkpoints_->load_unfinished();
+    const auto gateways = outbound::gateway_options::from(cfg_);
+    std::size_t unknown = 0;
+    std::size_t resent = 0;
     for (const auto& u : interrupted) {
         herald::v1::Announcement a;
         if (!a.ParseFromString(u.announcement))
@@ -438,8 +443,16 @@ base::result<void> application::start_outbound() {
         }
         if (a.has_deliver_at() && model::wall_of(a.deliver_at()) <= base::wall_now())
             a.clear_deliver_at();
-        outbound_->resume(model::build_broadcast(a, u.seq, {}), u.done);
+        auto settled = std::make_shared<const std::unordered_set<std::string>>(
+            outbound::unknown_after_crash(*u.interrupted, gateways));
+        unknown += settled->size();
+        resent += u.interrupted->size() - settled->size();
+        outbound_->resume(model::build_broadcast(a, u.seq, {}), u.done, std::move(settled));
     }
+    if (unknown + resent > 0)
+        HERALD_LOG_INFO("app", unknown + resent, " delivery(ies) were in flight at the crash: ", unknown,
+                        " on WhatsApp/SMS settle as unknown (not sent again), ", resent,
+                        " go again (webhooks, resend_unknown_channels)");
     if (!interrupted.empty())
         HERALD_LOG_INFO("app", "resuming ", interrupted.size(), " interrupted outbound broadcast(s)");
     // Only now: a broadcast the flusher cannot find on the board counts as done.

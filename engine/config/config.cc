@@ -218,6 +218,17 @@ std::string check_patterns(std::string_view v) {
     return {};
 }
 
+std::string check_resend_channels(std::string_view v) {
+    for (const auto& item : list(v)) {
+        if (item == "webhook")
+            return "webhooks are always re-sent after a crash (they carry idempotency keys); list sms "
+                   "and/or whatsapp";
+        if (item != "sms" && item != "whatsapp")
+            return "\"" + item + "\" is not sms or whatsapp";
+    }
+    return {};
+}
+
 std::string check_networks(std::string_view v) {
     for (const auto& item : list(v)) {
         const auto slash = item.find('/');
@@ -438,6 +449,11 @@ const std::vector<property>& table() {
         p.push_back(
             duration("checkpoint_interval_ms", &config::checkpoint_interval, 10, 600000,
                      "how often finished outbound recipients are written down; bounds what a crash resends"));
+        p.push_back(text("resend_unknown_channels", &config::resend_unknown_channels,
+                         "channels whose deliveries a crash interrupted are sent again anyway (sms, "
+                         "whatsapp; comma-separated); empty = at most once on both: marked started before "
+                         "each request, receipt `unknown` after a crash",
+                         check_resend_channels));
         p.push_back(choice("outbound_tls_verify", &config::outbound_tls_verify,
                            {{"on", true}, {"off", false}}, "verify gateway TLS certificates and host names"));
         p.push_back(text("outbound_ca_file", &config::outbound_ca_file,

@@ -115,6 +115,7 @@ struct config {
     bool outbound_tls_verify = true;
     std::string outbound_ca_file;  // PEM CAs trusted besides the system's ("" = none)
     milliseconds checkpoint_interval{1000};
+    std::string resend_unknown_channels;  // comma-separated: sms, whatsapp; empty = at most once on both
     // Access control (docs/SECURITY.md).
     std::string admin_keys_file;  // "" = a generated <data_dir>/admin.key
     bool metrics_require_key = false;

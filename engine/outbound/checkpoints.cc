@@ -66,6 +66,10 @@ base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& 
           "CREATE TABLE IF NOT EXISTS finished (broadcast_id TEXT NOT NULL, recipient_id TEXT NOT NULL, "
           "PRIMARY KEY (broadcast_id, recipient_id)) WITHOUT ROWID",
           "CREATE INDEX IF NOT EXISTS finished_by_recipient ON finished (recipient_id)",
+          // At-most-once channels: deliveries whose request may have left.
+          "CREATE TABLE IF NOT EXISTS started (broadcast_id TEXT NOT NULL, recipient_id TEXT NOT NULL, "
+          "channel INTEGER NOT NULL, PRIMARY KEY (broadcast_id, recipient_id)) WITHOUT ROWID",
+          "CREATE INDEX IF NOT EXISTS started_by_recipient ON started (recipient_id)",
           "CREATE TABLE IF NOT EXISTS completed (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
           "CREATE INDEX IF NOT EXISTS completed_by_time ON completed (at)"}) {
         if (auto r = c->exec(sql); !r)
@@ -73,6 +77,27 @@ base::result<std::unique_ptr<checkpoints>> checkpoints::open(const std::string& 
     }
     if (auto r = c->rekey_by_tenant(); !r)
         return base::failure(r.err());
+    // Marks of a broadcast that was never written down (its started() failed)
+    // or finished in a race with the mark: nothing would ever read them.
+    if (auto r = c->exec("DELETE FROM started WHERE broadcast_id NOT IN (SELECT id FROM broadcasts)"); !r)
+        return base::failure(r.err());
+    const std::pair<const char*, sqlite3_stmt**> prepared[] = {
+        {"INSERT OR IGNORE INTO started (broadcast_id, recipient_id, channel) "
+         "VALUES (?1 || char(31) || ?2, ?3, ?4)",
+         &c->mark_},
+        // Not for a broadcast already deleted as done: its last recipients'
+        // rows can arrive after the flush that found it done.
+        {"INSERT OR IGNORE INTO finished (broadcast_id, recipient_id) SELECT ?1, ?2 "
+         "WHERE EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1)",
+         &c->finish_},
+        {"DELETE FROM started WHERE broadcast_id = ?1 AND recipient_id = ?2", &c->unstart_},
+        {"BEGIN", &c->begin_},
+        {"COMMIT", &c->commit_}};
+    for (const auto& [sql, stmt] : prepared) {
+        if (sqlite3_prepare_v2(c->db_, sql, -1, stmt, nullptr) != SQLITE_OK)
+            return base::failure(std::make_error_code(std::errc::io_error),
+                                 std::string("cannot prepare the started marks of ") + c->path_);
+    }
     return c;
 }
 
@@ -134,6 +159,7 @@ checkpoints::~checkpoints() {
     // The status board behind is_done_ may already be gone on an early exit.
     is_done_ = nullptr;
     flush();
+    for (sqlite3_stmt* s : {mark_, finish_, unstart_, begin_, commit_}) sqlite3_finalize(s);
     sqlite3_close(db_);
 }
 
@@ -167,8 +193,24 @@ std::vector<checkpoints::unfinished> checkpoints::load_unfinished() {
             done[it->second].insert(std::move(who));
         }
     }
+    std::vector<std::unordered_map<std::string, herald::v1::Channel>> interrupted(out.size());
+    {
+        statement q(db_,
+                    "SELECT s.broadcast_id, s.recipient_id, s.channel FROM started s WHERE NOT EXISTS "
+                    "(SELECT 1 FROM finished f WHERE f.broadcast_id = s.broadcast_id AND "
+                    "f.recipient_id = s.recipient_id)");
+        while (sqlite3_step(q.s) == SQLITE_ROW) {
+            const auto it = at.find(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 0)));
+            if (it == at.end())
+                continue;
+            interrupted[it->second].emplace(reinterpret_cast<const char*>(sqlite3_column_text(q.s, 1)),
+                                            static_cast<herald::v1::Channel>(sqlite3_column_int(q.s, 2)));
+        }
+    }
     for (const auto& [id, i] : at) {
         out[i].done = std::make_shared<const std::unordered_set<std::string>>(std::move(done[i]));
+        out[i].interrupted = std::make_shared<const std::unordered_map<std::string, herald::v1::Channel>>(
+            std::move(interrupted[i]));
         open_.push_back(id);
     }
     return out;
@@ -208,15 +250,86 @@ void checkpoints::finished(const std::string& key, const std::string& subscriber
     pending_.emplace_back(key, subscriber_key);
 }
 
+void checkpoints::not_started(const std::string& key, const std::string& subscriber_key) {
+    std::lock_guard lock(pending_mutex_);
+    unstarted_.emplace_back(key, subscriber_key);
+}
+
+void checkpoints::take_pending(pairs& finished, pairs& unstarted) {
+    std::lock_guard p(pending_mutex_);
+    finished.swap(pending_);
+    unstarted.swap(unstarted_);
+}
+
+void checkpoints::give_back(pairs& finished, pairs& unstarted) {
+    std::lock_guard p(pending_mutex_);
+    pending_.insert(pending_.end(), std::make_move_iterator(finished.begin()),
+                    std::make_move_iterator(finished.end()));
+    unstarted_.insert(unstarted_.end(), std::make_move_iterator(unstarted.begin()),
+                      std::make_move_iterator(unstarted.end()));
+}
+
+bool checkpoints::write_pending(pairs& finished, pairs& unstarted) {
+    const auto run = [](sqlite3_stmt* s, const std::string& b, const std::string& r) {
+        sqlite3_bind_text(s, 1, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, r.data(), static_cast<int>(r.size()), SQLITE_STATIC);
+        const bool ok = sqlite3_step(s) == SQLITE_DONE;
+        sqlite3_reset(s);
+        return ok;
+    };
+    bool ok = true;
+    for (const auto& [b, r] : unstarted) ok = run(unstart_, b, r) && ok;
+    for (const auto& [b, r] : finished) ok = run(finish_, b, r) && ok;
+    return ok;
+}
+
+bool checkpoints::step(sqlite3_stmt* s) {
+    const bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_reset(s);
+    return ok;
+}
+
+base::result<void> checkpoints::mark_started(const std::vector<start_mark>& batch) {
+    pairs finished;
+    pairs unstarted;
+    std::lock_guard lock(db_mutex_);
+    take_pending(finished, unstarted);
+    bool ok = step(begin_);
+    ok = write_pending(finished, unstarted) && ok;
+    for (const start_mark& m : batch) {
+        sqlite3_bind_text(mark_, 1, m.tenant.data(), static_cast<int>(m.tenant.size()), SQLITE_STATIC);
+        sqlite3_bind_text(mark_, 2, m.broadcast_id.data(), static_cast<int>(m.broadcast_id.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(mark_, 3, m.subscriber_key.data(), static_cast<int>(m.subscriber_key.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_int(mark_, 4, static_cast<int>(m.channel));
+        ok = sqlite3_step(mark_) == SQLITE_DONE && ok;
+        sqlite3_reset(mark_);
+    }
+    ok = ok && step(commit_);
+    if (!ok) {
+        std::string detail = std::string("started marks: ") + sqlite3_errmsg(db_) + " (" + path_ + ")";
+        (void)exec("ROLLBACK");
+        give_back(finished, unstarted);  // the flusher tries them again
+        return base::failure(std::make_error_code(std::errc::io_error), std::move(detail));
+    }
+    start_batches_.fetch_add(1, std::memory_order_relaxed);
+    return {};
+}
+
 void checkpoints::forget(const std::string& subscriber_key) {
     {
         std::lock_guard p(pending_mutex_);
         std::erase_if(pending_, [&](const auto& e) { return e.second == subscriber_key; });
+        std::erase_if(unstarted_, [&](const auto& e) { return e.second == subscriber_key; });
     }
     std::lock_guard lock(db_mutex_);
     statement q(db_, "DELETE FROM finished WHERE recipient_id = ?1");
     q.text(1, subscriber_key);
     (void)q.step_done();
+    statement marks(db_, "DELETE FROM started WHERE recipient_id = ?1");
+    marks.text(1, subscriber_key);
+    (void)marks.step_done();
     // Rows from before subscribers were tenant/recipient name the bare id,
     // under broadcasts of the subscriber's tenant.
     const auto slash = subscriber_key.find('/');
@@ -234,11 +347,14 @@ void checkpoints::forget(const std::string& subscriber_key) {
 }
 
 void checkpoints::flush() {
-    std::vector<std::pair<std::string, std::string>> batch;
+    pairs batch;
+    pairs unstarted;
     std::vector<std::string> open;
+    // db_mutex_ before the pending lists: see write_pending().
+    std::lock_guard lock(db_mutex_);
+    take_pending(batch, unstarted);
     {
         std::lock_guard p(pending_mutex_);
-        batch.swap(pending_);
         open = open_;
     }
     std::vector<std::string> done;
@@ -248,27 +364,23 @@ void checkpoints::flush() {
                 done.push_back(id);
         }
     }
-    if (batch.empty() && done.empty())
+    if (batch.empty() && unstarted.empty() && done.empty())
         return;
-    std::lock_guard lock(db_mutex_);
     bool ok = static_cast<bool>(exec("BEGIN"));
     {
-        statement ins(db_, "INSERT OR IGNORE INTO finished (broadcast_id, recipient_id) VALUES (?1, ?2)");
-        for (const auto& [b, r] : batch) {
-            ins.text(1, b);
-            ins.text(2, r);
-            ok = ins.step_done() && ok;
-        }
+        ok = write_pending(batch, unstarted) && ok;
         statement del_b(db_, "DELETE FROM broadcasts WHERE id = ?1");
         statement del_f(db_, "DELETE FROM finished WHERE broadcast_id = ?1");
+        statement del_s(db_, "DELETE FROM started WHERE broadcast_id = ?1");
         statement keep(db_, "INSERT OR REPLACE INTO completed (id, at) VALUES (?1, ?2)");
         const auto now = std::chrono::system_clock::now().time_since_epoch();
         for (const auto& id : done) {
             del_b.text(1, id);
             del_f.text(1, id);
+            del_s.text(1, id);
             keep.text(1, id);
             sqlite3_bind_int64(keep.s, 2, static_cast<sqlite3_int64>(now.count()));
-            ok = del_b.step_done() && del_f.step_done() && keep.step_done() && ok;
+            ok = del_b.step_done() && del_f.step_done() && del_s.step_done() && keep.step_done() && ok;
         }
         statement expire(db_, "DELETE FROM completed WHERE at < ?1");
         sqlite3_bind_int64(

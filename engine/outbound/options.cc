@@ -44,11 +44,37 @@ gateway_options gateway_options::from(const config::config& cfg) {
     g.retry.max_attempts = cfg.retry_max_attempts;
     g.retry.base_ns = std::chrono::nanoseconds(cfg.retry_base).count();
     g.retry.max_age_ns = std::chrono::nanoseconds(cfg.retry_max_age).count();
+    // Checked by config::load (check_resend_channels).
+    for (const auto& channel : config::list(cfg.resend_unknown_channels)) {
+        g.resend_unknown_whatsapp = g.resend_unknown_whatsapp || channel == "whatsapp";
+        g.resend_unknown_sms = g.resend_unknown_sms || channel == "sms";
+    }
     // Checked by config::load (check_networks); a list that still does not
     // parse leaves the strict default.
     if (auto guard = security::address_guard::from_list(cfg.outbound_allowed_networks))
         g.guard = std::move(*guard);
     return g;
+}
+
+bool at_most_once(herald::v1::Channel c, const gateway_options& o) noexcept {
+    switch (c) {
+        case herald::v1::CHANNEL_WHATSAPP:
+            return !o.resend_unknown_whatsapp;
+        case herald::v1::CHANNEL_SMS:
+            return !o.resend_unknown_sms;
+        default:
+            return false;
+    }
+}
+
+std::unordered_set<std::string> unknown_after_crash(
+    const std::unordered_map<std::string, herald::v1::Channel>& interrupted, const gateway_options& o) {
+    std::unordered_set<std::string> out;
+    for (const auto& [subscriber, channel] : interrupted) {
+        if (at_most_once(channel, o))
+            out.insert(subscriber);
+    }
+    return out;
 }
 
 base::result<void> check_ca_file(const std::string& path) {

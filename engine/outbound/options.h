@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/result.h"
@@ -66,6 +68,10 @@ struct gateway_options {
     /// PEM CAs trusted besides the system's ("" = none); checked by check_ca_file.
     std::string ca_file;
     retry_limits retry;
+    /// Channels sent again after a crash although they cannot de-duplicate
+    /// (resend_unknown_channels); the others are sent at most once.
+    bool resend_unknown_whatsapp = false;
+    bool resend_unknown_sms = false;
     /// Which addresses deliveries may connect to (default: public ones only).
     security::address_guard guard;
 
@@ -78,6 +84,18 @@ struct gateway_options {
 /// PEM certificate stops start-up naming the setting instead of failing
 /// every delivery to a private gateway later.
 [[nodiscard]] base::result<void> check_ca_file(const std::string& path);
+
+/// Whether a delivery on `c` is sent at most once across a crash: marked
+/// started (durably, in batches) before its request, and settled as
+/// `unknown` instead of re-sent when a crash interrupted it. Webhooks carry
+/// idempotency keys and are re-sent; so are the channels listed in
+/// resend_unknown_channels.
+[[nodiscard]] bool at_most_once(herald::v1::Channel c, const gateway_options& o) noexcept;
+
+/// Of the deliveries a crash interrupted (subscriber key -> the channel it
+/// was marked on), those that settle as `unknown` rather than go again.
+[[nodiscard]] std::unordered_set<std::string> unknown_after_crash(
+    const std::unordered_map<std::string, herald::v1::Channel>& interrupted, const gateway_options& o);
 
 /// The final word on one recipient of one broadcast.
 struct outcome_event {

@@ -104,8 +104,10 @@ void outbound_shard::forget(std::string subscriber_key) {
     loop_.post([this, key = std::move(subscriber_key)] { on_forget(key); });
 }
 
-void outbound_shard::deliver(model::broadcast_ptr b, done_set done) {
-    loop_.post([this, b = std::move(b), done = std::move(done)] { on_deliver(b, done); });
+void outbound_shard::deliver(model::broadcast_ptr b, done_set done, done_set unknown) {
+    loop_.post([this, b = std::move(b), done = std::move(done), unknown = std::move(unknown)] {
+        on_deliver(b, done, unknown);
+    });
 }
 
 // --- registry slice -------------------------------------------------------
@@ -181,7 +183,8 @@ void outbound_shard::on_forget(const std::string& key) {
 
 // --- broadcasts in, deliveries out -----------------------------------------
 
-void outbound_shard::on_deliver(const model::broadcast_ptr& b, const done_set& done) {
+void outbound_shard::on_deliver(const model::broadcast_ptr& b, const done_set& done,
+                                const done_set& unknown) {
     HERALD_ASSERT(loop_.is_current());
     const base::mono_time now = base::mono_now();
     if (b->release_at > now + std::chrono::milliseconds(1)) {
@@ -189,28 +192,29 @@ void outbound_shard::on_deliver(const model::broadcast_ptr& b, const done_set& d
         auto timer = std::make_shared<asio::steady_timer>(loop_.context());
         timer->expires_at(b->release_at);
         held_.insert(b.get());
-        timer->async_wait([this, b, done, timer](const beast::error_code& ec) {
+        timer->async_wait([this, b, done, unknown, timer](const beast::error_code& ec) {
             // Not held any more: a cancel listed it already.
             if (held_.erase(b.get()) != 0 && !ec)
-                admit_or_wait(b, done);
+                admit_or_wait(b, done, unknown);
         });
         return;
     }
-    admit_or_wait(b, done);
+    admit_or_wait(b, done, unknown);
 }
 
 void outbound_shard::cancel(model::broadcast_ptr b) {
     loop_.post([this, b = std::move(b)] {
         if (held_.erase(b.get()) != 0)
-            admit_or_wait(b, {});
+            admit_or_wait(b, {}, {});
     });
 }
 
-void outbound_shard::admit_or_wait(const model::broadcast_ptr& b, const done_set& done) {
+void outbound_shard::admit_or_wait(const model::broadcast_ptr& b, const done_set& done,
+                                   const done_set& unknown) {
     // At its release instant, not on arrival: one scheduled for tomorrow
     // must not supersede one due now.
     note_collapse_key(*b);
-    waiting_.push(waiting_broadcast{b, done, next_order_++});
+    waiting_.push(waiting_broadcast{b, done, unknown, next_order_++});
     waiting.fetch_add(1, std::memory_order_relaxed);
     waiting_gauge_.Increment();
     admit();
@@ -222,7 +226,7 @@ void outbound_shard::admit() {
         waiting_.pop();
         waiting.fetch_sub(1, std::memory_order_relaxed);
         waiting_gauge_.Decrement();
-        expand(w.b, w.done);
+        expand(w.b, w.done, w.unknown);
     }
 }
 
@@ -254,7 +258,7 @@ bool outbound_shard::superseded(const model::broadcast& b) const {
     return it != newest_by_collapse_key_.end() && it->second > b.seq;
 }
 
-void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done) {
+void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done, const done_set& unknown) {
     const auto* members = index_.members(b->scope);
     if (members == nullptr) {
         board_.expanded(b->id, b->tenant, 0);
@@ -262,12 +266,15 @@ void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done)
     }
     std::size_t n = 0;
     std::vector<delivery> unreachable;
+    std::vector<delivery> interrupted;
     for (const recipient_index::slot slot : *members) {
         recipient& r = index_.at(slot);
         if (done && done->count(r.key) != 0)
             continue;  // finished before the restart
         delivery d{b, slot, r.generation, 0, 0, next_order_++};
-        if (r.route != nullptr)
+        if (unknown && unknown->count(r.key) != 0)
+            interrupted.push_back(std::move(d));  // maybe delivered before the crash: never again
+        else if (r.route != nullptr)
             r.route->queue.push(std::move(d));
         else
             unreachable.push_back(std::move(d));
@@ -285,6 +292,7 @@ void outbound_shard::expand(const model::broadcast_ptr& b, const done_set& done)
             insecure ? std::string("insecure_webhook") : std::string("no_gateway:") + channel_name(r.channel),
             false);
     }
+    for (const delivery& d : interrupted) finish(d, herald::v1::OUTCOME_UNKNOWN, "interrupted", false);
     for (auto& [key, l] : lanes_) pump(*l);
 }
 
@@ -300,6 +308,9 @@ void outbound_shard::finish(const delivery& d, herald::v1::Outcome outcome, std:
             break;
         case herald::v1::OUTCOME_FAILED:
             board_.failed(d.b->id, d.b->tenant);
+            break;
+        case herald::v1::OUTCOME_UNKNOWN:
+            board_.unknown(d.b->id, d.b->tenant);
             break;
         default:
             board_.suppressed(d.b->id, d.b->tenant, std::string(reason));
@@ -359,7 +370,18 @@ void outbound_shard::pump(lane& l) {
                 delivery d = top;
                 l.queue.pop();
                 r->next_allowed = now + options_.recipient_min_interval;
-                send(l, *r, std::move(d));
+                if (needs_mark(*r, d)) {
+                    // Counted in flight now, so the lane does not decide more
+                    // than its connections; sent once the batch is marked.
+                    ++l.inflight;
+                    starting_.push_back(starting{&l, std::move(d)});
+                    if (!start_posted_) {
+                        start_posted_ = true;
+                        loop_.post([this] { start_batch(); });
+                    }
+                } else {
+                    send(l, *r, std::move(d));
+                }
                 continue;
             }
         }
@@ -451,9 +473,66 @@ void outbound_shard::arm_delay() {
     });
 }
 
+bool outbound_shard::needs_mark(const recipient& r, const delivery& d) const {
+    return checkpoints_ != nullptr && !d.marked && at_most_once(r.channel, options_);
+}
+
+void outbound_shard::start_batch() {
+    HERALD_ASSERT(loop_.is_current());
+    start_posted_ = false;
+    marks_.clear();
+    for (const starting& s : starting_) {
+        if (const recipient* r = index_.live(s.d.slot, s.d.generation))
+            marks_.push_back(checkpoints::start_mark{s.d.b->tenant, s.d.b->id, r->key, r->channel});
+    }
+    if (!marks_.empty()) {
+        if (auto ok = checkpoints_->mark_started(marks_); !ok) {
+            // Sent anyway, like a broadcast the store could not write down:
+            // nobody waits for a disk. A crash now may repeat these.
+            if (!marks_failing_)
+                HERALD_LOG_ERROR("outbound",
+                                 "cannot mark deliveries started; sending them unmarked (a "
+                                 "crash may repeat them): ",
+                                 ok.err().detail);
+            marks_failing_ = true;
+        } else {
+            if (marks_failing_)
+                HERALD_LOG_INFO("outbound", "started marks are written again");
+            marks_failing_ = false;
+            probe_.started_batch(marks_.size());
+        }
+    }
+    // Swapped out first: a send that answers at once pumps and may collect anew.
+    starting_spare_.swap(starting_);
+    for (starting& s : starting_spare_) {
+        recipient* r = index_.live(s.d.slot, s.d.generation);
+        if (r == nullptr) {  // forgotten meanwhile: as decide() would have said
+            --s.route->inflight;
+            finish(s.d, herald::v1::OUTCOME_SUPPRESSED, "forgotten", false);
+            pump(*s.route);
+            continue;
+        }
+        s.d.marked = !marks_failing_;
+        launch(*s.route, *r, std::move(s.d));
+    }
+    starting_spare_.clear();
+}
+
+void outbound_shard::unmark(delivery& d) {
+    if (!d.marked)
+        return;
+    d.marked = false;
+    if (const recipient* r = index_.live(d.slot, d.generation))
+        checkpoints_->not_started(checkpoints::key(d.b->tenant, d.b->id), r->key);
+}
+
 void outbound_shard::send(lane& l, recipient& r, delivery d) {
-    ++d.attempts;
     ++l.inflight;
+    launch(l, r, std::move(d));
+}
+
+void outbound_shard::launch(lane& l, recipient& r, delivery d) {
+    ++d.attempts;
     std::shared_ptr<http_connection> conn;
     if (!l.idle.empty()) {
         conn = std::move(l.idle.back());
@@ -513,12 +592,14 @@ void outbound_shard::on_reply(lane& l, delivery d, const http_reply& reply) {
         case verdict::throttled:
             // The whole sender is too fast: slow the lane, not just this one.
             --d.attempts;
+            unmark(d);  // refused, certainly not delivered
             l.bucket.pause_until(
                 base::to_ns(now + std::max<std::chrono::nanoseconds>(retry_after, std::chrono::seconds(1))));
             l.queue.push(std::move(d));
             return;
         case verdict::pair_limited: {
             --d.attempts;
+            unmark(d);
             ++d.pair_refusals;
             const auto wait =
                 std::max(std::chrono::nanoseconds(pair_limit_wait_ns(d.pair_refusals)), retry_after);
@@ -527,6 +608,7 @@ void outbound_shard::on_reply(lane& l, delivery d, const http_reply& reply) {
         }
         case verdict::sender_paused:
             --d.attempts;
+            unmark(d);
             probe_.sender_paused();
             HERALD_LOG_WARN(
                 "outbound", "sender ", l.ep.key(), " refused as spam (", m.reason, "): pausing it for ",

@@ -17,6 +17,13 @@
 // as deliveries finish. The waiting line is bounded by the outbound
 // consumer, which pauses Kafka when too many broadcasts wait.
 //
+// At most once where the gateway cannot de-duplicate (WhatsApp, SMS): a
+// delivery the lane decided to send is not sent at once but collected; the
+// collected ones are marked started in the checkpoint store in one
+// transaction at the end of the loop's turn (group commit), then sent. A
+// burst the bucket allows, or the sends a batch of answers triggers, costs
+// one transaction together. Webhooks go out directly.
+//
 // Everything but the public methods marked "any thread" runs on the shard's
 // own loop thread.
 #pragma once
@@ -34,6 +41,7 @@
 #include "base/loop_thread.h"
 #include "herald/v1/subscription.pb.h"
 #include "model/broadcast.h"
+#include "outbound/checkpoints.h"
 #include "outbound/options.h"
 #include "outbound/probe.h"
 #include "outbound/recipient_index.h"
@@ -71,8 +79,10 @@ class outbound_shard {
     /// Any thread: forget a subscriber (tenant/recipient_id) hashed to this shard.
     void forget(std::string subscriber_key);
     /// Any thread: deliver `b` to this shard's members of its audience
-    /// (except those in `done`), at its release instant.
-    void deliver(model::broadcast_ptr b, done_set done = {});
+    /// (except those in `done`), at its release instant. Members in
+    /// `unknown` (a crash interrupted them on an at-most-once channel) get
+    /// OUTCOME_UNKNOWN / interrupted instead, and nothing is sent to them.
+    void deliver(model::broadcast_ptr b, done_set done = {}, done_set unknown = {});
     /// Any thread: `b` was cancelled (its flag is set). Held for a later
     /// instant, it is listed now, so its recipients get their "cancelled"
     /// outcomes at once instead of at the instant.
@@ -93,6 +103,7 @@ class outbound_shard {
     struct waiting_broadcast {
         model::broadcast_ptr b;
         done_set done;
+        done_set unknown;
         std::uint64_t order = 0;
     };
     struct waiting_first {
@@ -119,11 +130,11 @@ class outbound_shard {
     lane* lane_for(recipient& r);
 
     // Broadcasts in, deliveries out.
-    void on_deliver(const model::broadcast_ptr& b, const done_set& done);
-    void admit_or_wait(const model::broadcast_ptr& b, const done_set& done);
+    void on_deliver(const model::broadcast_ptr& b, const done_set& done, const done_set& unknown);
+    void admit_or_wait(const model::broadcast_ptr& b, const done_set& done, const done_set& unknown);
     void admit();
     void admit_later();
-    void expand(const model::broadcast_ptr& b, const done_set& done);
+    void expand(const model::broadcast_ptr& b, const done_set& done, const done_set& unknown);
     void finish(const delivery& d, herald::v1::Outcome outcome, std::string_view reason, bool exhausted);
 
     // Collapse: a newer announcement with the same audience and collapse key
@@ -143,6 +154,14 @@ class outbound_shard {
     void delay(lane& l, delivery d, base::mono_time due);
     void arm_delay();
     void send(lane& l, recipient& r, delivery d);
+    /// The request itself; the lane's inflight already counts it.
+    void launch(lane& l, recipient& r, delivery d);
+    /// Whether `d` must be marked started before its request (and is not yet).
+    [[nodiscard]] bool needs_mark(const recipient& r, const delivery& d) const;
+    /// End of the loop's turn: mark what was collected in one transaction, then send it.
+    void start_batch();
+    /// A marked delivery the gateway refused without accepting: unmark it.
+    void unmark(delivery& d);
     void on_reply(lane& l, delivery d, const http_reply& reply);
 
     const gateway_options& options_;
@@ -166,6 +185,17 @@ class outbound_shard {
     bool admit_posted_ = false;
     static constexpr std::size_t max_collapse_keys = 65536;
     std::unordered_map<std::string, model::seq_no> newest_by_collapse_key_;
+    // Group commit of started marks: deliveries decided for sending this
+    // turn, and buffers kept between batches (no allocation per batch once warm).
+    struct starting {
+        lane* route;
+        delivery d;
+    };
+    std::vector<starting> starting_;
+    std::vector<starting> starting_spare_;
+    std::vector<checkpoints::start_mark> marks_;
+    bool start_posted_ = false;
+    bool marks_failing_ = false;
     std::mt19937_64 rng_;
     /// Broadcasts waiting on their timer for a later instant (cancel lists them early).
     std::unordered_set<const model::broadcast*> held_;

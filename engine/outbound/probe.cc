@@ -9,9 +9,9 @@ probe::probe(metrics::registry& reg) {
                            .Help("Final outcomes of outbound deliveries, by channel and outcome")
                            .Register(r);
     const char* channels[] = {"webhook", "whatsapp", "sms"};
-    const char* outcomes[] = {"sent", "failed", "suppressed"};
+    const char* outcomes[] = {"sent", "failed", "suppressed", "unknown"};
     for (std::size_t c = 0; c < 3; ++c) {
-        for (std::size_t o = 0; o < 3; ++o)
+        for (std::size_t o = 0; o < 4; ++o)
             outcomes_[c][o] = &deliveries.Add({{"channel", channels[c]}, {"outcome", outcomes[o]}});
     }
     auto& attempts = prometheus::BuildCounter()
@@ -26,6 +26,18 @@ probe::probe(metrics::registry& reg) {
                    .Help("Times a sender was paused after a spam-class refusal (WhatsApp 131048)")
                    .Register(r)
                    .Add({});
+    start_batches_ = &prometheus::BuildCounter()
+                          .Name("herald_outbound_start_batches_total")
+                          .Help(
+                              "Transactions marking WhatsApp/SMS deliveries started before their requests "
+                              "(one per batch a shard sends)")
+                          .Register(r)
+                          .Add({});
+    start_marks_ = &prometheus::BuildCounter()
+                        .Name("herald_outbound_start_marks_total")
+                        .Help("Deliveries marked started before their requests (at-most-once channels)")
+                        .Register(r)
+                        .Add({});
     request_seconds_ = &prometheus::BuildHistogram()
                             .Name("herald_outbound_request_seconds")
                             .Help("Time from request to gateway answer")

@@ -29,6 +29,11 @@ class probe {
     }
     void attempt(verdict v) { attempts_[static_cast<std::size_t>(v)]->Increment(); }
     void sender_paused() { paused_->Increment(); }
+    /// One group commit of started marks (at-most-once channels) of `n` deliveries.
+    void started_batch(std::size_t n) {
+        start_batches_->Increment();
+        start_marks_->Increment(static_cast<double>(n));
+    }
     void request_seconds(double s) { request_seconds_->Observe(s); }
     void pending(double n) { pending_->Increment(n); }
     /// Each outbound shard's own gauge (created once, by the shard).
@@ -42,13 +47,18 @@ class probe {
         return c == herald::v1::CHANNEL_WHATSAPP ? 1 : c == herald::v1::CHANNEL_SMS ? 2 : 0;
     }
     static std::size_t outcome_index(herald::v1::Outcome o) noexcept {
-        return o == herald::v1::OUTCOME_SENT ? 0 : o == herald::v1::OUTCOME_FAILED ? 1 : 2;
+        return o == herald::v1::OUTCOME_SENT      ? 0
+               : o == herald::v1::OUTCOME_FAILED  ? 1
+               : o == herald::v1::OUTCOME_UNKNOWN ? 3
+                                                  : 2;
     }
 
-    std::array<std::array<prometheus::Counter*, 3>, 3>
-        outcomes_{};  // [webhook|whatsapp|sms][sent|failed|suppressed]
+    std::array<std::array<prometheus::Counter*, 4>, 3>
+        outcomes_{};  // [webhook|whatsapp|sms][sent|failed|suppressed|unknown]
     std::array<prometheus::Counter*, 6> attempts_{};
     prometheus::Counter* paused_;
+    prometheus::Counter* start_batches_;
+    prometheus::Counter* start_marks_;
     prometheus::Histogram* request_seconds_;
     prometheus::Gauge* pending_;
     prometheus::Family<prometheus::Gauge>* waiting_;

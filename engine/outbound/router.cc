@@ -110,11 +110,12 @@ deliver_result outbound_router::deliver(const model::broadcast_ptr& b) {
 }
 
 void outbound_router::resume(const model::broadcast_ptr& b,
-                             std::shared_ptr<const std::unordered_set<std::string>> done) {
+                             std::shared_ptr<const std::unordered_set<std::string>> done,
+                             std::shared_ptr<const std::unordered_set<std::string>> unknown) {
     board_.started(b->id, b->tenant, b->audience, static_cast<std::uint32_t>(shards_.size()),
                    options_.webhook_rate);
     track(b);
-    for (auto& s : shards_) s->deliver(b, done);
+    for (auto& s : shards_) s->deliver(b, done, unknown);
 }
 
 void outbound_router::track(const model::broadcast_ptr& b) {

@@ -57,8 +57,11 @@ class outbound_router {
     /// Any thread: writes the broadcast down (crash safety), then delivers it
     /// to every opted-in subscriber of its audience.
     deliver_result deliver(const model::broadcast_ptr& b);
-    /// After a restart: continue an interrupted broadcast for everyone not in `done`.
-    void resume(const model::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done);
+    /// After a restart: continue an interrupted broadcast for everyone not in
+    /// `done`; those in `unknown` (options.h, unknown_after_crash) get
+    /// OUTCOME_UNKNOWN and are not sent to again.
+    void resume(const model::broadcast_ptr& b, std::shared_ptr<const std::unordered_set<std::string>> done,
+                std::shared_ptr<const std::unordered_set<std::string>> unknown = {});
 
     enum class cancel_result : std::uint8_t {
         stopped,   // scheduled or running here: the rest of its recipients get "cancelled"

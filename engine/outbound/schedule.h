@@ -44,6 +44,7 @@ struct delivery {
     std::uint32_t attempts = 0;
     std::uint32_t pair_refusals = 0;
     std::uint64_t order = 0;  // arrival, for FIFO within a priority
+    bool marked = false;      // marked started in the checkpoint store (at-most-once channels)
 };
 
 /// Crisis first, then arrival order (for std::priority_queue).

@@ -19,7 +19,7 @@ double broadcast_progress::eta_seconds(std::int64_t now_mono_ns) const noexcept 
     if (left == 0)
         return 0;
     double rate = configured_rate_per_s;
-    const auto done = sent + failed + suppressed;
+    const auto done = sent + failed + suppressed + unknown;
     if (first_sent_mono_ns != 0 && now_mono_ns > started_mono_ns + 1'000'000'000 && done > 0) {
         rate = static_cast<double>(done) / (static_cast<double>(now_mono_ns - started_mono_ns) * 1e-9);
     }
@@ -41,6 +41,7 @@ boost::json::object broadcast_progress::to_json(std::int64_t now_mono_ns) const 
             {"sent", sent},
             {"failed", failed},
             {"suppressed", suppressed},
+            {"unknown", unknown},
             {"pending", pending()},
             {"suppressed_reasons", std::move(reasons)},
             // Whole seconds (-1: unknown): Boost.JSON would print a double as 1.25E1.
@@ -150,6 +151,13 @@ void status_board::cancelled(const std::string& id, const std::string& tenant, c
     if (e.audience.empty())
         e.audience = audience;
     e.cancelled = true;
+}
+
+void status_board::unknown(const std::string& id, const std::string& tenant) {
+    std::lock_guard lock(mutex_);
+    auto& e = entry(id, tenant);
+    ++e.unknown;
+    e.last_outcome_mono_ns = base::mono_now_ns();
 }
 
 void status_board::live_delivered(const std::string& id, const std::string& tenant,

@@ -29,6 +29,7 @@ struct broadcast_progress {
     std::uint64_t sent = 0;
     std::uint64_t failed = 0;
     std::uint64_t suppressed = 0;
+    std::uint64_t unknown = 0;  // interrupted by a crash on an at-most-once channel
     std::map<std::string, std::uint64_t> suppressed_reasons;
     std::uint32_t shards_expanding = 0;  // shards that have not listed their recipients yet
     // This instance's outbound consumer has taken it (even if nobody behind a
@@ -45,7 +46,7 @@ struct broadcast_progress {
     double configured_rate_per_s = 0;
 
     [[nodiscard]] std::uint64_t pending() const noexcept {
-        const auto done = sent + failed + suppressed;
+        const auto done = sent + failed + suppressed + unknown;
         return targeted > done ? targeted - done : 0;
     }
     [[nodiscard]] bool done() const noexcept {
@@ -74,6 +75,8 @@ class status_board {
     /// The same for one the board may not know yet (a scheduled live one
     /// cancelled before its release): shown as cancelled from now on.
     void cancelled(const std::string& id, const std::string& tenant, const std::string& audience);
+    /// A crash interrupted this delivery; it is not sent again (OUTCOME_UNKNOWN).
+    void unknown(const std::string& id, const std::string& tenant);
     /// The live channels finished it, having written to `connections`.
     void live_delivered(const std::string& id, const std::string& tenant, const std::string& audience,
                         std::uint64_t connections);

@@ -403,6 +403,22 @@ TEST(Config, SubscriptionsCompactionLagDefaultsToADay) {
                  "subscriptions_max_compaction_lag_ms: must be an integer in 1000..");
 }
 
+TEST(Config, ResendUnknownChannelsIsEmptyByDefaultAndRefusesWhatIsNoAtMostOnceChannel) {
+    auto r = load_args({});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->cfg.resend_unknown_channels, "");
+    r = load_args({"--resend-unknown-channels", "sms, whatsapp"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.resend_unknown_channels, "sms, whatsapp");
+    r = load_args({}, {"HERALD_RESEND_UNKNOWN_CHANNELS=whatsapp"});
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->cfg.resend_unknown_channels, "whatsapp");
+    expect_error(load_args({"--resend-unknown-channels", "whatsap"}),
+                 "resend_unknown_channels: \"whatsap\" is not sms or whatsapp");
+    expect_error(load_args({"--resend-unknown-channels", "sms,webhook"}),
+                 "resend_unknown_channels: webhooks are always re-sent");
+}
+
 }  // namespace
 
 TEST(Config, ScheduleHorizonDefaultsToFiveSecondsAndIsBounded) {

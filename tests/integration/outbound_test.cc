@@ -1199,5 +1199,133 @@ TEST(Outbound, KillNineMidBroadcastResumesEveryoneAndResendsOnlyWithTheSameKey) 
     std::filesystem::remove_all(dir);
 }
 
+/// What a kill -9 in the middle of a WhatsApp broadcast leaves, and what the
+/// restart did: messages per recipient (the gateway's record, both runs) and
+/// the receipts of the second run.
+struct whatsapp_crash {
+    int recipients = 0;
+    std::size_t accepted_before_kill = 0;
+    std::map<std::string, int> messages;         // recipient id -> messages the gateway accepted
+    std::map<std::string, std::string> unknown;  // recipient id -> reason of its `unknown` receipt
+    std::size_t receipts = 0;
+    google::protobuf::Struct status;  // GET /v1/broadcasts/wa9 after the restart
+    std::string log;
+};
+
+/// 400 WhatsApp subscribers behind a slow Cloud API stand-in (400 ms per
+/// answer, 32 requests in flight: ~80/s); heraldd is killed with SIGKILL once
+/// the gateway has taken 120 and restarted on the same data directory.
+whatsapp_crash kill_nine_during_a_whatsapp_broadcast(const std::vector<std::string>& extra_flags) {
+    whatsapp_crash out;
+    gateway_standin gw({"--rate", "100000", "--pair-interval-s", "0", "--latency-ms", "400"});
+    EXPECT_NE(gw.port, 0);
+    char tmpl[] = "/tmp/herald-once-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    std::vector<std::string> flags{"--data-dir",
+                                   dir,
+                                   "--whatsapp-base-url",
+                                   gw.url(""),
+                                   "--whatsapp-phone-number-id",
+                                   "1555000",
+                                   "--whatsapp-rate",
+                                   "100000",
+                                   "--whatsapp-burst",
+                                   "1000",
+                                   "--outbound-connections",
+                                   "16",
+                                   "--recipient-min-interval-ms",
+                                   "0",
+                                   "--checkpoint-interval-ms",
+                                   "200"};
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    out.recipients = 400;
+    std::map<std::string, std::string> id_by_number;
+    {
+        daemon d(flags);
+        std::string body;
+        for (int i = 0; i < out.recipients; ++i) {
+            const std::string number = "+49151" + std::to_string(10000000 + i);
+            id_by_number[number.substr(1)] = "wa" + std::to_string(i);
+            id_by_number[number] = "wa" + std::to_string(i);
+            body += subscription("wa" + std::to_string(i), {"fans"}, "whatsapp", number) + "\n";
+        }
+        auto r = http_call(d.ops_port, "POST", "/v1/subscriptions", body, "application/x-ndjson");
+        EXPECT_TRUE(r && r->status == 200);
+        kafka_producer producer(d.brokers);
+        EXPECT_TRUE(producer.produce_json("herald.announcements", "fans",
+                                          R"({"id":"wa9","audience":"fans","text":"Doors open at 18:00"})"));
+        wait_accepted(gw, 120, 60);
+        d.kill_hard();  // kill -9 with ~32 requests sent and unanswered
+    }
+    out.accepted_before_kill = accepted(gw).size();
+
+    daemon again(flags);
+    out.status = wait_done(again, "wa9", 60);
+    out.log = again.log();
+    for (const auto& req : accepted(gw)) {
+        const auto it = id_by_number.find(req.to);
+        out.messages[it != id_by_number.end() ? it->second : "?" + req.to]++;
+    }
+    // The receipts of the second run (the embedded Kafka starts empty): one
+    // per recipient it settled, `unknown` among them.
+    const auto targeted = static_cast<std::size_t>(std::max(0.0, number(out.status, "targeted")));
+    for (const auto& rec : read_topic(again.brokers, "herald.receipts", targeted, 20000)) {
+        ++out.receipts;
+        const auto receipt = parse(rec.value);
+        if (text(receipt, "outcome") == "OUTCOME_UNKNOWN")
+            out.unknown[text(receipt, "recipient_id")] = text(receipt, "reason");
+    }
+    std::filesystem::remove_all(dir);
+    return out;
+}
+
+TEST(Outbound, KillNineDuringAWhatsAppBroadcastSendsNobodyTwiceAndTheInterruptedAreUnknown) {
+    const whatsapp_crash c = kill_nine_during_a_whatsapp_broadcast({});
+    ASSERT_GE(c.accepted_before_kill, 120u);
+    ASSERT_LT(c.accepted_before_kill, static_cast<std::size_t>(c.recipients))
+        << "the broadcast finished before the kill";
+    ASSERT_EQ(text(c.status, "state"), "done") << c.log;
+    EXPECT_NE(c.log.find("resuming 1 interrupted outbound broadcast"), std::string::npos) << c.log;
+
+    // The requests in flight at the kill (sent, unanswered): their recipients
+    // got the message, heraldd cannot know it, and the Cloud API would not
+    // discard a copy. They are `unknown`, never sent again.
+    EXPECT_GE(c.unknown.size(), 1u) << "nothing was in flight at the kill: nothing was tested";
+    EXPECT_LE(c.unknown.size(), 120u) << "far more than was in flight";
+    for (const auto& [id, reason] : c.unknown) EXPECT_EQ(reason, "interrupted") << id;
+    EXPECT_EQ(number(c.status, "unknown"), static_cast<double>(c.unknown.size())) << c.log;
+    EXPECT_EQ(c.receipts, static_cast<std::size_t>(number(c.status, "targeted")));
+    for (int i = 0; i < c.recipients; ++i) {
+        const std::string id = "wa" + std::to_string(i);
+        const auto it = c.messages.find(id);
+        const int got = it == c.messages.end() ? 0 : it->second;
+        if (c.unknown.count(id) != 0) {
+            EXPECT_LE(got, 1) << id << " (unknown) got the message twice";
+        } else {
+            EXPECT_EQ(got, 1) << id << " got " << got << " messages";
+        }
+    }
+    EXPECT_EQ(c.messages.count("?"), 0u);
+}
+
+TEST(Outbound, KillNineDuringAWhatsAppBroadcastResendsTheInterruptedWhenTheChannelIsChosen) {
+    const whatsapp_crash c = kill_nine_during_a_whatsapp_broadcast({"--resend-unknown-channels", "whatsapp"});
+    ASSERT_GE(c.accepted_before_kill, 120u);
+    ASSERT_LT(c.accepted_before_kill, static_cast<std::size_t>(c.recipients))
+        << "the broadcast finished before the kill";
+    ASSERT_EQ(text(c.status, "state"), "done") << c.log;
+    EXPECT_TRUE(c.unknown.empty()) << c.unknown.size() << " unknown although whatsapp is re-sent";
+    std::size_t twice = 0;
+    for (int i = 0; i < c.recipients; ++i) {
+        const auto it = c.messages.find("wa" + std::to_string(i));
+        ASSERT_NE(it, c.messages.end()) << "wa" << i << " was skipped";
+        twice += it->second > 1 ? 1 : 0;
+    }
+    // What was in flight (and what finished within the last checkpoint
+    // interval) goes again: the duplicates the default setting prevents.
+    EXPECT_GE(twice, 1u) << "nothing was re-sent: the in-flight requests were not resumed";
+}
+
 }  // namespace
 }  // namespace herald::testing

@@ -990,8 +990,11 @@ int cmd_broadcast_status(const args& a, const std::string& id) {
     for (const auto& [k, v] : f.at("suppressed_reasons").struct_value().fields())
         reasons += (reasons.empty() ? "" : ", ") + k + " " +
                    std::to_string(static_cast<long long>(v.number_value()));
-    std::cout << (reasons.empty() ? "" : " (" + reasons + ")") << "\n"
-              << "  pending     " << n("pending") << "\n";
+    std::cout << (reasons.empty() ? "" : " (" + reasons + ")") << "\n";
+    if (const auto u = f.find("unknown"); u != f.end() && u->second.number_value() > 0)
+        std::cout << "  unknown     " << static_cast<long long>(u->second.number_value())
+                  << " (interrupted by a crash, not sent again)\n";
+    std::cout << "  pending     " << n("pending") << "\n";
     const double eta = f.at("eta_seconds").number_value();
     if (n("pending") > 0)
         std::cout << "  eta         "
@@ -1089,7 +1092,7 @@ int cmd_receipts(const args& a) {
         if (const auto st = ops_call(a, "GET", broadcast_path(a, broadcast)); st.status == 200) {
             google::protobuf::Struct s;
             if (google::protobuf::util::JsonStringToMessage(st.body, &s).ok()) {
-                for (const char* k : {"sent", "failed", "suppressed"}) {
+                for (const char* k : {"sent", "failed", "suppressed", "unknown"}) {
                     if (auto f = s.fields().find(k); f != s.fields().end())
                         expected += static_cast<std::uint64_t>(f->second.number_value());
                 }
