@@ -466,8 +466,6 @@ void shard::release(staged* s) {
         const auto& members = group->members;
         const std::size_t n = members.size();
         const std::size_t start = static_cast<std::size_t>(group->rotation++ % n);
-        const std::string_view ws_frame = b.websocket_frame;
-        const std::string_view sse_frame = b.sse_frame;
         const audience::live_index<channels::live_session>::walk walking(index_);
         first_write = base::mono_now_ns();
         for (std::size_t k = 0; k < n; ++k) {
@@ -475,13 +473,7 @@ void shard::release(staged* s) {
             if (i >= n) {
                 i -= n;
             }
-            channels::live_session& member = *members[i];
-            if (member.channel() == channels::live_channel::websocket)
-                member.deliver(ws_frame, *s);
-            else if (!member.writes_own_ids())
-                member.deliver(sse_frame, *s);
-            else
-                member.deliver_positioned(b.audience, b.epoch, b.seq, b.sse_body(), *s);
+            deliver_to(*members[i], b, *s);
         }
         last_write = base::mono_now_ns();
         recipients = n;

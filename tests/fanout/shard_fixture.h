@@ -112,14 +112,11 @@ class ShardTest : public ::testing::Test {
 
     broadcast_ptr announce(const std::string& id, const std::string& audience, const std::string& text,
                            std::int64_t offset, std::function<void(herald::v1::Announcement&)> edit = {}) {
-        herald::v1::Announcement a;
-        a.set_id(id);
-        a.set_audience(audience);
-        a.set_text(text);
-        if (edit)
-            edit(a);
-        return dispatcher_->publish(a, at(offset), epoch_);
+        return announce_on(0, id, audience, text, offset, std::move(edit));
     }
+
+    /// The sequence space announce() publishes in (partition 0 of the test cluster).
+    std::string epoch_ = model::epoch_of("test-cluster", "herald.announcements", 0);
 
     /// announce() on another partition (its own sequence space and epoch).
     broadcast_ptr announce_on(std::int32_t partition, const std::string& id, const std::string& audience,
@@ -134,9 +131,6 @@ class ShardTest : public ::testing::Test {
         return dispatcher_->publish(a, {model::kafka_partition(partition), model::kafka_offset(offset)},
                                     model::epoch_of("test-cluster", "herald.announcements", partition));
     }
-
-    /// The sequence space announce() publishes in (a restarted cluster: change it).
-    std::string epoch_ = model::epoch_of("test-cluster", "herald.announcements", 0);
 
     bool wait_done(std::size_t n, int timeout_ms = 5000) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
